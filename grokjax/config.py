@@ -1,0 +1,90 @@
+"""The two kinds of settings (see DESIGN.md).
+
+``Config`` fixes shapes and control flow: it is a hashable, static argument of
+``jit`` and changing it recompiles. ``RunParams`` holds the numbers that may
+differ between runs of one sweep: a pytree of arrays with a leading run axis
+``R``, traced and vmapped, so one compiled program serves every run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from grokjax import data
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Static settings of a sweep. Defaults are the paper's (appendix A.1.2)."""
+
+    op: str = "add"
+    modulus: int = data.DEFAULT_MODULUS
+    # model
+    n_layers: int = 2
+    d_model: int = 128
+    n_heads: int = 4
+    d_mlp: int = 512
+    # optimization
+    batch_size: int = 512
+    warmup_steps: int = 10
+    beta1: float = 0.9
+    beta2: float = 0.98
+    eps: float = 1e-8
+    # budget
+    steps: int = 5000
+    eval_every: int = 100
+    # how the run axis is executed: "vmap" (batched matmuls) or "map"
+    # (a loop of plain matmuls, faster on a 2-core CPU); same results.
+    run_axis: str = "vmap"
+
+    def __post_init__(self):
+        if self.run_axis not in ("vmap", "map"):
+            raise ValueError(f"run_axis must be 'vmap' or 'map', got {self.run_axis!r}")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+
+    def replace(self, **kw) -> "Config":
+        return dataclasses.replace(self, **kw)
+
+
+@flax.struct.dataclass
+class RunParams:
+    """Per-run numbers; every field has shape ``[R]`` (or ``[]`` inside vmap)."""
+
+    seed: jax.Array  # int32: init and split keys derive from it
+    frac: jax.Array  # float32: the data fraction, for the record
+    n_train: jax.Array  # int32: round(frac·N), computed once on the host
+    lr: jax.Array  # float32: peak learning rate
+    weight_decay: jax.Array  # float32: AdamW's decoupled decay toward 0
+    init_scale: jax.Array  # float32: α, every initial parameter times α (Omnigrok)
+
+    @property
+    def n_runs(self) -> int:
+        return int(np.shape(self.seed)[0])
+
+    def run(self, i: int) -> "RunParams":
+        """Run ``i`` alone, keeping a run axis of length 1."""
+        return jax.tree.map(lambda v: v[i : i + 1], self)
+
+    def rows(self) -> list[dict]:
+        """One dict of plain Python numbers per run, for tables."""
+        cols = {f.name: np.asarray(getattr(self, f.name)).tolist() for f in dataclasses.fields(self)}
+        return [dict(zip(cols, vals)) for vals in zip(*cols.values())]
+
+
+def make_runs(table_size: int, grid: list[dict]) -> RunParams:
+    """RunParams from per-run dicts with keys seed, frac, lr, weight_decay and
+    optionally init_scale (default 1)."""
+    return RunParams(
+        seed=jnp.asarray([g["seed"] for g in grid], jnp.int32),
+        frac=jnp.asarray([g["frac"] for g in grid], jnp.float32),
+        n_train=jnp.asarray([data.n_train(g["frac"], table_size) for g in grid], jnp.int32),
+        lr=jnp.asarray([g["lr"] for g in grid], jnp.float32),
+        weight_decay=jnp.asarray([g["weight_decay"] for g in grid], jnp.float32),
+        init_scale=jnp.asarray([g.get("init_scale", 1.0) for g in grid], jnp.float32),
+    )

@@ -1,0 +1,143 @@
+"""The figures a sweep writes, read from its runs and curves.
+
+``settings`` is the list of per-run dicts (frac, seed, lr, weight_decay, …);
+runs that differ only by seed are one *setting* and share a colour.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from grokjax import analysis  # noqa: E402
+
+# Per-run keys that are not optimizer settings: grouping ignores them.
+NOT_SETTINGS = {"run", "seed", "frac", "n_train", "op", "modulus"}
+
+
+SETTING_KEYS = ("variant", "lr", "weight_decay", "init_scale")
+
+
+def setting_of(row: dict) -> tuple:
+    return tuple((k, row[k]) for k in row if k not in NOT_SETTINGS and k in SETTING_KEYS)
+
+
+def setting_label(setting: tuple, all_settings: list[tuple]) -> str:
+    """Only the keys that vary across the sweep, e.g. ``lr=0.001 weight_decay=1``."""
+    varying = [i for i in range(len(setting)) if len({s[i][1] for s in all_settings}) > 1]
+    return " ".join(f"{setting[i][0]}={setting[i][1]:g}" if isinstance(setting[i][1], float)
+                    else f"{setting[i][0]}={setting[i][1]}" for i in varying) or "all runs"
+
+
+def _settings(rows: list[dict]) -> list[tuple]:
+    return list(dict.fromkeys(setting_of(r) for r in rows))
+
+
+def _title(rows: list[dict]) -> str:
+    r = rows[0]
+    mod = f" mod {r['modulus']}" if not str(r["op"]).startswith("s5") else ""
+    return f"{r['op']}{mod}"
+
+
+def accuracy(path: Path, rows: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray]) -> None:
+    """Train (red) and validation (green) accuracy against steps, one panel per fraction
+    (Power et al. Figure 1, left). Step 0 is off a log axis and is not drawn."""
+    fracs = sorted({r["frac"] for r in rows})
+    settings = _settings(rows)
+    ncol = min(4, len(fracs))
+    nrow = -(-len(fracs) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 2.9 * nrow), squeeze=False, sharey=True)
+    keep = steps > 0
+    styles = ["-", "--", ":", "-."]
+    for ax, frac in zip(axes.flat, fracs):
+        for i, r in enumerate(rows):
+            if r["frac"] != frac:
+                continue
+            ls = styles[settings.index(setting_of(r)) % len(styles)]
+            ax.plot(steps[keep], curves["train_acc"][keep, i], ls, color="tab:red", alpha=0.7, lw=1.2)
+            ax.plot(steps[keep], curves["val_acc"][keep, i], ls, color="tab:green", alpha=0.7, lw=1.2)
+        ax.set_xscale("log")
+        ax.set_title(f"frac {frac:g}", fontsize=10)
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(fracs):]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("optimization steps")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("accuracy")
+    handles = [plt.Line2D([], [], color="tab:red", label="train"), plt.Line2D([], [], color="tab:green", label="val")]
+    if len(settings) > 1:
+        handles += [plt.Line2D([], [], color="k", ls=styles[j % len(styles)], label=setting_label(s, settings))
+                    for j, s in enumerate(settings)]
+    fig.legend(handles=handles, loc="upper right", fontsize=8)
+    fig.suptitle(f"{_title(rows)}: accuracy ({len(rows)} runs)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _by_setting(rows: list[dict], key: str):
+    """{setting: {frac: [values over seeds]}}."""
+    out: dict = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        out[setting_of(r)][r["frac"]].append(r[key])
+    return out
+
+
+def data_efficiency(path: Path, rows: list[dict]) -> None:
+    """Best validation accuracy against training fraction, mean over seeds with each
+    seed as a dot (Power et al. Figure 2, right, for one op)."""
+    settings = _settings(rows)
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for s, by_frac in _by_setting(rows, "best_val_acc").items():
+        fr = sorted(by_frac)
+        (line,) = ax.plot(fr, [np.mean(by_frac[f]) for f in fr], "o-", label=setting_label(s, settings))
+        for f in fr:
+            ax.plot([f] * len(by_frac[f]), by_frac[f], ".", color=line.get_color(), alpha=0.4)
+    ax.set_xlabel("training data fraction")
+    ax.set_ylabel("best validation accuracy")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(f"{_title(rows)}: data efficiency, {rows[0]['steps']} steps")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def steps_to_generalize(path: Path, rows: list[dict]) -> None:
+    """Median steps until validation (solid) and train (dashed) accuracy first reach 99%,
+    against fraction (Power et al. Figure 1, center). A fraction whose median run
+    never got there within the budget is left out and listed in the title."""
+    settings = _settings(rows)
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    missing = set()
+    val, tr = _by_setting(rows, "steps_to_99_val"), _by_setting(rows, "steps_to_99_train")
+    for s in val:
+        fr = sorted(val[s])
+        mv = [analysis.median_steps(val[s][f]) for f in fr]
+        mt = [analysis.median_steps(tr[s][f]) for f in fr]
+        missing |= {f for f, m in zip(fr, mv) if m is None}
+        (line,) = ax.plot([f for f, m in zip(fr, mv) if m is not None], [m for m in mv if m is not None],
+                          "o-", label=f"val {setting_label(s, settings)}")
+        ax.plot([f for f, m in zip(fr, mt) if m is not None], [m for m in mt if m is not None],
+                "x--", color=line.get_color(), alpha=0.6, label=f"train {setting_label(s, settings)}")
+    ax.set_yscale("log")
+    ax.set_xlabel("training data fraction")
+    ax.set_ylabel("median steps to 99% accuracy")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    title = f"{_title(rows)}: steps to 99%"
+    if missing:
+        title += f"\n(val not reached within {rows[0]['steps']} steps at frac {', '.join(f'{f:g}' for f in sorted(missing))})"
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

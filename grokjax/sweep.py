@@ -1,0 +1,306 @@
+"""``python -m grokjax.sweep``: train a whole data-efficiency curve as one program.
+
+Every run of the grid (fractions × seeds × learning rates × weight decays)
+trains side by side in one ``jit``; the host wakes once per ``--eval-every``
+steps to record metrics. The sweep's folder gets runs.csv, curves.csv,
+config.json and three figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import importlib
+import itertools
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from grokjax import data
+
+DEFAULTS = dict(op="add", fracs="0.3:0.6", seeds=1, steps=3000, eval_every=50, lr="1e-3", weight_decay="1")
+
+
+class UsageError(Exception):
+    """Bad input, reported as one line and exit status 2."""
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def parse_fracs(text: str) -> list[float]:
+    """``a:b`` (step 0.1, both ends), ``a:b:step``, or ``a,b,c``; each in (0, 1)."""
+    text = text.strip()
+    try:
+        if ":" in text:
+            parts = [float(p) for p in text.split(":")]
+            if len(parts) not in (2, 3):
+                raise ValueError
+            a, b, step = parts[0], parts[1], parts[2] if len(parts) == 3 else 0.1
+            if step <= 0 or b < a:
+                raise UsageError(f"bad --fracs range {text!r}: need a <= b and step > 0")
+            n = int(np.floor((b - a) / step + 1e-9))
+            fracs = [round(a + i * step, 10) for i in range(n + 1)]
+        else:
+            fracs = [float(p) for p in text.split(",")]
+    except ValueError:
+        raise UsageError(f"malformed --fracs {text!r}: use a:b, a:b:step or a,b,c") from None
+    for f in fracs:
+        if not 0 < f < 1:
+            raise UsageError(f"fraction {f:g} is outside (0, 1)")
+    if len(set(fracs)) != len(fracs):
+        raise UsageError(f"--fracs {text!r} repeats a fraction")
+    return fracs
+
+
+def parse_floats(name: str, text: str, *, positive: bool = False, nonneg: bool = False) -> list[float]:
+    try:
+        vals = [float(p) for p in text.split(",")]
+    except ValueError:
+        raise UsageError(f"malformed {name} {text!r}: use a number or a comma list") from None
+    for v in vals:
+        if not np.isfinite(v) or (positive and v <= 0) or (nonneg and v < 0):
+            raise UsageError(f"{name} {v:g} must be {'> 0' if positive else '>= 0'}")
+    return vals
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, instead of argparse's usage block
+        raise UsageError(message)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="python -m grokjax.sweep",
+        description=(
+            "Train every run of a grid (fractions × seeds × lr × weight decay) side by side as one "
+            "compiled JAX program, then write runs.csv, curves.csv, config.json and figures. "
+            "Defaults are the paper's (Power et al. 2022, A.1.2): 2 layers, width 128, 4 heads, "
+            "AdamW lr 1e-3, weight decay 1, betas (0.9, 0.98), 10 warmup updates, batch min(512, n_train/2)."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--op", default=DEFAULTS["op"], help="binary operation; see --list-ops")
+    p.add_argument("--modulus", type=int, default=data.DEFAULT_MODULUS, help="modulus p of the arithmetic ops (prime for div, mix)")
+    p.add_argument("--fracs", default=DEFAULTS["fracs"], help="training fractions: a:b (step 0.1, ends included), a:b:step, or a,b,c")
+    p.add_argument("--seeds", type=int, default=DEFAULTS["seeds"], help="seeds per setting: 0..N-1; a seed fixes init, split and batches")
+    p.add_argument("--steps", type=int, default=DEFAULTS["steps"], help="optimization steps (the budget) of every run")
+    p.add_argument("--eval-every", type=int, default=DEFAULTS["eval_every"], help="steps between evaluations on the whole table; steps_to_99_* have this resolution")
+    p.add_argument("--lr", default=DEFAULTS["lr"], help="peak learning rate(s), comma list crossed with the grid")
+    p.add_argument("--weight-decay", default=DEFAULTS["weight_decay"], help="AdamW decoupled weight decay(s), comma list crossed with the grid")
+    p.add_argument("--init-scale", default="1", help="init scale α (Omnigrok): every initial parameter times α; comma list crossed with the grid")
+    p.add_argument("--batch-size", type=int, default=512, help="minibatch B; a run uses min(B, n_train/2) as in the paper")
+    p.add_argument("--n-layers", type=int, default=2, help="transformer layers")
+    p.add_argument("--d-model", type=int, default=128, help="transformer width (MLP width is 4×)")
+    p.add_argument("--n-heads", type=int, default=4, help="attention heads; must divide --d-model")
+    p.add_argument("--run-axis", choices=("auto", "vmap", "map"), default="auto",
+                   help="how runs share the program: vmap (batched matmuls) or map (a loop of plain ones); auto picks the faster for the device: map on CPU, vmap on GPU")
+    p.add_argument("--out", type=Path, help="output folder (default results/<op>-<timestamp>); must not exist yet")
+    p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                   help="import MODULE first, e.g. one that calls grokjax.data.register_modular to add an op")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--list-ops", action="store_true", help="list the operations and exit")
+    return p
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """A validated sweep: static config, the per-run grid, and where it goes."""
+
+    config: object
+    grid: list[dict]
+    out: Path
+
+
+def plan_from_args(args: argparse.Namespace) -> Plan:
+    """Validates everything before anything runs or is written."""
+    from grokjax.config import Config
+
+    for m in args.imports:
+        try:
+            importlib.import_module(m)
+        except ImportError as e:
+            raise UsageError(f"--import {m}: {e}") from None
+    try:
+        data.check_modulus(args.op, args.modulus)
+    except data.OpError as e:
+        raise UsageError(str(e)) from None
+    fracs = parse_fracs(args.fracs)
+    if args.seeds <= 0:
+        raise UsageError(f"--seeds must be positive, got {args.seeds}")
+    if args.steps <= 0:
+        raise UsageError(f"--steps must be positive, got {args.steps}")
+    if args.eval_every <= 0:
+        raise UsageError(f"--eval-every must be positive, got {args.eval_every}")
+    for flag in ("batch_size", "n_layers", "d_model", "n_heads"):
+        if getattr(args, flag) <= 0:
+            raise UsageError(f"--{flag.replace('_', '-')} must be positive, got {getattr(args, flag)}")
+    if args.d_model % args.n_heads:
+        raise UsageError(f"--n-heads {args.n_heads} does not divide --d-model {args.d_model}")
+    lrs = parse_floats("--lr", args.lr, positive=True)
+    wds = parse_floats("--weight-decay", args.weight_decay, nonneg=True)
+    alphas = parse_floats("--init-scale", args.init_scale, positive=True)
+
+    size = _table_size(args.op, args.modulus)
+    for f in fracs:
+        if round(f * size) < 2 or round(f * size) > size - 1:
+            raise UsageError(f"fraction {f:g} of {size} equations leaves no training pair or no validation equation")
+    if args.out is None:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        out = Path("results") / f"{args.op}-{stamp}"
+    else:
+        out = args.out
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UsageError(f"--out {out} already exists and is not empty; pick another folder")
+
+    config = Config(
+        op=args.op,
+        modulus=args.modulus,
+        steps=args.steps,
+        eval_every=args.eval_every,
+        batch_size=args.batch_size,
+        n_layers=args.n_layers,
+        d_model=args.d_model,
+        n_heads=args.n_heads,
+        d_mlp=4 * args.d_model,
+        run_axis=resolve_run_axis(args.run_axis),
+    )
+    grid = [
+        {"run": i, "op": args.op, "modulus": args.modulus, "frac": f, "seed": s, "lr": lr,
+         "weight_decay": wd, "init_scale": a, "n_train": data.n_train(f, size)}
+        for i, (lr, wd, a, f, s) in enumerate(itertools.product(lrs, wds, alphas, fracs, range(args.seeds)))
+    ]
+    return Plan(config, grid, out)
+
+
+def _table_size(op: str, modulus: int) -> int:
+    from grokjax.train import table_for
+
+    return table_for(op, modulus).size
+
+
+def resolve_run_axis(choice: str) -> str:
+    """``auto``: lax.map on CPU (XLA:CPU runs batched matmuls at about half the
+    rate of plain ones), vmap on accelerators."""
+    if choice != "auto":
+        return choice
+    import jax
+
+    return "map" if jax.default_backend() == "cpu" else "vmap"
+
+
+# ---------------------------------------------------------------- running
+
+
+@dataclasses.dataclass
+class SweepResult:
+    steps: np.ndarray  # [T]
+    curves: dict  # metric -> [T, R]
+    states: object  # final TrainState, run axis leading
+    compile_s: float
+    train_s: float
+
+
+def run_sweep(config, grid: list[dict], progress: bool = True) -> SweepResult:
+    """Trains every run of ``grid`` for ``config.steps`` steps as one program."""
+    import jax
+    from tqdm.auto import tqdm
+
+    from grokjax import train
+    from grokjax.config import make_runs
+
+    table = train.table_for(config.op, config.modulus)
+    x, y = jax.device_put(table.x), jax.device_put(table.y)
+    runs = make_runs(table.size, grid)
+
+    t0 = time.perf_counter()
+    states = train.sweep_init(config, x, runs)
+    states, m = train.sweep_chunk(config, x, y, runs, states, 0)  # compiles; evaluates step 0
+    history = [jax.device_get(m)]
+    steps = [0]
+    compile_s = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    bar = tqdm(total=config.steps, unit="step", disable=not progress, dynamic_ncols=True,
+               desc=f"{config.op} R={len(grid)}")
+    done = 0
+    while done < config.steps:
+        n = min(config.eval_every, config.steps - done)
+        states, m = train.sweep_chunk(config, x, y, runs, states, n)
+        history.append(jax.device_get(m))  # the one host sync per chunk
+        done += n
+        steps.append(done)
+        val = history[-1]["val_acc"]
+        bar.set_postfix(best_val=f"{max(h['val_acc'].max() for h in history):.3f}",
+                        grokked=f"{int((np.max([h['val_acc'] for h in history], 0) >= 0.99).sum())}/{len(val)}")
+        bar.update(n)
+    bar.close()
+    train_s = time.perf_counter() - t0
+    curves = {k: np.stack([h[k] for h in history]) for k in history[0]}
+    return SweepResult(np.asarray(steps), curves, states, compile_s, train_s)
+
+
+def write_results(out: Path, plan: Plan, result: SweepResult, started: str, argv: list[str]) -> None:
+    from grokjax import plots, report
+
+    out.mkdir(parents=True, exist_ok=True)
+    rows = report.run_rows(plan.grid, result.steps, result.curves)
+    report.write_runs(out / "runs.csv", rows)
+    report.write_curves(out / "curves.csv", plan.grid, result.steps, result.curves)
+    model_steps = len(plan.grid) * int(result.steps[-1])
+    report.write_json(
+        out / "config.json",
+        {
+            "command": report.command_line(argv),
+            "argv": argv,
+            "started": started,
+            "finished": datetime.datetime.now().isoformat(timespec="seconds"),
+            "config": dataclasses.asdict(plan.config),
+            "n_runs": len(plan.grid),
+            "grid": {k: sorted({g[k] for g in plan.grid}) for k in ("frac", "seed", "lr", "weight_decay", "init_scale")},
+            "timing": {
+                "compile_s": round(result.compile_s, 2),
+                "train_s": round(result.train_s, 2),
+                "model_steps_per_s": round(model_steps / max(result.train_s, 1e-9), 2),
+            },
+            "environment": report.environment(),
+        },
+    )
+    plots.accuracy(out / "accuracy.png", rows, result.steps, result.curves)
+    plots.data_efficiency(out / "data_efficiency.png", rows)
+    plots.steps_to_generalize(out / "steps_to_generalize.png", rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = make_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.list_ops:
+            for name, op in data.OPS.items():
+                print(f"{name:12s} {op.description}")
+            return 0
+        plan = plan_from_args(args)
+    except UsageError as e:
+        print(f"grokjax.sweep: error: {e}", file=sys.stderr)
+        return 2
+    started = datetime.datetime.now().isoformat(timespec="seconds")
+    result = run_sweep(plan.config, plan.grid, progress=not args.no_progress)
+    write_results(plan.out, plan, result, started, argv)
+    grokked = int(sum(s is not None for s in (r for r in _steps_to_val(result))))
+    print(f"{len(plan.grid)} runs, {grokked} reached 99% val; wrote {plan.out}/ "
+          f"(compile {result.compile_s:.1f}s, train {result.train_s:.1f}s)")
+    return 0
+
+
+def _steps_to_val(result: SweepResult):
+    from grokjax import analysis
+
+    return [analysis.steps_to(result.steps, result.curves["val_acc"][:, r]) for r in range(result.curves["val_acc"].shape[1])]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from grokjax import train
+from grokjax.config import make_runs
+
+
+def _setup(cfg, grid):
+    t = train.table_for(cfg.op, cfg.modulus)
+    return jnp.asarray(t.x), jnp.asarray(t.y), make_runs(t.size, grid)
+
+
+def _sweep(cfg, x, y, runs, chunks):
+    states = train.sweep_init(cfg, x, runs)
+    ms = []
+    for n in chunks:
+        states, m = train.sweep_chunk(cfg, x, y, runs, states, n)
+        ms.append(jax.device_get(m))
+    return states, ms
+
+
+GRID = [
+    dict(seed=0, frac=0.5, lr=1e-3, weight_decay=1.0),
+    dict(seed=1, frac=0.3, lr=3e-3, weight_decay=0.0),
+    dict(seed=2, frac=0.7, lr=1e-3, weight_decay=0.5),
+]
+
+
+def test_batches_come_from_the_runs_training_rows(tiny):
+    order = jax.random.permutation(jax.random.key(0), 121)
+    for n_train in (20, 100):
+        rows, w = train.sample_batch(jax.random.key(1), order, jnp.int32(n_train), 32)
+        k = int(w.sum())
+        assert k == min(32, n_train // 2)  # the paper's min(B, n_train/2)
+        used = np.asarray(rows)[:k]
+        assert len(set(used.tolist())) == k  # no row twice in one batch
+        assert set(used.tolist()) <= set(np.asarray(order)[:n_train].tolist())
+
+
+def test_a_tiny_sweep_lowers_the_training_loss(tiny):
+    x, y, runs = _setup(tiny, GRID)
+    _, ms = _sweep(tiny, x, y, runs, [0, 40])
+    assert (ms[1]["train_loss"] < ms[0]["train_loss"] - 0.3).all(), (ms[0]["train_loss"], ms[1]["train_loss"])
+
+
+def test_a_run_inside_a_vmapped_sweep_equals_the_same_run_alone(tiny):
+    x, y, runs = _setup(tiny, GRID)
+    states, ms = _sweep(tiny, x, y, runs, [0, 15])
+    for i in range(len(GRID)):
+        alone_states, alone_ms = _sweep(tiny, x, y, runs.run(i), [0, 15])
+        for k in ms[1]:
+            np.testing.assert_allclose(alone_ms[1][k][0], ms[1][k][i], rtol=2e-4, atol=2e-5, err_msg=k)
+        jax.tree.map(
+            lambda a, b: np.testing.assert_allclose(a[0], b[i], rtol=2e-4, atol=2e-5),
+            alone_states.params, states.params,
+        )
+
+
+def test_map_and_vmap_run_axes_agree(tiny):
+    x, y, runs = _setup(tiny, GRID)
+    _, ms_v = _sweep(tiny.replace(run_axis="vmap"), x, y, runs, [15])
+    _, ms_m = _sweep(tiny.replace(run_axis="map"), x, y, runs, [15])
+    for k in ms_v[0]:
+        np.testing.assert_allclose(ms_m[0][k], ms_v[0][k], rtol=2e-4, atol=2e-5, err_msg=k)
+
+
+def test_chunking_does_not_change_the_result(tiny):
+    x, y, runs = _setup(tiny, GRID[:2])
+    one, _ = _sweep(tiny, x, y, runs, [12])
+    three, _ = _sweep(tiny, x, y, runs, [5, 0, 7])
+    jax.tree.map(np.testing.assert_array_equal, one.params, three.params)
+    assert three.step.tolist() == [12, 12]
+
+
+def test_evaluate_splits_the_table_by_the_train_mask(tiny):
+    x, y, runs = _setup(tiny, GRID[:1])
+    run = jax.tree.map(lambda v: v[0], runs)
+    state = train.init_run(tiny, x, run)
+    order = train.run_order(tiny, run)
+    mask = np.zeros(121, bool)
+    mask[np.asarray(order)[: int(run.n_train)]] = True
+    m = train.evaluate(tiny, x, y, jnp.asarray(mask), state.params)
+    logits = train.model_for(tiny).apply(state.params, x)
+    ok = np.asarray(jnp.argmax(logits, -1) == y)
+    np.testing.assert_allclose(m["train_acc"], ok[mask].mean(), rtol=1e-6)
+    np.testing.assert_allclose(m["val_acc"], ok[~mask].mean(), rtol=1e-6)
