@@ -76,7 +76,7 @@ def accuracy(path: Path, rows: list[dict], steps: np.ndarray, curves: dict[str, 
     if len(settings) > 1:
         handles += [plt.Line2D([], [], color="k", ls=styles[j % len(styles)], label=setting_label(s, settings))
                     for j, s in enumerate(settings)]
-    fig.legend(handles=handles, loc="upper right", fontsize=8)
+    axes.flat[0].legend(handles=handles, loc="center right", fontsize=8)
     fig.suptitle(f"{_title(rows)}: accuracy ({len(rows)} runs)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
