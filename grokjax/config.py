@@ -41,10 +41,15 @@ class Config:
     # how the run axis is executed: "vmap" (batched matmuls) or "map"
     # (a loop of plain matmuls, faster on a 2-core CPU); same results.
     run_axis: str = "vmap"
+    # how the model computes the answer logits (model.PATHS); all give the
+    # same numbers, "factorized" with about half the FLOPs of "answer".
+    model_path: str = "factorized"
 
     def __post_init__(self):
         if self.run_axis not in ("vmap", "map"):
             raise ValueError(f"run_axis must be 'vmap' or 'map', got {self.run_axis!r}")
+        if self.model_path not in ("factorized", "answer"):
+            raise ValueError(f"model_path must be 'factorized' or 'answer', got {self.model_path!r}")
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
 

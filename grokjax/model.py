@@ -6,13 +6,23 @@ linear map, fixed sinusoidal positions, learned token embeddings and an
 untied unembedding. Initial values follow PyTorch's defaults, which the paper
 used: embeddings N(0, 1), linear weights U(±1/√fan_in), LayerNorm (1, 0).
 
-Only the answer, read at the ``=`` position, is ever scored, so by default the
-last block computes keys and values at every position but queries, MLP and
-logits at the last one alone: the same numbers as the full model there, for
-about 2/3 of the FLOPs. ``last_only=False`` gives every position.
+Only the answer, read at the ``=`` position, is ever scored. Three paths give
+the same numbers there (tests check it), at falling cost:
+
+- ``"full"``: every position, logits ``[B, L, V]``, as a textbook decoder.
+- ``"answer"``: the last block computes queries, MLP and logits at the ``=``
+  position alone: about 2/3 of the FLOPs of ``"full"``.
+- ``"factorized"`` (the default): every equation reads ``[a, ∘, b, =]`` with
+  ∘ and = the same two tokens in every row, and attention is causal, so the
+  hidden states at positions 0 and 1 depend on ``a`` alone, and in the first
+  block the queries, keys and values at position 2 depend on ``b`` alone.
+  Those are computed once per symbol and gathered, which leaves per example
+  only what truly depends on the pair: about half the FLOPs of ``"answer"``.
+  Per-example randomness inside the model (dropout) needs ``"answer"``.
 
 Tensor names carry their shapes: B batch, L positions, Q query positions,
-D width, H heads, K head width, V vocabulary, F MLP width.
+D width, H heads, K head width, V vocabulary, F MLP width, S symbols (all V
+tokens, used as the first operand of a precomputed prefix).
 """
 
 from __future__ import annotations
@@ -22,13 +32,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+PATHS = ("factorized", "answer", "full")
+
 # PyTorch's nn.Linear default, U(±1/√fan_in), and nn.Embedding's N(0, 1).
 torch_linear_init = nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform")
 torch_embed_init = nn.initializers.normal(1.0)
 
 
-def Dense(features: int, name: str) -> nn.Dense:
-    return nn.Dense(features, use_bias=False, kernel_init=torch_linear_init, name=name)
+def Dense(features: int) -> nn.Dense:
+    return nn.Dense(features, use_bias=False, kernel_init=torch_linear_init)
 
 
 def sinusoid(seq_len: int, d_model: int) -> np.ndarray:
@@ -41,47 +53,56 @@ def sinusoid(seq_len: int, d_model: int) -> np.ndarray:
     return pe
 
 
-class Attention(nn.Module):
-    n_heads: int
-
-    @nn.compact
-    def __call__(self, x_BxLxD, last_only: bool):
-        B, L, D = x_BxLxD.shape
-        H, K = self.n_heads, D // self.n_heads
-        if last_only:
-            # The last position attends to every position: no mask needed.
-            q_BxQxD = Dense(D, "q")(x_BxLxD[:, -1:])
-        else:
-            q_BxQxD = Dense(D, "q")(x_BxLxD)
-        kv_BxLx2D = Dense(2 * D, "kv")(x_BxLxD)
-        k_BxLxD, v_BxLxD = jnp.split(kv_BxLx2D, 2, axis=-1)
-        Q = q_BxQxD.shape[1]
-        q_BxQxHxK = q_BxQxD.reshape(B, Q, H, K)
-        k_BxLxHxK = k_BxLxD.reshape(B, L, H, K)
-        v_BxLxHxK = v_BxLxD.reshape(B, L, H, K)
-        s_BxHxQxL = jnp.einsum("bqhk,blhk->bhql", q_BxQxHxK, k_BxLxHxK) / np.sqrt(K).astype(np.float32)
-        if not last_only:
-            causal_LxL = jnp.tril(jnp.ones((L, L), bool))
-            s_BxHxQxL = jnp.where(causal_LxL, s_BxHxQxL, -jnp.inf)
-        p_BxHxQxL = jax.nn.softmax(s_BxHxQxL, axis=-1)
-        o_BxQxD = jnp.einsum("bhql,blhk->bqhk", p_BxHxQxL, v_BxLxHxK).reshape(B, Q, D)
-        return Dense(D, "out")(o_BxQxD)
+def attend(q_BxQxD, k_BxLxD, v_BxLxD, mask_QxL, n_heads: int):
+    """Multi-head scaled dot-product attention; ``mask_QxL`` True where allowed (None: all)."""
+    B, Q, D = q_BxQxD.shape
+    L, K = k_BxLxD.shape[1], D // n_heads
+    q_BxQxHxK = q_BxQxD.reshape(B, Q, n_heads, K)
+    k_BxLxHxK = k_BxLxD.reshape(B, L, n_heads, K)
+    v_BxLxHxK = v_BxLxD.reshape(B, L, n_heads, K)
+    s_BxHxQxL = jnp.einsum("bqhk,blhk->bhql", q_BxQxHxK, k_BxLxHxK) / np.sqrt(K).astype(np.float32)
+    if mask_QxL is not None:
+        s_BxHxQxL = jnp.where(mask_QxL, s_BxHxQxL, -jnp.inf)
+    p_BxHxQxL = jax.nn.softmax(s_BxHxQxL, axis=-1)
+    return jnp.einsum("bhql,blhk->bqhk", p_BxHxQxL, v_BxLxHxK).reshape(B, Q, D)
 
 
 class Block(nn.Module):
-    """Post-LN: ``a = LN(x + Attn(x))``, ``out = LN(a + MLP(a))``."""
+    """Post-LN: ``a = LN(x + Attn(x))``, ``out = LN(a + MLP(a))``.
 
+    Split into its pieces so that a caller can compute queries, keys and
+    values where they are cheapest (see ``Transformer.factorized``).
+    """
+
+    d_model: int
     n_heads: int
     d_mlp: int
 
-    @nn.compact
-    def __call__(self, x_BxLxD, last_only: bool):
-        D = x_BxLxD.shape[-1]
-        attn_BxQxD = Attention(self.n_heads, name="attn")(x_BxLxD, last_only)
-        x_BxQxD = x_BxLxD[:, -1:] if last_only else x_BxLxD
-        a_BxQxD = nn.LayerNorm(name="ln_attn")(x_BxQxD + attn_BxQxD)
-        h_BxQxF = nn.relu(Dense(self.d_mlp, "fc1")(a_BxQxD))
-        return nn.LayerNorm(name="ln_mlp")(a_BxQxD + Dense(D, "fc2")(h_BxQxF))
+    def setup(self):
+        self.q = Dense(self.d_model)
+        self.kv = Dense(2 * self.d_model)  # keys and values in one matmul
+        self.out = Dense(self.d_model)
+        self.ln_attn = nn.LayerNorm()
+        self.fc1 = Dense(self.d_mlp)
+        self.fc2 = Dense(self.d_model)
+        self.ln_mlp = nn.LayerNorm()
+
+    def keys_values(self, h_BxLxD):
+        return jnp.split(self.kv(h_BxLxD), 2, axis=-1)
+
+    def queries(self, h_BxQxD):
+        return self.q(h_BxQxD)
+
+    def finish(self, h_BxQxD, attn_BxQxD):
+        """Everything after attention, at the query positions."""
+        a_BxQxD = self.ln_attn(h_BxQxD + self.out(attn_BxQxD))
+        return self.ln_mlp(a_BxQxD + self.fc2(nn.relu(self.fc1(a_BxQxD))))
+
+    def __call__(self, h_BxLxD, queries_at: slice, mask_QxL):
+        k_BxLxD, v_BxLxD = self.keys_values(h_BxLxD)
+        hq_BxQxD = h_BxLxD[:, queries_at]
+        attn_BxQxD = attend(self.queries(hq_BxQxD), k_BxLxD, v_BxLxD, mask_QxL, self.n_heads)
+        return self.finish(hq_BxQxD, attn_BxQxD)
 
 
 class Transformer(nn.Module):
@@ -92,16 +113,70 @@ class Transformer(nn.Module):
     n_heads: int = 4
     d_mlp: int = 512
 
-    @nn.compact
-    def __call__(self, x_BxL, last_only: bool = True):
-        """Logits ``[B, V]`` at the answer position, or ``[B, L, V]`` with ``last_only=False``."""
-        embed = nn.Embed(self.vocab_size, self.d_model, embedding_init=torch_embed_init, name="tok_embed")
-        h_BxLxD = embed(x_BxL) + sinusoid(self.seq_len, self.d_model)[: x_BxL.shape[1]]
-        for i in range(self.n_layers):
-            last = last_only and i == self.n_layers - 1
-            h_BxLxD = Block(self.n_heads, self.d_mlp, name=f"block{i}")(h_BxLxD, last)
-        logits = Dense(self.vocab_size, "unembed")(h_BxLxD)
-        return logits[:, -1] if last_only else logits
+    def setup(self):
+        self.tok_embed = nn.Embed(self.vocab_size, self.d_model, embedding_init=torch_embed_init)
+        self.blocks = [Block(self.d_model, self.n_heads, self.d_mlp) for _ in range(self.n_layers)]
+        self.unembed = Dense(self.vocab_size)
+
+    def __call__(self, x_BxL, path: str = "factorized"):
+        """Logits ``[B, V]`` at the answer position, or ``[B, L, V]`` for ``path="full"``."""
+        if path == "factorized":
+            return self.factorized(x_BxL)
+        if path not in PATHS:
+            raise ValueError(f"unknown model path {path!r}; valid: {', '.join(PATHS)}")
+        L = x_BxL.shape[1]
+        causal_LxL = np.tril(np.ones((L, L), bool))
+        h_BxLxD = self.tok_embed(x_BxL) + sinusoid(self.seq_len, self.d_model)[:L]
+        for i, block in enumerate(self.blocks):
+            if path == "answer" and i == self.n_layers - 1:
+                # The last position attends to every position: no mask needed.
+                h_BxLxD = block(h_BxLxD, slice(L - 1, L), None)
+            else:
+                h_BxLxD = block(h_BxLxD, slice(0, L), causal_LxL)
+        logits = self.unembed(h_BxLxD)
+        return logits[:, -1] if path == "answer" else logits
+
+    def factorized(self, x_BxL):
+        """The answer logits of ``[a, ∘, b, =]`` rows, prefix computed per symbol.
+
+        Reads only columns 0 and 2: the ∘ and = tokens are the vocabulary's
+        last two (``data.Table``'s layout), the same in every row.
+        """
+        V, D = self.vocab_size, self.d_model
+        a_B, b_B = x_BxL[:, 0], x_BxL[:, 2]
+        op_tok, eq_tok = V - 2, V - 1
+        pe_LxD = sinusoid(self.seq_len, D)
+        S = jnp.arange(V)
+        # Prefix [s, ∘] for every symbol s: its hidden states see nothing later.
+        hp_Sx2xD = self.tok_embed(jnp.stack([S, jnp.full_like(S, op_tok)], 1)) + pe_LxD[:2]
+        # Suffix [b, =]: in the first block its inputs depend on b alone.
+        hs_Sx2xD = self.tok_embed(jnp.stack([S, jnp.full_like(S, eq_tok)], 1)) + pe_LxD[2:4]
+        # Row i of the suffix (position 2 + i) sees prefix 0, 1 and suffix ≤ i.
+        mask_2x4 = np.array([[1, 1, 1, 0], [1, 1, 1, 1]], bool)
+        causal_2x2 = np.tril(np.ones((2, 2), bool))
+        hs_Bx2xD = None
+        for i, block in enumerate(self.blocks):
+            last = i == self.n_layers - 1
+            kp_Sx2xD, vp_Sx2xD = block.keys_values(hp_Sx2xD)
+            if i == 0:  # per symbol, then gathered: queries, keys, values at b
+                ks_Sx2xD, vs_Sx2xD = block.keys_values(hs_Sx2xD)
+                qs_Sx2xD = block.queries(hs_Sx2xD[:, 1:] if last else hs_Sx2xD)
+                ks_Bx2xD, vs_Bx2xD, qs_BxQxD = ks_Sx2xD[b_B], vs_Sx2xD[b_B], qs_Sx2xD[b_B]
+                hs_Bx2xD = hs_Sx2xD[b_B]
+            else:
+                ks_Bx2xD, vs_Bx2xD = block.keys_values(hs_Bx2xD)
+                qs_BxQxD = block.queries(hs_Bx2xD[:, 1:] if last else hs_Bx2xD)
+            k_Bx4xD = jnp.concatenate([kp_Sx2xD[a_B], ks_Bx2xD], 1)
+            v_Bx4xD = jnp.concatenate([vp_Sx2xD[a_B], vs_Bx2xD], 1)
+            if last:
+                attn_Bx1xD = attend(qs_BxQxD, k_Bx4xD, v_Bx4xD, None, self.n_heads)
+                hs_Bx2xD = block.finish(hs_Bx2xD[:, 1:], attn_Bx1xD)
+            else:
+                attn_Bx2xD = attend(qs_BxQxD, k_Bx4xD, v_Bx4xD, mask_2x4, self.n_heads)
+                hs_Bx2xD = block.finish(hs_Bx2xD, attn_Bx2xD)
+                qp_Sx2xD = block.queries(hp_Sx2xD)
+                hp_Sx2xD = block.finish(hp_Sx2xD, attend(qp_Sx2xD, kp_Sx2xD, vp_Sx2xD, causal_2x2, self.n_heads))
+        return self.unembed(hs_Bx2xD[:, -1])
 
 
 def make_model(config, vocab_size: int) -> Transformer:

@@ -87,7 +87,7 @@ def train_step(config: Config, x, y, order, run: RunParams, state: TrainState) -
     rows_B, w_B = sample_batch(batch_key, order, run.n_train, config.batch_size)
 
     def loss_fn(params):
-        return answer_loss(model.apply(params, x[rows_B]), y[rows_B], w_B)[0]
+        return answer_loss(model.apply(params, x[rows_B], path=config.model_path), y[rows_B], w_B)[0]
 
     grads = jax.grad(loss_fn)(state.params)
     updates, opt_state = opt.update(grads, state.opt_state, state.params)
@@ -106,7 +106,7 @@ def evaluate(config: Config, x, y, train_mask, params) -> dict:
 
     def sums(chunk):
         xc, yc, vc, tc = chunk
-        logits = model.apply(params, xc)
+        logits = model.apply(params, xc, path=config.model_path)
         nll = optax.softmax_cross_entropy_with_integer_labels(logits, yc)
         ok = (jnp.argmax(logits, -1) == yc).astype(jnp.float32)
         t, v = (tc & vc).astype(jnp.float32), (~tc & vc).astype(jnp.float32)

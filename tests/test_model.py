@@ -1,14 +1,15 @@
 import jax
+import pytest
 import jax.numpy as jnp
 import numpy as np
 
 from grokjax import data
 from grokjax.config import Config
-from grokjax.model import count_params, make_model
+from grokjax.model import Transformer, count_params, make_model
 
 
 def test_paper_model_has_about_4e5_non_embedding_parameters():
-    model = make_model(Config(), vocab_size=99)
+    model = Jitted(make_model(Config(), vocab_size=99))
     params = model.init(jax.random.key(0), jnp.zeros((1, 4), jnp.int32))
     n = count_params(params)
     # Appendix A.1.2: "about 4·10⁵ non-embedding parameters".
@@ -18,9 +19,17 @@ def test_paper_model_has_about_4e5_non_embedding_parameters():
     assert count_params(params, embeddings=True) == n + 2 * 99 * 128
 
 
+class Jitted:
+    """A model whose ``apply`` is compiled: eager Flax is slow on CPU."""
+
+    def __init__(self, model):
+        self.init = jax.jit(model.init)
+        self.apply = jax.jit(model.apply, static_argnames="path")
+
+
 def _tiny():
     cfg = Config(d_model=32, n_heads=4, d_mlp=64)
-    model = make_model(cfg, vocab_size=13)
+    model = Jitted(make_model(cfg, vocab_size=13))
     x = jnp.asarray(data.make_table("add", 11).x[:16])
     return model, model.init(jax.random.key(1), x), x
 
@@ -28,19 +37,43 @@ def _tiny():
 def test_shapes():
     model, params, x = _tiny()
     assert model.apply(params, x).shape == (16, 13)
-    assert model.apply(params, x, last_only=False).shape == (16, 4, 13)
+    assert model.apply(params, x, path="answer").shape == (16, 13)
+    assert model.apply(params, x, path="full").shape == (16, 4, 13)
 
 
 def test_causal_changing_a_later_token_never_changes_an_earlier_output():
     model, params, x = _tiny()
-    full = model.apply(params, x, last_only=False)
+    full = model.apply(params, x, path="full")
     for i in range(3):
         x2 = x.at[:, i + 1 :].set((x[:, i + 1 :] + 5) % 13)
-        full2 = model.apply(params, x2, last_only=False)
+        full2 = model.apply(params, x2, path="full")
         np.testing.assert_allclose(full2[:, : i + 1], full[:, : i + 1], rtol=1e-6, atol=1e-6)
         assert not np.allclose(full2[:, i + 1 :], full[:, i + 1 :])  # and later ones do change
 
 
-def test_last_only_path_equals_the_full_model_at_the_answer_position():
+@pytest.mark.parametrize("op, modulus, n_layers", [("add", 11, 2), ("s5_conj", None, 2), ("x3_xy", 7, 1), ("mix", 7, 3)])
+def test_every_path_gives_the_full_models_answer_logits(op, modulus, n_layers):
+    table = data.make_table(op, modulus) if modulus else data.make_table(op)
+    model = Jitted(Transformer(vocab_size=table.vocab_size, n_layers=n_layers, d_model=32, n_heads=4, d_mlp=64))
+    x = jnp.asarray(table.x[:200])
+    params = model.init(jax.random.key(2), x[:1])
+    full = model.apply(params, x, path="full")[:, -1]
+    for path in ("answer", "factorized"):
+        np.testing.assert_allclose(model.apply(params, x, path=path), full, rtol=1e-5, atol=2e-6, err_msg=path)
+
+
+def test_factorized_path_has_the_same_gradients():
     model, params, x = _tiny()
-    np.testing.assert_allclose(model.apply(params, x), model.apply(params, x, last_only=False)[:, -1], rtol=1e-5, atol=1e-6)
+
+    def loss(p, path):
+        return (model.apply(p, x, path=path) ** 2).sum()
+
+    grad = jax.jit(jax.grad(loss), static_argnums=1)
+    ref, got = grad(params, "answer"), grad(params, "factorized")
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), got, ref)
+
+
+def test_unknown_path_is_an_error():
+    model, params, x = _tiny()
+    with pytest.raises(ValueError, match="unknown model path"):
+        model.apply(params, x, path="fast")

@@ -85,3 +85,13 @@ def test_evaluate_splits_the_table_by_the_train_mask(tiny):
     ok = np.asarray(jnp.argmax(logits, -1) == y)
     np.testing.assert_allclose(m["train_acc"], ok[mask].mean(), rtol=1e-6)
     np.testing.assert_allclose(m["val_acc"], ok[~mask].mean(), rtol=1e-6)
+
+
+def test_factorized_model_path_trains_like_the_straightforward_one(tiny):
+    # The speed path must not change results: same run, both paths, 15 steps.
+    x, y, runs = _setup(tiny, GRID[:2])
+    fast, ms_fast = _sweep(tiny.replace(model_path="factorized"), x, y, runs, [15])
+    slow, ms_slow = _sweep(tiny.replace(model_path="answer"), x, y, runs, [15])
+    for k in ms_slow[0]:
+        np.testing.assert_allclose(ms_fast[0][k], ms_slow[0][k], rtol=2e-4, atol=2e-5, err_msg=k)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5), fast.params, slow.params)
