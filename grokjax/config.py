@@ -18,6 +18,9 @@ import numpy as np
 from grokjax import data
 
 
+MATMUL_PRECISIONS = ("highest", "tensorfloat32", "bfloat16")
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Static settings of a sweep. Defaults are the paper's (appendix A.1.2)."""
@@ -41,15 +44,25 @@ class Config:
     # how the run axis is executed: "vmap" (batched matmuls) or "map"
     # (a loop of plain matmuls, faster on a 2-core CPU); same results.
     run_axis: str = "vmap"
+    # with run_axis "map": runs per loop iteration, vmapped inside (lax.map's
+    # batch_size); 1 is a plain loop.
+    map_batch: int = 1
     # how the model computes the answer logits (model.PATHS); all give the
     # same numbers, "factorized" with about half the FLOPs of "answer".
     model_path: str = "factorized"
+    # float32 matmul precision: "highest" is exact float32 everywhere; the
+    # opt-in "tensorfloat32" or "bfloat16" let a GPU's tensor cores round.
+    matmul_precision: str = "highest"
 
     def __post_init__(self):
         if self.run_axis not in ("vmap", "map"):
             raise ValueError(f"run_axis must be 'vmap' or 'map', got {self.run_axis!r}")
         if self.model_path not in ("factorized", "answer"):
             raise ValueError(f"model_path must be 'factorized' or 'answer', got {self.model_path!r}")
+        if self.matmul_precision not in MATMUL_PRECISIONS:
+            raise ValueError(f"matmul_precision must be one of {MATMUL_PRECISIONS}, got {self.matmul_precision!r}")
+        if self.map_batch < 1:
+            raise ValueError(f"map_batch must be >= 1, got {self.map_batch}")
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
 

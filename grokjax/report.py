@@ -81,6 +81,17 @@ def read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment() -> dict:
     """Versions and device, for config.json."""
     import flax
@@ -100,6 +111,7 @@ def environment() -> dict:
         "optax": optax.__version__,
         "numpy": np.__version__,
         "platform": platform.platform(),
+        "cpu": _cpu_name(),
         "cpu_count": os.cpu_count(),
         "backend": jax.default_backend(),
         "devices": [d.device_kind for d in devices],

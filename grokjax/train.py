@@ -134,11 +134,14 @@ def _over_runs(config: Config, fn, *args):
     """Applies ``fn`` to each run: ``vmap`` or a ``lax.map`` loop, per Config.run_axis.
 
     Arguments with a leading run axis are the RunParams and TrainState; the
-    rest (the table) are shared.
+    rest (the table) are shared. Matmuls are traced at Config.matmul_precision
+    (float32 unless the user opted into rounding).
     """
-    if config.run_axis == "vmap":
-        return jax.vmap(fn)(*args)
-    return jax.lax.map(lambda a: fn(*a), args)
+    with jax.default_matmul_precision(config.matmul_precision):
+        if config.run_axis == "vmap":
+            return jax.vmap(fn)(*args)
+        batch = config.map_batch if config.map_batch > 1 else None
+        return jax.lax.map(lambda a: fn(*a), args, batch_size=batch)
 
 
 @functools.partial(jax.jit, static_argnames="config")
@@ -150,3 +153,14 @@ def sweep_init(config: Config, x, runs: RunParams) -> TrainState:
 def sweep_chunk(config: Config, x, y, runs: RunParams, states: TrainState, n_steps):
     """Every run advances ``n_steps`` updates and is evaluated: one compiled program."""
     return _over_runs(config, lambda r, s: train_chunk(config, x, y, r, s, n_steps), runs, states)
+
+
+@functools.partial(jax.jit, static_argnames="config", donate_argnames="states")
+def sweep_steps(config: Config, x, y, runs: RunParams, states: TrainState, n_steps):
+    """``n_steps`` updates of every run and no evaluation: what ``grokjax.bench`` times."""
+
+    def steps(run, state):
+        order = run_order(config, run)
+        return jax.lax.fori_loop(0, n_steps, lambda _, s: train_step(config, x, y, order, run, s), state)
+
+    return _over_runs(config, steps, runs, states)
