@@ -53,6 +53,9 @@ class Config:
     # float32 matmul precision: "highest" is exact float32 everywhere; the
     # opt-in "tensorfloat32" or "bfloat16" let a GPU's tensor cores round.
     matmul_precision: str = "highest"
+    # optimizer transforms in the chain beyond AdamW (optim.TRANSFORMS); each
+    # run sets its strength, 0 = off. See transforms_for.
+    transforms: tuple = ()
 
     def __post_init__(self):
         if self.run_axis not in ("vmap", "map"):
@@ -80,6 +83,13 @@ class RunParams:
     lr: jax.Array  # float32: peak learning rate
     weight_decay: jax.Array  # float32: AdamW's decoupled decay toward 0
     init_scale: jax.Array  # float32: α, every initial parameter times α (Omnigrok)
+    weight_decay_init: jax.Array  # float32: decoupled decay toward the initial parameters
+    update_noise: jax.Array  # float32: σ of Gaussian noise added to Adam's direction
+    grad_noise: jax.Array  # float32: σ of Gaussian noise added to the gradient
+    grokfast_lambda: jax.Array  # float32: Grokfast-EMA amplification λ (0 = off)
+    grokfast_alpha: jax.Array  # float32: Grokfast-EMA decay α
+    orthograd: jax.Array  # float32: 1 = ⊥Grad on, 0 = off
+    weight_norm: jax.Array  # float32: total parameter norm kept after each step (0 = off)
 
     @property
     def n_runs(self) -> int:
@@ -95,9 +105,37 @@ class RunParams:
         return [dict(zip(cols, vals)) for vals in zip(*cols.values())]
 
 
+# Per-run numbers beyond seed, frac, lr and weight_decay, with the value that
+# means "as the paper's default AdamW run", and the transform each one drives.
+RUN_DEFAULTS = {
+    "init_scale": 1.0,
+    "weight_decay_init": 0.0,
+    "update_noise": 0.0,
+    "grad_noise": 0.0,
+    "grokfast_lambda": 0.0,
+    "grokfast_alpha": 0.98,
+    "orthograd": 0.0,
+    "weight_norm": 0.0,
+}
+TRANSFORM_OF = {
+    "weight_decay_init": "decay_to_init",
+    "update_noise": "update_noise",
+    "grad_noise": "grad_noise",
+    "grokfast_lambda": "grokfast",
+    "orthograd": "orthograd",
+    "weight_norm": "weight_norm",
+}
+
+
+def transforms_for(grid: list[dict]) -> tuple:
+    """The transforms a sweep's chain needs: those some run turns on."""
+    return tuple(sorted({t for k, t in TRANSFORM_OF.items() if any(g.get(k, RUN_DEFAULTS[k]) != RUN_DEFAULTS[k] for g in grid)}))
+
+
 def make_runs(table_size: int, grid: list[dict]) -> RunParams:
     """RunParams from per-run dicts with keys seed, frac, lr, weight_decay and
-    optionally init_scale (default 1)."""
+    optionally any of RUN_DEFAULTS."""
+    extra = {k: jnp.asarray([g.get(k, d) for g in grid], jnp.float32) for k, d in RUN_DEFAULTS.items() if k != "init_scale"}
     return RunParams(
         seed=jnp.asarray([g["seed"] for g in grid], jnp.int32),
         frac=jnp.asarray([g["frac"] for g in grid], jnp.float32),
@@ -105,4 +143,5 @@ def make_runs(table_size: int, grid: list[dict]) -> RunParams:
         lr=jnp.asarray([g["lr"] for g in grid], jnp.float32),
         weight_decay=jnp.asarray([g["weight_decay"] for g in grid], jnp.float32),
         init_scale=jnp.asarray([g.get("init_scale", 1.0) for g in grid], jnp.float32),
+        **extra,
     )

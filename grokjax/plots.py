@@ -21,7 +21,8 @@ from grokjax import analysis  # noqa: E402
 NOT_SETTINGS = {"run", "seed", "frac", "n_train", "op", "modulus"}
 
 
-SETTING_KEYS = ("variant", "lr", "weight_decay", "init_scale")
+SETTING_KEYS = ("variant", "lr", "weight_decay", "init_scale", "weight_decay_init", "update_noise", "grad_noise",
+                "grokfast_lambda", "grokfast_alpha", "orthograd", "weight_norm")
 
 
 def setting_of(row: dict) -> tuple:

@@ -26,6 +26,19 @@ from grokjax import data
 DEFAULTS = dict(op="add", fracs="0.3:0.6", seeds=1, steps=5000, eval_every=100, lr="1e-3", weight_decay="1")
 
 
+# Per-run intervention numbers: flag -> help. Each takes a comma list; the
+# default (config.RUN_DEFAULTS) is the paper's plain AdamW run.
+INTERVENTION_FLAGS = {
+    "--weight-decay-init": "decoupled weight decay toward the initial parameters (Power et al. A.1.2) (0)",
+    "--update-noise": "σ of Gaussian noise added to Adam's update direction, constant in time (0)",
+    "--grad-noise": "σ of Gaussian noise added to the gradient before Adam (0)",
+    "--grokfast-lambda": "Grokfast-EMA amplification λ of the slow gradient (Lee et al. 2024; they use 2) (0)",
+    "--grokfast-alpha": "Grokfast-EMA decay α (0.98)",
+    "--orthograd": "1 turns on ⊥Grad: the gradient's component along the weights removed (Prieto et al. 2025) (0)",
+    "--weight-norm": "total parameter L2 norm restored after each step (Omnigrok §5) (0)",
+}
+
+
 class UsageError(Exception):
     """Bad input, reported as one line and exit status 2."""
 
@@ -94,6 +107,10 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", default=DEFAULTS["lr"], help="peak learning rate(s), comma list crossed with the grid")
     p.add_argument("--weight-decay", default=DEFAULTS["weight_decay"], help="AdamW decoupled weight decay(s), comma list crossed with the grid")
     p.add_argument("--init-scale", default="1", help="init scale α (Omnigrok): every initial parameter times α; comma list crossed with the grid")
+    g = p.add_argument_group(
+        "interventions", "per-run numbers, each a comma list crossed with the grid; 0 is off (the paper's default run)")
+    for flag, help_ in INTERVENTION_FLAGS.items():
+        g.add_argument(flag, default=None, help=help_)
     p.add_argument("--batch-size", type=int, default=512, help="minibatch B; a run uses min(B, n_train/2) as in the paper")
     p.add_argument("--n-layers", type=int, default=2, help="transformer layers")
     p.add_argument("--d-model", type=int, default=128, help="transformer width (MLP width is 4×)")
@@ -121,7 +138,7 @@ class Plan:
 
 def plan_from_args(args: argparse.Namespace) -> Plan:
     """Validates everything before anything runs or is written."""
-    from grokjax.config import Config
+    from grokjax.config import RUN_DEFAULTS, Config, transforms_for
 
     for m in args.imports:
         try:
@@ -147,6 +164,17 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
     lrs = parse_floats("--lr", args.lr, positive=True)
     wds = parse_floats("--weight-decay", args.weight_decay, nonneg=True)
     alphas = parse_floats("--init-scale", args.init_scale, positive=True)
+    per_run = {}  # intervention name -> values, only for flags given
+    for flag in INTERVENTION_FLAGS:
+        name = flag[2:].replace("-", "_")
+        text = getattr(args, name)
+        if text is not None:
+            vals = parse_floats(flag, text, nonneg=True)
+            if name == "grokfast_alpha" and any(v >= 1 for v in vals):
+                raise UsageError(f"{flag} must be in [0, 1), got {text!r}")
+            if name == "orthograd" and any(v not in (0, 1) for v in vals):
+                raise UsageError(f"{flag} takes 0 or 1, got {text!r}")
+            per_run[name] = vals
 
     size = _table_size(args.op, args.modulus)
     for f in fracs:
@@ -160,6 +188,14 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"--out {out} already exists and is not empty; pick another folder")
 
+    grid = []
+    names = list(per_run)
+    for i, (lr, wd, a, *extra, f, s) in enumerate(
+        itertools.product(lrs, wds, alphas, *per_run.values(), fracs, range(args.seeds))
+    ):
+        settings = {**RUN_DEFAULTS, **dict(zip(names, extra))}
+        grid.append({"run": i, "op": args.op, "modulus": args.modulus, "frac": f, "seed": s, "lr": lr,
+                     "weight_decay": wd, **settings, "init_scale": a, "n_train": data.n_train(f, size)})
     config = Config(
         op=args.op,
         modulus=args.modulus,
@@ -172,12 +208,8 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
         d_mlp=4 * args.d_model,
         run_axis=resolve_run_axis(args.run_axis),
         matmul_precision=args.matmul_precision,
+        transforms=transforms_for(grid),
     )
-    grid = [
-        {"run": i, "op": args.op, "modulus": args.modulus, "frac": f, "seed": s, "lr": lr,
-         "weight_decay": wd, "init_scale": a, "n_train": data.n_train(f, size)}
-        for i, (lr, wd, a, f, s) in enumerate(itertools.product(lrs, wds, alphas, fracs, range(args.seeds)))
-    ]
     return Plan(config, grid, out)
 
 
@@ -265,7 +297,7 @@ def write_results(out: Path, plan: Plan, result: SweepResult, started: str, argv
             "finished": datetime.datetime.now().isoformat(timespec="seconds"),
             "config": dataclasses.asdict(plan.config),
             "n_runs": len(plan.grid),
-            "grid": {k: sorted({g[k] for g in plan.grid}) for k in ("frac", "seed", "lr", "weight_decay", "init_scale")},
+            "grid": {k: sorted({g[k] for g in plan.grid}) for k in plan.grid[0] if k not in ("run", "op", "modulus", "n_train")},
             "timing": {
                 "compile_s": round(result.compile_s, 2),
                 "train_s": round(result.train_s, 2),

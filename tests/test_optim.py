@@ -4,13 +4,21 @@ import numpy as np
 import optax
 import pytest
 
-from grokjax.config import Config
+from grokjax import optim
+from grokjax.config import RUN_DEFAULTS, Config
 from grokjax.optim import make_optimizer, warmup
 
 
 class Run:
-    def __init__(self, lr, weight_decay):
-        self.lr, self.weight_decay = jnp.float32(lr), jnp.float32(weight_decay)
+    def __init__(self, lr, weight_decay, seed=0, **numbers):
+        self.lr, self.weight_decay, self.seed = jnp.float32(lr), jnp.float32(weight_decay), jnp.int32(seed)
+        for k, v in {**RUN_DEFAULTS, **numbers}.items():
+            setattr(self, k, jnp.float32(v))
+
+
+def _tree(key, scale=1.0):
+    k1, k2 = jax.random.split(key)
+    return {"w": scale * jax.random.normal(k1, (6, 5)), "b": scale * jax.random.normal(k2, (5,))}
 
 
 def test_warmup_is_linear_over_the_first_updates():
@@ -50,3 +58,100 @@ def test_lr_and_weight_decay_are_per_run_numbers_under_vmap():
     for i in range(2):
         np.testing.assert_allclose(both[i], one(lrs[i], wds[i]), rtol=1e-6)
     assert not np.allclose(both[0], both[1])
+
+
+def test_every_transform_at_zero_is_exactly_plain_adamw():
+    # The design rule: a run with its number at 0 gets the update it would get
+    # without the transform, so one chain serves runs with and without it.
+    params = _tree(jax.random.key(0))
+    grads = [_tree(jax.random.key(i + 1)) for i in range(4)]
+    plain = _rollout(make_optimizer(Config(), Run(1e-3, 1.0)), params, grads)
+    everything = Config(transforms=optim.TRANSFORMS)
+    ours = _rollout(make_optimizer(everything, Run(1e-3, 1.0)), params, grads)
+    jax.tree.map(np.testing.assert_array_equal, ours, plain)
+
+
+def test_decay_toward_init_pulls_toward_the_initial_parameters():
+    p0 = _tree(jax.random.key(0))
+    t = optim.decay_toward_init(0.5)
+    state = t.init(p0)
+    p = jax.tree.map(lambda x: x + 2.0, p0)
+    zeros = jax.tree.map(jnp.zeros_like, p)
+    u, _ = t.update(zeros, state, p)
+    jax.tree.map(lambda a: np.testing.assert_allclose(a, 1.0, rtol=1e-6), u)  # 0.5·(θ − θ₀)
+
+
+def test_constant_noise_has_constant_variance_and_fresh_draws():
+    params = {"w": jnp.zeros((200, 500))}
+    t = optim.add_constant_noise(0.1, jax.random.key(3))
+    state = t.init(params)
+    draws = []
+    for count in (0, 1, 10_000):
+        u, _ = t.update(params, state._replace(count=jnp.int32(count)), params)
+        draws.append(np.asarray(u["w"]))
+        assert abs(draws[-1].std() - 0.1) < 2e-3 and abs(draws[-1].mean()) < 2e-3
+    assert not np.allclose(draws[0], draws[1])
+    again, state2 = t.update(params, state, params)
+    np.testing.assert_array_equal(again["w"], draws[0])  # same key and count, same noise
+    assert int(state2.count) == 1
+
+
+def test_update_noise_enters_before_the_learning_rate():
+    # W ← W + lr·(ΔW_adam + σ·ε): with the same noise key, the difference from
+    # the noiseless update is exactly −lr·σ·ε (optax updates carry the minus sign).
+    cfg = Config(warmup_steps=0, transforms=("update_noise",))
+    params, grads = _tree(jax.random.key(0)), _tree(jax.random.key(1))
+    lr, sigma = 1e-2, 0.3
+    noisy = make_optimizer(cfg, Run(lr, 0.0, seed=5, update_noise=sigma))
+    clean = make_optimizer(Config(warmup_steps=0), Run(lr, 0.0))
+    u_noisy, _ = noisy.update(grads, noisy.init(params), params)
+    u_clean, _ = clean.update(grads, clean.init(params), params)
+    eps = optim._normal_like(jax.random.fold_in(optim.noise_keys(jnp.int32(5))[1], 0), params)
+    jax.tree.map(lambda a, b, e: np.testing.assert_allclose(a - b, -lr * sigma * e, rtol=1e-4, atol=1e-7),
+                 u_noisy, u_clean, eps)
+
+
+def test_grokfast_adds_lambda_times_the_ema_of_gradients():
+    lam, alpha = 2.0, 0.9
+    t = optim.grokfast_ema(lam, alpha)
+    g1, g2 = {"w": jnp.array([1.0, -2.0])}, {"w": jnp.array([3.0, 0.5])}
+    state = t.init(g1)
+    u1, state = t.update(g1, state)
+    np.testing.assert_allclose(u1["w"], g1["w"] + lam * g1["w"], rtol=1e-6)  # EMA starts at g1
+    u2, state = t.update(g2, state)
+    ema = alpha * g1["w"] + (1 - alpha) * g2["w"]
+    np.testing.assert_allclose(u2["w"], g2["w"] + lam * ema, rtol=1e-6)
+
+
+def test_orthograd_removes_the_radial_component_and_keeps_the_norm():
+    params, grads = _tree(jax.random.key(0)), _tree(jax.random.key(1))
+    on, _ = optim.orthogonal_gradient(1.0).update(grads, optax.EmptyState(), params)
+    for k in params:
+        assert abs(float(jnp.vdot(on[k], params[k]))) < 1e-4 * float(jnp.linalg.norm(on[k]) * jnp.linalg.norm(params[k]))
+        np.testing.assert_allclose(jnp.linalg.norm(on[k]), jnp.linalg.norm(grads[k]), rtol=1e-5)
+    off, _ = optim.orthogonal_gradient(0.0).update(grads, optax.EmptyState(), params)
+    jax.tree.map(np.testing.assert_array_equal, off, grads)
+
+
+def test_weight_norm_projection_lands_on_the_target_norm():
+    params, updates = _tree(jax.random.key(0)), _tree(jax.random.key(1), 0.1)
+    u, _ = optim.project_weight_norm(7.0).update(updates, optax.EmptyState(), params)
+    np.testing.assert_allclose(optax.tree.norm(optax.apply_updates(params, u)), 7.0, rtol=1e-5)
+    off, _ = optim.project_weight_norm(0.0).update(updates, optax.EmptyState(), params)
+    jax.tree.map(np.testing.assert_array_equal, off, updates)
+
+
+def test_transform_numbers_are_per_run_under_vmap():
+    cfg = Config(transforms=("grad_noise", "grokfast", "orthograd", "weight_norm"))
+    params = _tree(jax.random.key(0))
+    grads = [_tree(jax.random.key(i + 1)) for i in range(3)]
+    nums = dict(grad_noise=jnp.array([0.0, 0.1]), grokfast_lambda=jnp.array([0.0, 2.0]),
+                orthograd=jnp.array([0.0, 1.0]), weight_norm=jnp.array([0.0, 5.0]))
+
+    def one(n):
+        return _rollout(make_optimizer(cfg, Run(1e-3, 1.0, **n)), params, grads)
+
+    both = jax.jit(jax.vmap(one))(nums)
+    for i in range(2):
+        alone = one({k: v[i] for k, v in nums.items()})
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a[i], b, rtol=1e-5, atol=1e-7), both, alone)

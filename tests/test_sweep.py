@@ -39,6 +39,19 @@ def test_lists_are_crossed_with_fractions_and_seeds(tmp_path):
     assert plan.config.modulus == 97 and plan.config.op == "add"
 
 
+def test_intervention_lists_are_crossed_and_put_their_transform_in_the_chain(tmp_path):
+    args = sweep.make_parser().parse_args(
+        ["--fracs", "0.5", "--seeds", "2", "--update-noise", "0,0.01", "--orthograd", "0,1", "--out", str(tmp_path / "o")]
+    )
+    plan = sweep.plan_from_args(args)
+    assert len(plan.grid) == 2 * 2 * 2
+    assert {(g["update_noise"], g["orthograd"]) for g in plan.grid} == {(0, 0), (0, 1), (0.01, 0), (0.01, 1)}
+    assert plan.config.transforms == ("orthograd", "update_noise")
+    assert all(g["grokfast_alpha"] == 0.98 and g["weight_decay_init"] == 0 for g in plan.grid)
+    plain = sweep.plan_from_args(sweep.make_parser().parse_args(["--out", str(tmp_path / "p")]))
+    assert plain.config.transforms == ()  # the paper's run: AdamW alone
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
@@ -57,6 +70,10 @@ def test_lists_are_crossed_with_fractions_and_seeds(tmp_path):
         (["--lr", "0"], "--lr 0 must be > 0"),
         (["--weight-decay", "-1"], "--weight-decay -1 must be >= 0"),
         (["--bogus"], "unrecognized arguments"),
+        (["--orthograd", "0,2"], "--orthograd takes 0 or 1"),
+        (["--grokfast-alpha", "1"], "--grokfast-alpha must be in [0, 1)"),
+        (["--update-noise", "-0.1"], "--update-noise -0.1 must be >= 0"),
+        (["--weight-norm", "x"], "malformed --weight-norm"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, argv, message):
@@ -83,12 +100,14 @@ def test_list_ops_and_help_from_the_command_line():
 
 def test_end_to_end_sweep_writes_its_folder(tmp_path):
     out = tmp_path / "sweep"
-    assert sweep.main([*TINY_ARGS, "--fracs", "0.4,0.6", "--seeds", "2", "--lr", "1e-3,3e-3", "--out", str(out)]) == 0
+    assert sweep.main([*TINY_ARGS, "--fracs", "0.4,0.6", "--seeds", "2", "--lr", "1e-3,3e-3", "--grad-noise", "0.01",
+                       "--out", str(out)]) == 0
     for f in ("runs.csv", "curves.csv", "config.json", "accuracy.png", "data_efficiency.png", "steps_to_generalize.png"):
         assert (out / f).stat().st_size > 0, f
     runs = list(csv.DictReader(open(out / "runs.csv")))
     assert len(runs) == 8
-    need = "op modulus frac seed lr weight_decay steps_to_99_train steps_to_99_val best_val_acc final_train_acc final_val_acc"
+    need = ("op modulus frac seed lr weight_decay steps_to_99_train steps_to_99_val best_val_acc final_train_acc "
+            "final_val_acc weight_decay_init update_noise grad_noise grokfast_lambda grokfast_alpha orthograd weight_norm")
     assert set(need.split()) <= set(runs[0])
     curves = list(csv.DictReader(open(out / "curves.csv")))
     assert len(curves) == 8 * 4  # evaluations at steps 0, 10, 20, 30
@@ -96,5 +115,6 @@ def test_end_to_end_sweep_writes_its_folder(tmp_path):
     cfg = json.load(open(out / "config.json"))
     assert "--fracs 0.4,0.6" in cfg["command"] and cfg["config"]["modulus"] == 11
     assert cfg["environment"]["jax"] and cfg["n_runs"] == 8
+    assert cfg["config"]["transforms"] == ["grad_noise"] and {r["grad_noise"] for r in runs} == {"0.01"}
     for r in runs:  # a threshold never reached is an empty cell, never a made-up number
         assert r["steps_to_99_val"] == "" or int(r["steps_to_99_val"]) % 10 == 0

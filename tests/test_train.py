@@ -95,3 +95,18 @@ def test_factorized_model_path_trains_like_the_straightforward_one(tiny):
     for k in ms_slow[0]:
         np.testing.assert_allclose(ms_fast[0][k], ms_slow[0][k], rtol=2e-4, atol=2e-5, err_msg=k)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5), fast.params, slow.params)
+
+
+def test_runs_with_interventions_inside_a_sweep_equal_the_same_runs_alone(tiny):
+    # Noise keys come from each run's seed, so a run's noise does not depend on its neighbours.
+    cfg = tiny.replace(transforms=("decay_to_init", "grad_noise", "grokfast", "update_noise"))
+    grid = [dict(GRID[0], update_noise=0.01, grokfast_lambda=2.0),
+            dict(GRID[1], grad_noise=0.05, weight_decay_init=1.0),
+            dict(GRID[2])]
+    x, y, runs = _setup(cfg, grid)
+    states, ms = _sweep(cfg, x, y, runs, [10])
+    for i in range(len(grid)):
+        _, alone = _sweep(cfg, x, y, runs.run(i), [10])
+        for k in ms[0]:
+            np.testing.assert_allclose(alone[0][k][0], ms[0][k][i], rtol=2e-4, atol=2e-5, err_msg=k)
+    assert len({float(v) for v in ms[0]["train_loss"]}) == 3
