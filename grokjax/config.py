@@ -56,6 +56,12 @@ class Config:
     # optimizer transforms in the chain beyond AdamW (optim.TRANSFORMS); each
     # run sets its strength, 0 = off. See transforms_for.
     transforms: tuple = ()
+    # the loss: "softmax" cross-entropy or "stablemax" (Prieto et al. 2025)
+    loss: str = "softmax"
+    # every step's gradient from the whole training set instead of a minibatch
+    full_batch: bool = False
+    # the model, its optimizer state and its loss in float64
+    x64: bool = False
 
     def __post_init__(self):
         if self.run_axis not in ("vmap", "map"):
@@ -64,6 +70,10 @@ class Config:
             raise ValueError(f"model_path must be 'factorized' or 'answer', got {self.model_path!r}")
         if self.matmul_precision not in MATMUL_PRECISIONS:
             raise ValueError(f"matmul_precision must be one of {MATMUL_PRECISIONS}, got {self.matmul_precision!r}")
+        if self.loss not in ("softmax", "stablemax"):
+            raise ValueError(f"loss must be 'softmax' or 'stablemax', got {self.loss!r}")
+        if "dropout" in self.transforms and self.model_path == "factorized":
+            raise ValueError("dropout needs model_path='answer': its masks differ per example")
         if self.map_batch < 1:
             raise ValueError(f"map_batch must be >= 1, got {self.map_batch}")
         if self.d_model % self.n_heads:
@@ -90,6 +100,9 @@ class RunParams:
     grokfast_alpha: jax.Array  # float32: Grokfast-EMA decay α
     orthograd: jax.Array  # float32: 1 = ⊥Grad on, 0 = off
     weight_norm: jax.Array  # float32: total parameter norm kept after each step (0 = off)
+    weight_noise: jax.Array  # float32: σ of the Gaussian noise on the weights the forward pass sees
+    dropout: jax.Array  # float32: residual dropout rate
+    outliers: jax.Array  # float32 (a count): training answers replaced by other training answers
 
     @property
     def n_runs(self) -> int:
@@ -116,6 +129,9 @@ RUN_DEFAULTS = {
     "grokfast_alpha": 0.98,
     "orthograd": 0.0,
     "weight_norm": 0.0,
+    "weight_noise": 0.0,
+    "dropout": 0.0,
+    "outliers": 0,
 }
 TRANSFORM_OF = {
     "weight_decay_init": "decay_to_init",
@@ -124,6 +140,9 @@ TRANSFORM_OF = {
     "grokfast_lambda": "grokfast",
     "orthograd": "orthograd",
     "weight_norm": "weight_norm",
+    "weight_noise": "weight_noise",
+    "dropout": "dropout",
+    "outliers": "outliers",
 }
 
 

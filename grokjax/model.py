@@ -18,7 +18,13 @@ the same numbers there (tests check it), at falling cost:
   block the queries, keys and values at position 2 depend on ``b`` alone.
   Those are computed once per symbol and gathered, which leaves per example
   only what truly depends on the pair: about half the FLOPs of ``"answer"``.
-  Per-example randomness inside the model (dropout) needs ``"answer"``.
+  Per-example randomness inside the model (dropout) needs ``"answer"``;
+  weight noise, one draw per step for the whole batch, does not.
+
+Residual dropout (Power et al. Figure 2 left) drops the output of each
+attention and MLP branch before it joins the residual stream; its rate is a
+call argument, so it can be a traced per-run number, and a rate of 0 is the
+identity exactly.
 
 Tensor names carry their shapes: B batch, L positions, Q query positions,
 D width, H heads, K head width, V vocabulary, F MLP width, S symbols (all V
@@ -39,8 +45,14 @@ torch_linear_init = nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform")
 torch_embed_init = nn.initializers.normal(1.0)
 
 
-def Dense(features: int) -> nn.Dense:
-    return nn.Dense(features, use_bias=False, kernel_init=torch_linear_init)
+def Dense(features: int, dtype) -> nn.Dense:
+    return nn.Dense(features, use_bias=False, kernel_init=torch_linear_init, dtype=dtype, param_dtype=dtype)
+
+
+def residual_dropout(x, rate, key):
+    """Inverted dropout at a (possibly traced) rate; rate 0 returns x exactly."""
+    keep = jax.random.uniform(key, x.shape) >= rate
+    return jnp.where(keep, x / (1 - rate), 0).astype(x.dtype)
 
 
 def sinusoid(seq_len: int, d_model: int) -> np.ndarray:
@@ -77,15 +89,17 @@ class Block(nn.Module):
     d_model: int
     n_heads: int
     d_mlp: int
+    dtype: jnp.dtype = jnp.float32
 
     def setup(self):
-        self.q = Dense(self.d_model)
-        self.kv = Dense(2 * self.d_model)  # keys and values in one matmul
-        self.out = Dense(self.d_model)
-        self.ln_attn = nn.LayerNorm()
-        self.fc1 = Dense(self.d_mlp)
-        self.fc2 = Dense(self.d_model)
-        self.ln_mlp = nn.LayerNorm()
+        dt = self.dtype
+        self.q = Dense(self.d_model, dt)
+        self.kv = Dense(2 * self.d_model, dt)  # keys and values in one matmul
+        self.out = Dense(self.d_model, dt)
+        self.ln_attn = nn.LayerNorm(dtype=dt, param_dtype=dt)
+        self.fc1 = Dense(self.d_mlp, dt)
+        self.fc2 = Dense(self.d_model, dt)
+        self.ln_mlp = nn.LayerNorm(dtype=dt, param_dtype=dt)
 
     def keys_values(self, h_BxLxD):
         return jnp.split(self.kv(h_BxLxD), 2, axis=-1)
@@ -93,16 +107,22 @@ class Block(nn.Module):
     def queries(self, h_BxQxD):
         return self.q(h_BxQxD)
 
-    def finish(self, h_BxQxD, attn_BxQxD):
+    def finish(self, h_BxQxD, attn_BxQxD, dropout_rate=None):
         """Everything after attention, at the query positions."""
-        a_BxQxD = self.ln_attn(h_BxQxD + self.out(attn_BxQxD))
-        return self.ln_mlp(a_BxQxD + self.fc2(nn.relu(self.fc1(a_BxQxD))))
+        branch = self.out(attn_BxQxD)
+        if dropout_rate is not None:
+            branch = residual_dropout(branch, dropout_rate, self.make_rng("dropout"))
+        a_BxQxD = self.ln_attn(h_BxQxD + branch)
+        branch = self.fc2(nn.relu(self.fc1(a_BxQxD)))
+        if dropout_rate is not None:
+            branch = residual_dropout(branch, dropout_rate, self.make_rng("dropout"))
+        return self.ln_mlp(a_BxQxD + branch)
 
-    def __call__(self, h_BxLxD, queries_at: slice, mask_QxL):
+    def __call__(self, h_BxLxD, queries_at: slice, mask_QxL, dropout_rate=None):
         k_BxLxD, v_BxLxD = self.keys_values(h_BxLxD)
         hq_BxQxD = h_BxLxD[:, queries_at]
         attn_BxQxD = attend(self.queries(hq_BxQxD), k_BxLxD, v_BxLxD, mask_QxL, self.n_heads)
-        return self.finish(hq_BxQxD, attn_BxQxD)
+        return self.finish(hq_BxQxD, attn_BxQxD, dropout_rate)
 
 
 class Transformer(nn.Module):
@@ -112,27 +132,35 @@ class Transformer(nn.Module):
     d_model: int = 128
     n_heads: int = 4
     d_mlp: int = 512
+    dtype: jnp.dtype = jnp.float32
 
     def setup(self):
-        self.tok_embed = nn.Embed(self.vocab_size, self.d_model, embedding_init=torch_embed_init)
-        self.blocks = [Block(self.d_model, self.n_heads, self.d_mlp) for _ in range(self.n_layers)]
-        self.unembed = Dense(self.vocab_size)
+        dt = self.dtype
+        self.tok_embed = nn.Embed(self.vocab_size, self.d_model, embedding_init=torch_embed_init, dtype=dt, param_dtype=dt)
+        self.blocks = [Block(self.d_model, self.n_heads, self.d_mlp, dt) for _ in range(self.n_layers)]
+        self.unembed = Dense(self.vocab_size, dt)
 
-    def __call__(self, x_BxL, path: str = "factorized"):
-        """Logits ``[B, V]`` at the answer position, or ``[B, L, V]`` for ``path="full"``."""
+    def __call__(self, x_BxL, path: str = "factorized", dropout_rate=None):
+        """Logits ``[B, V]`` at the answer position, or ``[B, L, V]`` for ``path="full"``.
+
+        ``dropout_rate`` (a number, maybe traced) turns on residual dropout; it
+        needs a ``"dropout"`` rng and a path other than ``"factorized"``.
+        """
         if path == "factorized":
+            if dropout_rate is not None:
+                raise ValueError("dropout draws a mask per example: use path='answer'")
             return self.factorized(x_BxL)
         if path not in PATHS:
             raise ValueError(f"unknown model path {path!r}; valid: {', '.join(PATHS)}")
         L = x_BxL.shape[1]
         causal_LxL = np.tril(np.ones((L, L), bool))
-        h_BxLxD = self.tok_embed(x_BxL) + sinusoid(self.seq_len, self.d_model)[:L]
+        h_BxLxD = self.tok_embed(x_BxL) + sinusoid(self.seq_len, self.d_model)[:L].astype(self.dtype)
         for i, block in enumerate(self.blocks):
             if path == "answer" and i == self.n_layers - 1:
                 # The last position attends to every position: no mask needed.
-                h_BxLxD = block(h_BxLxD, slice(L - 1, L), None)
+                h_BxLxD = block(h_BxLxD, slice(L - 1, L), None, dropout_rate)
             else:
-                h_BxLxD = block(h_BxLxD, slice(0, L), causal_LxL)
+                h_BxLxD = block(h_BxLxD, slice(0, L), causal_LxL, dropout_rate)
         logits = self.unembed(h_BxLxD)
         return logits[:, -1] if path == "answer" else logits
 
@@ -145,7 +173,7 @@ class Transformer(nn.Module):
         V, D = self.vocab_size, self.d_model
         a_B, b_B = x_BxL[:, 0], x_BxL[:, 2]
         op_tok, eq_tok = V - 2, V - 1
-        pe_LxD = sinusoid(self.seq_len, D)
+        pe_LxD = sinusoid(self.seq_len, D).astype(self.dtype)
         S = jnp.arange(V)
         # Prefix [s, ∘] for every symbol s: its hidden states see nothing later.
         hp_Sx2xD = self.tok_embed(jnp.stack([S, jnp.full_like(S, op_tok)], 1)) + pe_LxD[:2]
@@ -186,6 +214,7 @@ def make_model(config, vocab_size: int) -> Transformer:
         d_model=config.d_model,
         n_heads=config.n_heads,
         d_mlp=config.d_mlp,
+        dtype=jnp.float64 if getattr(config, "x64", False) else jnp.float32,
     )
 
 

@@ -25,6 +25,8 @@ import jax.numpy as jnp
 import optax
 
 TRANSFORMS = ("orthograd", "grokfast", "grad_noise", "decay_to_init", "update_noise", "weight_norm")
+# interventions that act on the model or the data, not in the chain (see train.py)
+MODEL_TRANSFORMS = ("weight_noise", "dropout", "outliers")
 
 
 def warmup(lr, warmup_steps: int):
@@ -147,20 +149,20 @@ def project_weight_norm(target, eps: float = 1e-30) -> optax.GradientTransformat
 
 
 def noise_keys(seed):
-    """Keys of the run's gradient and update noise (apart from its init, split and batch keys)."""
-    grad_key, update_key = jax.random.split(jax.random.fold_in(jax.random.key(seed), 1), 2)
-    return grad_key, update_key
+    """Keys of the run's gradient, update and weight noise and its dropout
+    (apart from its init, split and batch keys)."""
+    return tuple(jax.random.split(jax.random.fold_in(jax.random.key(seed), 1), 4))
 
 
 def make_optimizer(config, run) -> optax.GradientTransformation:
     """This run's chain: AdamW plus each transform in ``config.transforms``,
     at the strength of the run's own number (scalars under vmap)."""
-    on = set(getattr(config, "transforms", ()))
+    on = set(getattr(config, "transforms", ())) - set(MODEL_TRANSFORMS)
     unknown = on - set(TRANSFORMS)
     if unknown:
         raise ValueError(f"unknown transforms {sorted(unknown)}; valid: {', '.join(TRANSFORMS)}")
     if on & {"grad_noise", "update_noise"}:
-        grad_key, update_key = noise_keys(run.seed)
+        grad_key, update_key, _, _ = noise_keys(run.seed)
     parts = []
     if "orthograd" in on:
         parts.append(orthogonal_gradient(run.orthograd))

@@ -22,7 +22,8 @@ NOT_SETTINGS = {"run", "seed", "frac", "n_train", "op", "modulus"}
 
 
 SETTING_KEYS = ("variant", "lr", "weight_decay", "init_scale", "weight_decay_init", "update_noise", "grad_noise",
-                "grokfast_lambda", "grokfast_alpha", "orthograd", "weight_norm")
+                "grokfast_lambda", "grokfast_alpha", "orthograd", "weight_norm", "weight_noise", "dropout",
+                "outliers", "full_batch")
 
 
 def setting_of(row: dict) -> tuple:
@@ -30,7 +31,10 @@ def setting_of(row: dict) -> tuple:
 
 
 def setting_label(setting: tuple, all_settings: list[tuple]) -> str:
-    """Only the keys that vary across the sweep, e.g. ``lr=0.001 weight_decay=1``."""
+    """Only the keys that vary across the sweep, e.g. ``lr=0.001 weight_decay=1``;
+    a named variant stands for all of its numbers."""
+    if setting and setting[0][0] == "variant":
+        return str(setting[0][1])
     varying = [i for i in range(len(setting)) if len({s[i][1] for s in all_settings}) > 1]
     return " ".join(f"{setting[i][0]}={setting[i][1]:g}" if isinstance(setting[i][1], float)
                     else f"{setting[i][0]}={setting[i][1]}" for i in varying) or "all runs"
@@ -139,6 +143,29 @@ def steps_to_generalize(path: Path, rows: list[dict]) -> None:
     if missing:
         title += f"\n(val not reached within {rows[0]['steps']} steps at frac {', '.join(f'{f:g}' for f in sorted(missing))})"
     ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def variants(path: Path, rows: list[dict]) -> None:
+    """Best validation accuracy against fraction, one line per variant in the
+    sweep's order, mean over seeds (Power et al. Figure 2, left)."""
+    names = list(dict.fromkeys(r["variant"] for r in rows))
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for name in names:
+        by_frac = defaultdict(list)
+        for r in rows:
+            if r["variant"] == name:
+                by_frac[r["frac"]].append(r["best_val_acc"])
+        fr = sorted(by_frac)
+        ax.plot(fr, [np.mean(by_frac[f]) for f in fr], "o-", ms=3, label=name)
+    ax.set_xlabel("training data fraction")
+    ax.set_ylabel("best validation accuracy")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title(f"{_title(rows)}: variants, {rows[0]['steps']} steps, mean of {len({r['seed'] for r in rows})} seed(s)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

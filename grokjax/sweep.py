@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from grokjax import data
+from grokjax.config import transforms_for
 
 # CPU-sized defaults: add @ frac 0.5 first reached 99% val at step 2,600 here
 # (results/add_frac05_6k), so 5,000 steps leave room; the paper used 10^5.
@@ -36,6 +37,23 @@ INTERVENTION_FLAGS = {
     "--grokfast-alpha": "Grokfast-EMA decay α (0.98)",
     "--orthograd": "1 turns on ⊥Grad: the gradient's component along the weights removed (Prieto et al. 2025) (0)",
     "--weight-norm": "total parameter L2 norm restored after each step (Omnigrok §5) (0)",
+    "--weight-noise": "σ of Gaussian noise on every weight in the forward pass, fresh each step (0)",
+    "--dropout": "residual dropout rate; runs it through the unfactorized model path, same numbers, slower (0)",
+    "--outliers": "k training answers replaced by answers of other training equations (Power et al. A.4) (0)",
+}
+
+# Figure 2 (left) of Power et al., in the paper's order (appendix A.1.2).
+# Adam is AdamW with weight decay 0; update noise is unit Gaussian, as written.
+VARIANTS = {
+    "adam_fullbatch": dict(weight_decay=0.0, full_batch=True),
+    "adam": dict(weight_decay=0.0),
+    "adam_fullbatch_noise": dict(weight_decay=0.0, full_batch=True, update_noise=1.0),
+    "adam_dropout": dict(weight_decay=0.0, dropout=0.1),
+    "adamw": dict(weight_decay=1.0),
+    "adamw_to_init": dict(weight_decay=0.0, weight_decay_init=1.0),
+    "adam_lr3e-4": dict(weight_decay=0.0, lr=3e-4),
+    "adam_lr3e-3": dict(weight_decay=0.0, lr=3e-3),
+    "adam_weight_noise": dict(weight_decay=0.0, weight_noise=0.01),
 }
 
 
@@ -111,6 +129,12 @@ def make_parser() -> argparse.ArgumentParser:
         "interventions", "per-run numbers, each a comma list crossed with the grid; 0 is off (the paper's default run)")
     for flag, help_ in INTERVENTION_FLAGS.items():
         g.add_argument(flag, default=None, help=help_)
+    p.add_argument("--variant", help="preset(s) of Figure 2 (left), comma list or 'all': " + ", ".join(VARIANTS)
+                   + "; replaces --lr, --weight-decay and the interventions")
+    p.add_argument("--loss", choices=("softmax", "stablemax"), default="softmax",
+                   help="cross-entropy over softmax, or over StableMax (Prieto et al. 2025)")
+    p.add_argument("--full-batch", action="store_true", help="every step uses the whole training set (exact gradient)")
+    p.add_argument("--x64", action="store_true", help="model, optimizer and loss in float64")
     p.add_argument("--batch-size", type=int, default=512, help="minibatch B; a run uses min(B, n_train/2) as in the paper")
     p.add_argument("--n-layers", type=int, default=2, help="transformer layers")
     p.add_argument("--d-model", type=int, default=128, help="transformer width (MLP width is 4×)")
@@ -138,7 +162,7 @@ class Plan:
 
 def plan_from_args(args: argparse.Namespace) -> Plan:
     """Validates everything before anything runs or is written."""
-    from grokjax.config import RUN_DEFAULTS, Config, transforms_for
+    from grokjax.config import RUN_DEFAULTS, Config
 
     for m in args.imports:
         try:
@@ -165,6 +189,7 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
     wds = parse_floats("--weight-decay", args.weight_decay, nonneg=True)
     alphas = parse_floats("--init-scale", args.init_scale, positive=True)
     per_run = {}  # intervention name -> values, only for flags given
+    variants = _parse_variants(args)
     for flag in INTERVENTION_FLAGS:
         name = flag[2:].replace("-", "_")
         text = getattr(args, name)
@@ -174,6 +199,12 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
                 raise UsageError(f"{flag} must be in [0, 1), got {text!r}")
             if name == "orthograd" and any(v not in (0, 1) for v in vals):
                 raise UsageError(f"{flag} takes 0 or 1, got {text!r}")
+            if name == "dropout" and any(v >= 1 for v in vals):
+                raise UsageError(f"{flag} must be in [0, 1), got {text!r}")
+            if name == "outliers":
+                if any(v != int(v) for v in vals):
+                    raise UsageError(f"{flag} takes whole numbers, got {text!r}")
+                vals = [int(v) for v in vals]
             per_run[name] = vals
 
     size = _table_size(args.op, args.modulus)
@@ -190,12 +221,24 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
 
     grid = []
     names = list(per_run)
-    for i, (lr, wd, a, *extra, f, s) in enumerate(
-        itertools.product(lrs, wds, alphas, *per_run.values(), fracs, range(args.seeds))
-    ):
-        settings = {**RUN_DEFAULTS, **dict(zip(names, extra))}
-        grid.append({"run": i, "op": args.op, "modulus": args.modulus, "frac": f, "seed": s, "lr": lr,
-                     "weight_decay": wd, **settings, "init_scale": a, "n_train": data.n_train(f, size)})
+    settings = []  # (variant, full_batch, per-run numbers) before fractions and seeds
+    if variants:
+        for v in variants:
+            preset = dict(VARIANTS[v])
+            full = preset.pop("full_batch", False) or args.full_batch
+            settings += [(v, full, {**RUN_DEFAULTS, "lr": 1e-3, **preset, "init_scale": a}) for a in alphas]
+    else:
+        for lr, wd, a, *extra in itertools.product(lrs, wds, alphas, *per_run.values()):
+            settings.append(("", args.full_batch,
+                             {**RUN_DEFAULTS, "lr": lr, "weight_decay": wd, **dict(zip(names, extra)), "init_scale": a}))
+    for (variant, full, numbers), f, seed in itertools.product(settings, fracs, range(args.seeds)):
+        n_tr = data.n_train(f, size)
+        if numbers["outliers"] >= n_tr:
+            raise UsageError(f"--outliers {numbers['outliers']} is not below the {n_tr} training equations of fraction {f:g}")
+        row = {"run": len(grid), "op": args.op, "modulus": args.modulus, "frac": f, "seed": seed}
+        if variants:
+            row["variant"] = variant
+        grid.append({**row, **numbers, "full_batch": full, "n_train": n_tr})
     config = Config(
         op=args.op,
         modulus=args.modulus,
@@ -208,9 +251,40 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
         d_mlp=4 * args.d_model,
         run_axis=resolve_run_axis(args.run_axis),
         matmul_precision=args.matmul_precision,
-        transforms=transforms_for(grid),
+        loss=args.loss,
+        x64=args.x64,
+        full_batch=args.full_batch,
     )
     return Plan(config, grid, out)
+
+
+def _parse_variants(args) -> list[str]:
+    if args.variant is None:
+        return []
+    names = list(VARIANTS) if args.variant == "all" else args.variant.split(",")
+    for v in names:
+        if v not in VARIANTS:
+            raise UsageError(f"unknown variant {v!r}; valid: all, {', '.join(VARIANTS)}")
+    given = [f for f in ("--lr", "--weight-decay", *INTERVENTION_FLAGS)
+             if getattr(args, f[2:].replace("-", "_")) not in (None, DEFAULTS.get(f[2:].replace("-", "_")))]
+    if given:
+        raise UsageError(f"--variant sets {', '.join(given)} itself; drop {given[0]}")
+    return names
+
+
+def programs(plan: Plan) -> list[tuple]:
+    """The compiled programs a plan needs, as (Config, run indices): one per
+    full-batch setting (a static shape), each with the transforms its runs use."""
+    out = []
+    for full in sorted({g["full_batch"] for g in plan.grid}):
+        idx = [i for i, g in enumerate(plan.grid) if g["full_batch"] == full]
+        transforms = transforms_for([plan.grid[i] for i in idx])
+        config = plan.config.replace(
+            full_batch=full, transforms=transforms,
+            model_path="answer" if "dropout" in transforms else plan.config.model_path,
+        )
+        out.append((config, idx))
+    return out
 
 
 def _table_size(op: str, modulus: int) -> int:
@@ -241,8 +315,26 @@ class SweepResult:
     train_s: float
 
 
+def run_plan(plan: Plan, progress: bool = True) -> SweepResult:
+    """Runs each program of the plan and puts the runs back in grid order."""
+    parts = [(idx, run_sweep(config, [plan.grid[i] for i in idx], progress)) for config, idx in programs(plan)]
+    if len(parts) == 1:
+        return parts[0][1]
+    order = np.argsort(np.concatenate([idx for idx, _ in parts]))
+    curves = {k: np.concatenate([r.curves[k] for _, r in parts], axis=1)[:, order] for k in parts[0][1].curves}
+    return SweepResult(parts[0][1].steps, curves, [r.states for _, r in parts],
+                       sum(r.compile_s for _, r in parts), sum(r.train_s for _, r in parts))
+
+
 def run_sweep(config, grid: list[dict], progress: bool = True) -> SweepResult:
     """Trains every run of ``grid`` for ``config.steps`` steps as one program."""
+    import jax
+
+    with jax.enable_x64(config.x64):
+        return _run_sweep(config, grid, progress)
+
+
+def _run_sweep(config, grid: list[dict], progress: bool) -> SweepResult:
     import jax
     from tqdm.auto import tqdm
 
@@ -296,8 +388,9 @@ def write_results(out: Path, plan: Plan, result: SweepResult, started: str, argv
             "started": started,
             "finished": datetime.datetime.now().isoformat(timespec="seconds"),
             "config": dataclasses.asdict(plan.config),
+            "programs": [{"config": dataclasses.asdict(c), "runs": idx} for c, idx in programs(plan)],
             "n_runs": len(plan.grid),
-            "grid": {k: sorted({g[k] for g in plan.grid}) for k in plan.grid[0] if k not in ("run", "op", "modulus", "n_train")},
+            "grid": {k: sorted({g[k] for g in plan.grid}) for k in plan.grid[0] if k not in ("run", "op", "modulus", "n_train", "full_batch")},
             "timing": {
                 "compile_s": round(result.compile_s, 2),
                 "train_s": round(result.train_s, 2),
@@ -309,6 +402,8 @@ def write_results(out: Path, plan: Plan, result: SweepResult, started: str, argv
     plots.accuracy(out / "accuracy.png", rows, result.steps, result.curves)
     plots.data_efficiency(out / "data_efficiency.png", rows)
     plots.steps_to_generalize(out / "steps_to_generalize.png", rows)
+    if "variant" in rows[0]:
+        plots.variants(out / "variants.png", rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -325,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"grokjax.sweep: error: {e}", file=sys.stderr)
         return 2
     started = datetime.datetime.now().isoformat(timespec="seconds")
-    result = run_sweep(plan.config, plan.grid, progress=not args.no_progress)
+    result = run_plan(plan, progress=not args.no_progress)
     write_results(plan.out, plan, result, started, argv)
     grokked = int(sum(s is not None for s in (r for r in _steps_to_val(result))))
     print(f"{len(plan.grid)} runs, {grokked} reached 99% val; wrote {plan.out}/ "

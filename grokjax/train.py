@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from grokjax import data
+from grokjax import data, optim
 from grokjax.config import Config, RunParams
 from grokjax.model import make_model
 from grokjax.optim import make_optimizer
@@ -59,9 +59,24 @@ def init_run(config: Config, x: jax.Array, run: RunParams) -> TrainState:
     return TrainState(params=params, opt_state=opt_state, step=jnp.zeros((), jnp.int32))
 
 
-def answer_loss(logits_BxV, y_B, w_B):
-    """Weighted mean cross-entropy and accuracy of the answer token."""
-    nll_B = optax.softmax_cross_entropy_with_integer_labels(logits_BxV, y_B)
+def stablemax_cross_entropy(logits_BxV, y_B):
+    """−log of StableMax (Prieto et al. 2025): s(x) = x+1 for x ≥ 0, 1/(1−x)
+    for x < 0, normalized over the vocabulary. s grows linearly, not
+    exponentially, so the loss cannot be driven to 0 by scaling the logits."""
+    s_BxV = jnp.where(logits_BxV >= 0, logits_BxV + 1, 1 / (1 - jnp.minimum(logits_BxV, 0)))
+    s_y = jnp.take_along_axis(s_BxV, y_B[:, None], axis=-1)[:, 0]
+    return jnp.log(s_BxV.sum(-1)) - jnp.log(s_y)
+
+
+def nll(config: Config, logits_BxV, y_B):
+    if config.loss == "stablemax":
+        return stablemax_cross_entropy(logits_BxV, y_B)
+    return optax.softmax_cross_entropy_with_integer_labels(logits_BxV, y_B)
+
+
+def answer_loss(logits_BxV, y_B, w_B, config: Config = Config()):
+    """Weighted mean loss and accuracy of the answer token."""
+    nll_B = nll(config, logits_BxV, y_B)
     correct_B = (jnp.argmax(logits_BxV, -1) == y_B).astype(logits_BxV.dtype)
     total = jnp.maximum(w_B.sum(), 1.0)
     return (nll_B * w_B).sum() / total, (correct_B * w_B).sum() / total
@@ -81,21 +96,100 @@ def sample_batch(key, order, n_train, batch_size: int):
     return order[pos_B], w_B
 
 
+def outlier_labels(y, order, n_train, k, n_symbols: int, tries: int = 16):
+    """The run's labels with its ``k`` outliers (Power et al. A.4).
+
+    The first ``k`` of the run's training rows (random, since ``order`` is) get
+    the answer of another training row, the first of ``tries`` candidates
+    whose answer differs, so every outlier really is wrong. Should all
+    candidates share its answer (chance ≈ (1/n)^tries), the next symbol is used.
+    Validation rows are never touched.
+    """
+    i = jnp.arange(order.shape[0])
+    k = k.astype(jnp.int32)
+    pool = jnp.maximum(n_train - k, 1)
+    y_pos = y[order]  # the label at each position of the run's order
+    donors = k + (i[:, None] + jnp.arange(tries)[None, :]) % pool  # [N, tries] positions
+    cand = y_pos[donors]
+    differs = cand != y_pos[:, None]
+    first = jnp.argmax(differs, axis=1)
+    new = jnp.where(differs.any(1), cand[i, first], (y_pos + 1) % n_symbols)
+    y_pos = jnp.where(i < k, new, y_pos)
+    return y.at[order].set(y_pos)
+
+
+def run_labels(config: Config, y, order, run: RunParams):
+    """The labels this run trains on: the table's, or with its outliers."""
+    if "outliers" not in config.transforms:
+        return y
+    n_symbols = table_for(config.op, config.modulus).n_symbols
+    return outlier_labels(y, order, run.n_train, run.outliers, n_symbols)
+
+
+def full_batch_chunk(order, n_train, chunk, size: int):
+    """Rows ``[chunk·size, (chunk+1)·size)`` of the run's order, weighted 1
+    where they are training rows: one slice of the full-batch gradient."""
+    pos = chunk * size + jnp.arange(size)
+    return order[jnp.minimum(pos, order.shape[0] - 1)], (pos < n_train).astype(jnp.float32)
+
+
+def perturbed(params, sigma, key):
+    """``W + σ·ε`` for every parameter, ε ~ N(0, I): the paper's weight noise."""
+    leaves, treedef = jax.tree.flatten(params)
+    keys = jax.random.split(key, len(leaves))
+    return jax.tree.unflatten(treedef, [w + sigma * jax.random.normal(k, w.shape, w.dtype) for k, w in zip(keys, leaves)])
+
+
+def step_grads(config: Config, x, y, order, run: RunParams, state: TrainState):
+    """The gradient a step uses: its minibatch's (or the full batch's), at
+    the weights its forward pass sees (perturbed under weight noise)."""
+    model = model_for(config)
+    B = min(config.batch_size, order.shape[0])  # a table smaller than B (tiny moduli) caps it
+    _, _, weight_key, dropout_key = optim.noise_keys(run.seed)
+    noise_key = jax.random.fold_in(weight_key, state.step)  # one weight perturbation per step
+
+    def loss_fn(params, rows_B, w_B, denom, chunk):
+        """``Σ w·loss / denom`` over one batch of rows."""
+        kw = {}
+        if "dropout" in config.transforms:
+            key = jax.random.fold_in(jax.random.fold_in(dropout_key, state.step), chunk)
+            kw = dict(dropout_rate=run.dropout, rngs={"dropout": key})
+        if "weight_noise" in config.transforms:
+            params = perturbed(params, run.weight_noise, noise_key)
+        logits = model.apply(params, x[rows_B], path=config.model_path, **kw)
+        return (nll(config, logits, y[rows_B]) * w_B).sum() / denom
+
+    if config.full_batch:
+        # The exact gradient of the mean over the run's n_train rows, summed
+        # over ceil(n_train/B) slices: the cost follows n_train, not the table.
+        def add_chunk(c, acc):
+            rows_B, w_B = full_batch_chunk(order, run.n_train, c, B)
+            g = jax.grad(loss_fn)(state.params, rows_B, w_B, run.n_train.astype(jnp.float32), c)
+            return jax.tree.map(jnp.add, acc, g)
+
+        n_chunks = (run.n_train + B - 1) // B
+        grads = jax.lax.fori_loop(0, n_chunks, add_chunk, jax.tree.map(jnp.zeros_like, state.params))
+    else:
+        batch_key = jax.random.fold_in(run_keys(run)[2], state.step)
+        rows_B, w_B = sample_batch(batch_key, order, run.n_train, B)
+        grads = jax.grad(loss_fn)(state.params, rows_B, w_B, jnp.maximum(w_B.sum(), 1.0), 0)
+    return grads
+
+
 def train_step(config: Config, x, y, order, run: RunParams, state: TrainState) -> TrainState:
-    model, opt = model_for(config), make_optimizer(config, run)
-    batch_key = jax.random.fold_in(run_keys(run)[2], state.step)
-    rows_B, w_B = sample_batch(batch_key, order, run.n_train, config.batch_size)
-
-    def loss_fn(params):
-        return answer_loss(model.apply(params, x[rows_B], path=config.model_path), y[rows_B], w_B)[0]
-
-    grads = jax.grad(loss_fn)(state.params)
+    """One update. ``y`` is the run's own labels (``run_labels``)."""
+    grads = step_grads(config, x, y, order, run, state)
+    opt = make_optimizer(config, run)
     updates, opt_state = opt.update(grads, state.opt_state, state.params)
     return TrainState(optax.apply_updates(state.params, updates), opt_state, state.step + 1)
 
 
 def evaluate(config: Config, x, y, train_mask, params) -> dict:
-    """Loss and accuracy over the whole table, split by the run's train mask."""
+    """Loss and accuracy over the whole table, split by the run's train mask.
+
+    ``y`` is the run's labels: on training rows they include its outliers, so
+    train accuracy measures what it memorized; validation rows are the table's.
+    """
     model = model_for(config)
     size = x.shape[0]
     pad = (-size) % EVAL_ROWS
@@ -107,10 +201,10 @@ def evaluate(config: Config, x, y, train_mask, params) -> dict:
     def sums(chunk):
         xc, yc, vc, tc = chunk
         logits = model.apply(params, xc, path=config.model_path)
-        nll = optax.softmax_cross_entropy_with_integer_labels(logits, yc)
-        ok = (jnp.argmax(logits, -1) == yc).astype(jnp.float32)
-        t, v = (tc & vc).astype(jnp.float32), (~tc & vc).astype(jnp.float32)
-        return jnp.stack([(nll * t).sum(), (ok * t).sum(), t.sum(), (nll * v).sum(), (ok * v).sum(), v.sum()])
+        loss = nll(config, logits, yc)
+        ok = (jnp.argmax(logits, -1) == yc).astype(loss.dtype)
+        t, v = (tc & vc).astype(loss.dtype), (~tc & vc).astype(loss.dtype)
+        return jnp.stack([(loss * t).sum(), (ok * t).sum(), t.sum(), (loss * v).sum(), (ok * v).sum(), v.sum()])
 
     s = jax.lax.map(sums, (xs, ys, valid, train)).sum(0)
     n_tr, n_va = jnp.maximum(s[2], 1.0), jnp.maximum(s[5], 1.0)
@@ -126,6 +220,7 @@ def evaluate(config: Config, x, y, train_mask, params) -> dict:
 def train_chunk(config: Config, x, y, run: RunParams, state: TrainState, n_steps):
     """``n_steps`` updates (a traced count: one program for any chunk length), then an eval."""
     order = run_order(config, run)
+    y = run_labels(config, y, order, run)
     state = jax.lax.fori_loop(0, n_steps, lambda _, s: train_step(config, x, y, order, run, s), state)
     return state, evaluate(config, x, y, data.train_mask(order, run.n_train), state.params)
 
@@ -161,6 +256,7 @@ def sweep_steps(config: Config, x, y, runs: RunParams, states: TrainState, n_ste
 
     def steps(run, state):
         order = run_order(config, run)
-        return jax.lax.fori_loop(0, n_steps, lambda _, s: train_step(config, x, y, order, run, s), state)
+        y_run = run_labels(config, y, order, run)
+        return jax.lax.fori_loop(0, n_steps, lambda _, s: train_step(config, x, y_run, order, run, s), state)
 
     return _over_runs(config, steps, runs, states)

@@ -155,3 +155,20 @@ def test_transform_numbers_are_per_run_under_vmap():
     for i in range(2):
         alone = one({k: v[i] for k, v in nums.items()})
         jax.tree.map(lambda a, b: np.testing.assert_allclose(a[i], b, rtol=1e-5, atol=1e-7), both, alone)
+
+
+@pytest.mark.parametrize("toward_init", [False, True])
+def test_decay_with_zero_gradients_converges_to_its_target(toward_init):
+    # With zero gradients Adam's direction is 0, so only the decay moves the weights.
+    theta0 = _tree(jax.random.key(0))
+    cfg = Config(warmup_steps=0, transforms=("decay_to_init",) if toward_init else ())
+    run = Run(0.1, 0.0, weight_decay_init=1.0) if toward_init else Run(0.1, 1.0)
+    opt = make_optimizer(cfg, run)
+    state = opt.init(theta0)
+    params = jax.tree.map(lambda p: p + 3.0, theta0)
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    step = jax.jit(lambda p, s: (lambda u, s2: (optax.apply_updates(p, u), s2))(*opt.update(zeros, s, p)))
+    for _ in range(300):
+        params, state = step(params, state)
+    target = theta0 if toward_init else jax.tree.map(jnp.zeros_like, theta0)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), params, target)
