@@ -91,7 +91,31 @@ def _peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10  # KiB on Linux
 
 
-def time_case(case: Case, steps: int, repeats: int, frac: float = 0.5) -> dict:
+def _profile(call, states):
+    """Runs ``call`` once under the JAX profiler; returns the new states and
+    the device time per op kind (XLA's op name up to its first '.'), in ms."""
+    import collections
+    import glob
+    import gzip
+    import tempfile
+
+    import jax
+
+    with tempfile.TemporaryDirectory() as tmp:
+        with jax.profiler.trace(tmp, create_perfetto_trace=True):
+            states = jax.block_until_ready(call(states))
+        (path,) = glob.glob(f"{tmp}/**/*.trace.json.gz", recursive=True)
+        with gzip.open(path) as f:
+            events = json.load(f)["traceEvents"]
+    ops = collections.Counter()
+    for e in events:
+        name = e.get("name", "")
+        if e.get("ph") == "X" and not name.startswith(("$", "Thunk", "Pjit", "Slinky", "end:", "Threadpool")):
+            ops[name.split(".")[0]] += e.get("dur", 0) / 1e3
+    return states, dict(ops.most_common(12))
+
+
+def time_case(case: Case, steps: int, repeats: int, frac: float = 0.5, profile: bool = False) -> dict:
     """Compiles and times ``steps`` updates of ``case.runs`` paper runs."""
     import jax
 
@@ -115,6 +139,8 @@ def time_case(case: Case, steps: int, repeats: int, frac: float = 0.5) -> dict:
                       - mem.alias_size_in_bytes) / 2**20
 
     states = jax.block_until_ready(compiled(x, y, runs, states, steps))  # warm-up
+    if profile:
+        states, ops = _profile(lambda s: compiled(x, y, runs, s, steps), states)
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -124,7 +150,9 @@ def time_case(case: Case, steps: int, repeats: int, frac: float = 0.5) -> dict:
     rate = case.runs * steps / dt
     must = step_flops(config, table.vocab_size, "answer")
     executed = step_flops(config, table.vocab_size, case.model_path)
+    extra = {"profile_ms_per_model_step": {k: round(v / (steps * case.runs), 3) for k, v in ops.items()}} if profile else {}
     return {
+        **extra,
         **dataclasses.asdict(case),
         "steps_timed": steps,
         "repeats": repeats,
@@ -234,6 +262,9 @@ def make_parser():
                    help=f"float32 matmul precision, comma list of {', '.join(MATMUL_PRECISIONS)}")
     p.add_argument("--time-to-grok", action="store_true", help="train one paper run (x+y, frac 0.5) to 99%% val instead")
     p.add_argument("--max-steps", type=int, default=20000, help="with --time-to-grok: give up after this many steps")
+    p.add_argument("--profile", action="store_true",
+                   help="also run each case once under the JAX profiler and report device time per XLA op kind "
+                        "(ms per model-step; on CPU, ops of the two threads overlap)")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     p.add_argument("--read", nargs="+", metavar="JSON", help="print the tables of saved --json outputs as markdown, and exit")
     return p
@@ -297,9 +328,12 @@ def main(argv=None) -> int:
     else:
         results = []
         for r, (axis, batch), path, prec in itertools.product(runs, axes, paths, precisions):
-            results.append(time_case(Case(r, axis, batch, path, prec), args.steps, args.repeats))
+            results.append(time_case(Case(r, axis, batch, path, prec), args.steps, args.repeats, profile=args.profile))
             if not args.json:
                 _print_row(results[-1], header=len(results) == 1)
+                if args.profile:
+                    for op, ms in results[-1]["profile_ms_per_model_step"].items():
+                        print(f"{'':>16s} {op:>32s} {ms:8.3f} ms/step", flush=True)
         doc["cases"] = results
     if args.json:
         print(json.dumps(doc, indent=1))

@@ -8,4 +8,5 @@ mkdir -p "$out"
 python -m grokjax.bench --runs 1,8,64 --steps 10 --repeats 2 --json > "$out/runs.json"
 python -m grokjax.bench --runs 8 --run-axis map,vmap,map:4 --model-path factorized,answer --steps 10 --repeats 2 --json > "$out/options.json"
 python -m grokjax.bench --time-to-grok --json > "$out/time_to_grok.json"
+python -m grokjax.bench --runs 1 --steps 20 --repeats 1 --profile --json > "$out/profile.json"
 python -m grokjax.bench --read "$out"/*.json
