@@ -96,6 +96,19 @@ def _by_setting(rows: list[dict], key: str):
     return out
 
 
+def _save_best_val_plot(fig, ax, path: Path, title: str, legend_size: int) -> None:
+    """Axes of a best-val-accuracy-against-fraction figure, then save it."""
+    ax.set_xlabel("training data fraction")
+    ax.set_ylabel("best validation accuracy")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=legend_size)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def data_efficiency(path: Path, rows: list[dict]) -> None:
     """Best validation accuracy against training fraction, mean over seeds with each
     seed as a dot (Power et al. Figure 2, right, for one op)."""
@@ -106,15 +119,7 @@ def data_efficiency(path: Path, rows: list[dict]) -> None:
         (line,) = ax.plot(fr, [np.mean(by_frac[f]) for f in fr], "o-", label=setting_label(s, settings))
         for f in fr:
             ax.plot([f] * len(by_frac[f]), by_frac[f], ".", color=line.get_color(), alpha=0.4)
-    ax.set_xlabel("training data fraction")
-    ax.set_ylabel("best validation accuracy")
-    ax.set_ylim(-0.02, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(f"{_title(rows)}: data efficiency, {rows[0]['steps']} steps")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save_best_val_plot(fig, ax, path, f"{_title(rows)}: data efficiency, {rows[0]['steps']} steps", legend_size=8)
 
 
 def steps_to_generalize(path: Path, rows: list[dict]) -> None:
@@ -160,12 +165,5 @@ def variants(path: Path, rows: list[dict]) -> None:
                 by_frac[r["frac"]].append(r["best_val_acc"])
         fr = sorted(by_frac)
         ax.plot(fr, [np.mean(by_frac[f]) for f in fr], "o-", ms=3, label=name)
-    ax.set_xlabel("training data fraction")
-    ax.set_ylabel("best validation accuracy")
-    ax.set_ylim(-0.02, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    ax.set_title(f"{_title(rows)}: variants, {rows[0]['steps']} steps, mean of {len({r['seed'] for r in rows})} seed(s)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    title = f"{_title(rows)}: variants, {rows[0]['steps']} steps, mean of {len({r['seed'] for r in rows})} seed(s)"
+    _save_best_val_plot(fig, ax, path, title, legend_size=7)

@@ -254,6 +254,8 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
         loss=args.loss,
         x64=args.x64,
         full_batch=args.full_batch,
+        transforms=transforms_for(grid),  # of the whole grid; programs() narrows it per program
+        model_path="answer" if "dropout" in transforms_for(grid) else "factorized",
     )
     return Plan(config, grid, out)
 

