@@ -283,7 +283,7 @@ def programs(plan: Plan) -> list[tuple]:
         transforms = transforms_for([plan.grid[i] for i in idx])
         config = plan.config.replace(
             full_batch=full, transforms=transforms,
-            model_path="answer" if "dropout" in transforms else plan.config.model_path,
+            model_path="answer" if "dropout" in transforms else "factorized",
         )
         out.append((config, idx))
     return out

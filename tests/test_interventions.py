@@ -143,6 +143,7 @@ def test_variant_all_is_nine_presets_in_two_programs(tmp_path):
     assert full == {"adam_fullbatch", "adam_fullbatch_noise"}
     mini = progs[0][0]
     assert mini.model_path == "answer" and {"dropout", "weight_noise", "decay_to_init"} <= set(mini.transforms)
+    assert progs[1][0].model_path == "factorized" and progs[1][0].transforms == ("update_noise",)
     by = {g["variant"]: g for g in plan.grid}
     assert by["adamw"]["weight_decay"] == 1 and by["adam"]["weight_decay"] == 0
     assert by["adam_lr3e-3"]["lr"] == 3e-3 and by["adam_weight_noise"]["weight_noise"] == 0.01
