@@ -80,6 +80,7 @@ class Case:
     map_batch: int
     model_path: str
     matmul_precision: str
+    devices: int = 1
 
 
 def _peak_memory_mb() -> float:
@@ -123,10 +124,12 @@ def time_case(case: Case, steps: int, repeats: int, frac: float = 0.5, profile: 
     from grokjax.config import Config, make_runs
 
     config = Config(run_axis=case.run_axis, map_batch=case.map_batch, model_path=case.model_path,
-                    matmul_precision=case.matmul_precision)
+                    matmul_precision=case.matmul_precision, devices=case.devices)
     table = train.table_for(config.op, config.modulus)
-    x, y = jax.device_put(table.x), jax.device_put(table.y)
+    replicated = jax.sharding.NamedSharding(train.run_mesh(case.devices), jax.sharding.PartitionSpec())
+    x, y = train.put_global(table.x, replicated), train.put_global(table.y, replicated)
     runs = make_runs(table.size, [dict(seed=s, frac=frac, lr=1e-3, weight_decay=1.0) for s in range(case.runs)])
+    runs = train.put_global(runs, train.run_sharding(config))
     states = jax.block_until_ready(train.sweep_init(config, x, runs))
 
     t0 = time.perf_counter()
@@ -258,6 +261,9 @@ def make_parser():
     p.add_argument("--run-axis", default="auto",
                    help="auto (map on CPU, vmap on GPU), vmap, map, or map:K (lax.map over groups of K vmapped runs); comma list")
     p.add_argument("--model-path", default="factorized", help="factorized and/or answer (see grokjax.model), comma list")
+    p.add_argument("--devices", default="1",
+                   help="devices the runs are split over, comma list; each R must be a multiple "
+                        "(XLA_FLAGS=--xla_force_host_platform_device_count=4 makes 4 CPU devices)")
     p.add_argument("--matmul-precision", default="highest",
                    help=f"float32 matmul precision, comma list of {', '.join(MATMUL_PRECISIONS)}")
     p.add_argument("--time-to-grok", action="store_true", help="train one paper run (x+y, frac 0.5) to 99%% val instead")
@@ -276,7 +282,7 @@ def markdown(docs: list[dict]) -> str:
     cases = [c for d in docs for c in d.get("cases", [])]
     if cases:
         lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-        lines += ["| " + " | ".join(str(c[k]) for k in COLUMNS) + " |" for c in cases]
+        lines += ["| " + " | ".join(str(c.get(k, 1 if k == "devices" else "")) for k in COLUMNS) + " |" for c in cases]
     groks = [g for d in docs for g in d.get("time_to_grok", [])]
     if groks:
         keys = list(groks[0])
@@ -311,6 +317,12 @@ def main(argv=None) -> int:
         axes = _axes(args.run_axis)
         paths = _choices("--model-path", args.model_path, ("factorized", "answer"))
         precisions = _choices("--matmul-precision", args.matmul_precision, MATMUL_PRECISIONS)
+        devices = _ints("--devices", args.devices)
+        for d in devices:
+            if d > jax.device_count():
+                raise UsageError(f"--devices {d}: only {jax.device_count()} device(s) visible")
+            if any(r % d for r in runs):
+                raise UsageError(f"--runs {args.runs}: each must be a multiple of --devices {d}")
     except UsageError as e:
         print(f"grokjax.bench: error: {e}", file=sys.stderr)
         return 2
@@ -327,8 +339,8 @@ def main(argv=None) -> int:
         doc["time_to_grok"] = results
     else:
         results = []
-        for r, (axis, batch), path, prec in itertools.product(runs, axes, paths, precisions):
-            results.append(time_case(Case(r, axis, batch, path, prec), args.steps, args.repeats, profile=args.profile))
+        for r, (axis, batch), path, prec, d in itertools.product(runs, axes, paths, precisions, devices):
+            results.append(time_case(Case(r, axis, batch, path, prec, d), args.steps, args.repeats, profile=args.profile))
             if not args.json:
                 _print_row(results[-1], header=len(results) == 1)
                 if args.profile:
@@ -342,7 +354,7 @@ def main(argv=None) -> int:
     return 0
 
 
-COLUMNS = ("runs", "run_axis", "map_batch", "model_path", "matmul_precision", "model_steps_per_s",
+COLUMNS = ("runs", "devices", "run_axis", "map_batch", "model_path", "matmul_precision", "model_steps_per_s",
            "achieved_gflops", "executed_gflops", "compile_s", "program_mb", "peak_mb")
 
 

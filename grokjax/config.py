@@ -47,6 +47,9 @@ class Config:
     # with run_axis "map": runs per loop iteration, vmapped inside (lax.map's
     # batch_size); 1 is a plain loop.
     map_batch: int = 1
+    # devices the run axis is split over (a 1-D mesh named "runs"); the
+    # sweep pads R to a multiple of it. 1 is a plain single-device program.
+    devices: int = 1
     # how the model computes the answer logits (model.PATHS); all give the
     # same numbers, "factorized" with about half the FLOPs of "answer".
     model_path: str = "factorized"
@@ -74,6 +77,8 @@ class Config:
             raise ValueError(f"loss must be 'softmax' or 'stablemax', got {self.loss!r}")
         if "dropout" in self.transforms and self.model_path == "factorized":
             raise ValueError("dropout needs model_path='answer': its masks differ per example")
+        if self.devices < 1:
+            raise ValueError(f"devices must be >= 1, got {self.devices}")
         if self.map_batch < 1:
             raise ValueError(f"map_batch must be >= 1, got {self.map_batch}")
         if self.d_model % self.n_heads:

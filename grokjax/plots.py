@@ -167,3 +167,41 @@ def variants(path: Path, rows: list[dict]) -> None:
         ax.plot(fr, [np.mean(by_frac[f]) for f in fr], "o-", ms=3, label=name)
     title = f"{_title(rows)}: variants, {rows[0]['steps']} steps, mean of {len({r['seed'] for r in rows})} seed(s)"
     _save_best_val_plot(fig, ax, path, title, legend_size=7)
+
+
+def predicted_table(path: Path, table, pred: np.ndarray, labels: np.ndarray, train: np.ndarray, title: str) -> None:
+    """The operation table a run predicts (Power et al. Figure 1, right).
+
+    Left: the predicted answer of every cell a ∘ b, coloured by symbol.
+    Right: which cells were training equations (grey) and which validation
+    cells the network filled in right (green) or wrong (red). Cells outside
+    the operation (e.g. b = 0 for division) stay white.
+    """
+    from matplotlib.colors import ListedColormap
+
+    n = table.n_symbols
+    a, b = table.x[:, 0], table.x[:, 2]
+    answer = np.full((n, n), np.nan)
+    answer[a, b] = pred
+    status = np.full((n, n), np.nan)  # 0 train, 1 val right, 2 val wrong, 3 train wrong
+    status[a, b] = np.where(train, np.where(pred == labels, 0, 3), np.where(pred == labels, 1, 2))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 6.2))
+    axes[0].imshow(answer, cmap="twilight", interpolation="nearest", vmin=0, vmax=n - 1)
+    axes[0].set_title("predicted a ∘ b (colour: answer symbol)", fontsize=9)
+    cmap = ListedColormap(["#c8c8c8", "#2ca02c", "#d62728", "#7f7f7f"])
+    axes[1].imshow(status, cmap=cmap, interpolation="nearest", vmin=-0.5, vmax=3.5)
+    v = ~train
+    right = int((pred[v] == labels[v]).sum())
+    axes[1].set_title(f"training cells: light grey right, dark grey wrong\n"
+                      f"validation cells: green right, red wrong ({right} of {int(v.sum())} right)", fontsize=9)
+    if n <= 24:  # small tables: write the symbols in, as in the paper's figure
+        for i, j, c in zip(a, b, pred):
+            dark = 0.2 < c / max(n - 1, 1) < 0.8  # twilight is dark in its middle
+            axes[0].text(j, i, str(c), ha="center", va="center", fontsize=7, color="white" if dark else "black")
+    for ax in axes:
+        ax.set_xlabel("b")
+        ax.set_ylabel("a")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -141,9 +141,28 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-heads", type=int, default=4, help="attention heads; must divide --d-model")
     p.add_argument("--run-axis", choices=("auto", "vmap", "map"), default="auto",
                    help="how runs share the program: vmap (batched matmuls) or map (a loop of plain ones); auto picks the faster for the device: map on CPU, vmap on GPU")
+    p.add_argument("--devices", type=int, default=0, metavar="N",
+                   help="split the runs over the first N devices (a 1-D mesh 'runs'; R is padded to a multiple of N "
+                        "with runs that are dropped from the results); 0: every visible device")
     p.add_argument("--matmul-precision", choices=("highest", "tensorfloat32", "bfloat16"), default="highest",
                    help="float32 matmul precision; tensorfloat32/bfloat16 are opt-in GPU speed-ups that round (about 1.5x on an H100)")
     p.add_argument("--out", type=Path, help="output folder (default results/<op>-<timestamp>); must not exist yet")
+    c = p.add_argument_group(
+        "checkpoints", "orbax checkpoints of the whole sweep go to <out>/checkpoints/. The final state is always saved, "
+        "and Ctrl-C or SIGTERM stops after the current chunk, saves, writes the tables and figures, and exits 130/143.")
+    c.add_argument("--ckpt-every", type=int, default=0, metavar="N",
+                   help="also save every N steps (at the first evaluation at or after each multiple); 0: only at the end")
+    c.add_argument("--ckpt-keep", type=int, default=3, metavar="K", help="keep the newest K checkpoints")
+    c.add_argument("--resume", type=Path, metavar="OUT",
+                   help="continue the sweep in folder OUT from its latest readable checkpoint, with its recorded flags; "
+                        "only --steps (to extend), --ckpt-every and --ckpt-keep may be given anew")
+    h = p.add_argument_group(
+        "several hosts", "run the same command on every host; JAX joins their devices into one mesh "
+        "(see README, 'Many devices, many hosts')")
+    h.add_argument("--coordinator", metavar="HOST:PORT",
+                   help="address of process 0 for jax.distributed.initialize, or 'auto' on SLURM, Open MPI, Kubernetes or Cloud TPU")
+    h.add_argument("--num-processes", type=int, metavar="N", help="processes in all (with --coordinator HOST:PORT)")
+    h.add_argument("--process-id", type=int, metavar="I", help="this process, 0..N-1 (with --coordinator HOST:PORT)")
     p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
                    help="import MODULE first, e.g. one that calls grokjax.data.register_modular to add an op")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -160,8 +179,9 @@ class Plan:
     out: Path
 
 
-def plan_from_args(args: argparse.Namespace) -> Plan:
-    """Validates everything before anything runs or is written."""
+def plan_from_args(args: argparse.Namespace, resume: bool = False) -> Plan:
+    """Validates everything before anything runs or is written. With
+    ``resume``, ``args.out`` is the existing folder of the sweep."""
     from grokjax.config import RUN_DEFAULTS, Config
 
     for m in args.imports:
@@ -180,6 +200,10 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
         raise UsageError(f"--steps must be positive, got {args.steps}")
     if args.eval_every <= 0:
         raise UsageError(f"--eval-every must be positive, got {args.eval_every}")
+    if args.ckpt_every < 0:
+        raise UsageError(f"--ckpt-every must be >= 0 (0: save only at the end), got {args.ckpt_every}")
+    if args.ckpt_keep < 1:
+        raise UsageError(f"--ckpt-keep must be >= 1, got {args.ckpt_keep}")
     for flag in ("batch_size", "n_layers", "d_model", "n_heads"):
         if getattr(args, flag) <= 0:
             raise UsageError(f"--{flag.replace('_', '-')} must be positive, got {getattr(args, flag)}")
@@ -216,7 +240,7 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
         out = Path("results") / f"{args.op}-{stamp}"
     else:
         out = args.out
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if not resume and out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"--out {out} already exists and is not empty; pick another folder")
 
     grid = []
@@ -250,6 +274,7 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
         n_heads=args.n_heads,
         d_mlp=4 * args.d_model,
         run_axis=resolve_run_axis(args.run_axis),
+        devices=resolve_devices(args.devices),
         matmul_precision=args.matmul_precision,
         loss=args.loss,
         x64=args.x64,
@@ -295,6 +320,18 @@ def _table_size(op: str, modulus: int) -> int:
     return table_for(op, modulus).size
 
 
+def resolve_devices(n: int) -> int:
+    """``--devices``: 0 means all visible devices (of every process)."""
+    import jax
+
+    visible = jax.device_count()
+    if n < 0:
+        raise UsageError(f"--devices must be >= 0 (0: all {visible}), got {n}")
+    if n > visible:
+        raise UsageError(f"--devices {n}: only {visible} {jax.default_backend()} device(s) visible")
+    return n or visible
+
+
 def resolve_run_axis(choice: str) -> str:
     """``auto``: lax.map on CPU (XLA:CPU runs batched matmuls at about half the
     rate of plain ones), vmap on accelerators."""
@@ -308,87 +345,192 @@ def resolve_run_axis(choice: str) -> str:
 # ---------------------------------------------------------------- running
 
 
+@dataclasses.dataclass(frozen=True)
+class Checkpointing:
+    """When a sweep saves: every ``every`` steps (0: only when it finishes or
+    is interrupted), keeping the newest ``keep``."""
+
+    every: int = 0
+    keep: int = 3
+
+
 @dataclasses.dataclass
 class SweepResult:
-    steps: np.ndarray  # [T]
-    curves: dict  # metric -> [T, R]
-    states: object  # final TrainState, run axis leading
+    steps: np.ndarray  # [T] evaluation steps
+    curves: dict  # metric -> [T, R], runs in grid order
+    states: list  # final TrainState of each program, run axis leading
     compile_s: float
     train_s: float
+    start_step: int = 0  # > 0 when resumed
+    save_s: list = dataclasses.field(default_factory=list)  # seconds of each checkpoint save
+    interrupted: int | None = None  # the signal that stopped the sweep early
 
 
-def run_plan(plan: Plan, progress: bool = True) -> SweepResult:
-    """Runs each program of the plan and puts the runs back in grid order."""
-    parts = [(idx, run_sweep(config, [plan.grid[i] for i in idx], progress)) for config, idx in programs(plan)]
-    if len(parts) == 1:
-        return parts[0][1]
-    order = np.argsort(np.concatenate([idx for idx, _ in parts]))
-    curves = {k: np.concatenate([r.curves[k] for _, r in parts], axis=1)[:, order] for k in parts[0][1].curves}
-    return SweepResult(parts[0][1].steps, curves, [r.states for _, r in parts],
-                       sum(r.compile_s for _, r in parts), sum(r.train_s for _, r in parts))
+def program_runs(plan: Plan) -> list[tuple]:
+    """(Config, run indices, RunParams) of each compiled program. The runs are
+    padded to a multiple of the device count with copies of the last run;
+    ``len(idx)`` says how many are real."""
+    from grokjax.config import make_runs
+
+    size = _table_size(plan.config.op, plan.config.modulus)
+    out = []
+    for c, idx in programs(plan):
+        padded = idx + [idx[-1]] * (-len(idx) % c.devices)
+        out.append((c, idx, make_runs(size, [plan.grid[i] for i in padded])))
+    return out
 
 
-def run_sweep(config, grid: list[dict], progress: bool = True) -> SweepResult:
-    """Trains every run of ``grid`` for ``config.steps`` steps as one program."""
+def abstract_states(plan: Plan) -> list:
+    """Shapes, dtypes and shardings of each program's TrainState (padded run
+    axis, split over the devices): what a restore fills."""
+    import functools
+
     import jax
 
-    with jax.enable_x64(config.x64):
-        return _run_sweep(config, grid, progress)
+    from grokjax import train
+
+    table = train.table_for(plan.config.op, plan.config.modulus)
+    out = []
+    for c, _, r in program_runs(plan):
+        shapes = jax.eval_shape(functools.partial(train.sweep_init, c), table.x, r)
+        sharding = train.run_sharding(c)
+        out.append(jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes))
+    return out
 
 
-def _run_sweep(config, grid: list[dict], progress: bool) -> SweepResult:
+def run_plan(plan: Plan, progress: bool = True, *, ckpt: Checkpointing | None = None,
+             resume=None, stop=lambda: None) -> SweepResult:
+    """Trains every program of the plan chunk by chunk, side by side.
+
+    ``resume`` is a ``checkpoint.Restored`` to continue from. With ``ckpt``
+    the sweep saves to ``<out>/checkpoints``. ``stop()`` is polled after each
+    chunk; a signal number there ends the sweep early (with a checkpoint).
+    """
+    import jax
+
+    with jax.enable_x64(plan.config.x64):
+        return _run_plan(plan, progress, ckpt, resume, stop)
+
+
+def _run_plan(plan: Plan, progress: bool, ckpt, resume, stop) -> SweepResult:
     import jax
     from tqdm.auto import tqdm
 
-    from grokjax import train
-    from grokjax.config import make_runs
+    from grokjax import checkpoint, train
 
-    table = train.table_for(config.op, config.modulus)
-    x, y = jax.device_put(table.x), jax.device_put(table.y)
-    runs = make_runs(table.size, grid)
+    from jax.experimental import multihost_utils
+
+    table = train.table_for(plan.config.op, plan.config.modulus)
+    mesh = train.run_mesh(plan.config.devices)
+    x, y = (train.put_global(a, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())) for a in (table.x, table.y))
+    progs = [(c, idx, train.put_global(r, train.run_sharding(c))) for c, idx, r in program_runs(plan)]
+    order = np.argsort(np.concatenate([idx for _, idx, _ in progs]))  # program-major -> grid order
+
+    def chunk(states, n):
+        """Every program advances n steps; metrics of the real runs in grid order, on every host."""
+        outs = [train.sweep_chunk(c, x, y, r, s, n) for (c, _, r), s in zip(progs, states)]
+        m = multihost_utils.process_allgather([o[1] for o in outs], tiled=True)  # the one host sync per chunk
+        m = [{k: np.asarray(v)[: len(idx)] for k, v in mp.items()} for mp, (_, idx, _) in zip(m, progs)]
+        return [o[0] for o in outs], {k: np.concatenate([mp[k] for mp in m])[order] for k in m[0]}
 
     t0 = time.perf_counter()
-    states = train.sweep_init(config, x, runs)
-    states, m = train.sweep_chunk(config, x, y, runs, states, 0)  # compiles; evaluates step 0
-    history = [jax.device_get(m)]
-    steps = [0]
+    if resume is None:
+        states = [train.sweep_init(c, x, r) for c, _, r in progs]
+        states, m = chunk(states, 0)  # compiles, and evaluates step 0
+        history, steps = [m], [0]
+    else:
+        states = resume.states
+        states, _ = chunk(states, 0)  # compiles; the state is unchanged by 0 steps
+        history = [{k: v[t] for k, v in resume.curves.items()} for t in range(len(resume.steps))]
+        steps = [int(s) for s in resume.steps]
     compile_s = time.perf_counter() - t0
 
+    mgr = checkpoint.manager(plan.out, keep=ckpt.keep) if ckpt else None
+    save_s = []
+
+    def save(done):
+        t = time.perf_counter()
+        checkpoint.save(mgr, done, states, np.asarray(steps), {k: np.stack([h[k] for h in history]) for k in history[0]},
+                        [len(idx) for _, idx, _ in progs])
+        save_s.append(time.perf_counter() - t)
+
     t0 = time.perf_counter()
-    bar = tqdm(total=config.steps, unit="step", disable=not progress, dynamic_ncols=True,
-               desc=f"{config.op} R={len(grid)}")
-    done = 0
-    while done < config.steps:
-        n = min(config.eval_every, config.steps - done)
-        states, m = train.sweep_chunk(config, x, y, runs, states, n)
-        history.append(jax.device_get(m))  # the one host sync per chunk
+    total = plan.config.steps
+    done = start = steps[-1]
+    bar = tqdm(total=total, initial=done, unit="step", disable=not progress, dynamic_ncols=True,
+               desc=f"{plan.config.op} R={len(plan.grid)}")
+    signal = stop()
+    while done < total and signal is None:
+        n = min(plan.config.eval_every, total - done)
+        states, m = chunk(states, n)
+        history.append(m)
         done += n
         steps.append(done)
-        val = history[-1]["val_acc"]
-        bar.set_postfix(best_val=f"{max(h['val_acc'].max() for h in history):.3f}",
-                        grokked=f"{int((np.max([h['val_acc'] for h in history], 0) >= 0.99).sum())}/{len(val)}")
+        if mgr and ckpt.every and done // ckpt.every > (done - n) // ckpt.every and done < total:
+            save(done)
+        best = np.max([h["val_acc"] for h in history], 0)
+        bar.set_postfix(best_val=f"{best.max():.3f}", grokked=f"{int((best >= 0.99).sum())}/{len(best)}")
         bar.update(n)
+        signal = stop()
     bar.close()
+    if mgr and (not save_s or mgr.latest_step() != done):  # the final (or interrupted) state, always kept
+        save(done)
     train_s = time.perf_counter() - t0
     curves = {k: np.stack([h[k] for h in history]) for k in history[0]}
-    return SweepResult(np.asarray(steps), curves, states, compile_s, train_s)
+    return SweepResult(np.asarray(steps), curves, states, compile_s, train_s, start, save_s, signal)
 
 
-def write_results(out: Path, plan: Plan, result: SweepResult, started: str, argv: list[str]) -> None:
+class _Signals:
+    """SIGINT/SIGTERM while a sweep runs: the first asks it to stop after the
+    current chunk (and save); a second one aborts at once."""
+
+    def __init__(self):
+        self.signum = None
+
+    def __enter__(self):
+        import signal
+
+        self._old = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+        print(f"\ngrokjax.sweep: got signal {signum}; finishing this chunk and saving "
+              f"(send it again to abort without saving)", file=sys.stderr, flush=True)
+
+    def __call__(self):
+        return self.signum
+
+
+def write_results(out: Path, plan: Plan, result: SweepResult, started: str, argv: list[str],
+                  resume_argv: list[str] | None = None) -> None:
     from grokjax import plots, report
 
     out.mkdir(parents=True, exist_ok=True)
     rows = report.run_rows(plan.grid, result.steps, result.curves)
     report.write_runs(out / "runs.csv", rows)
     report.write_curves(out / "curves.csv", plan.grid, result.steps, result.curves)
-    model_steps = len(plan.grid) * int(result.steps[-1])
+    model_steps = len(plan.grid) * (int(result.steps[-1]) - result.start_step)
+    ckpt = checkpoint_stats(out, result)
     report.write_json(
         out / "config.json",
         {
             "command": report.command_line(argv),
             "argv": argv,
+            **({"resume_command": report.command_line(resume_argv), "resumed_from_step": result.start_step}
+               if resume_argv is not None else {}),
             "started": started,
             "finished": datetime.datetime.now().isoformat(timespec="seconds"),
+            "steps_done": int(result.steps[-1]),
+            **({"interrupted_by_signal": result.interrupted} if result.interrupted else {}),
             "config": dataclasses.asdict(plan.config),
             "programs": [{"config": dataclasses.asdict(c), "runs": idx} for c, idx in programs(plan)],
             "n_runs": len(plan.grid),
@@ -398,6 +540,7 @@ def write_results(out: Path, plan: Plan, result: SweepResult, started: str, argv
                 "train_s": round(result.train_s, 2),
                 "model_steps_per_s": round(model_steps / max(result.train_s, 1e-9), 2),
             },
+            **({"checkpoints": ckpt} if ckpt else {}),
             "environment": report.environment(),
         },
     )
@@ -406,6 +549,24 @@ def write_results(out: Path, plan: Plan, result: SweepResult, started: str, argv
     plots.steps_to_generalize(out / "steps_to_generalize.png", rows)
     if "variant" in rows[0]:
         plots.variants(out / "variants.png", rows)
+
+
+def checkpoint_stats(out: Path, result: SweepResult) -> dict:
+    """Size on disk of the newest checkpoint, and what saving cost."""
+    from grokjax import checkpoint
+
+    d = checkpoint.ckpt_dir(out) / str(int(result.steps[-1]))
+    if not result.save_s or not d.is_dir():
+        return {}
+    size = sum(f.stat().st_size for f in d.rglob("*") if f.is_file())
+    return {
+        "dir": str(Path(checkpoint.CKPT_DIR)),
+        "latest_step": int(result.steps[-1]),
+        "latest_bytes": size,
+        "saves": len(result.save_s),
+        "save_s_mean": round(float(np.mean(result.save_s)), 3),
+        "save_s_max": round(float(np.max(result.save_s)), 3),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -417,17 +578,137 @@ def main(argv: list[str] | None = None) -> int:
             for name, op in data.OPS.items():
                 print(f"{name:12s} {op.description}")
             return 0
+        _join_hosts(args)
+        if args.resume is not None:
+            return _resume(parser, args, argv)
         plan = plan_from_args(args)
     except UsageError as e:
         print(f"grokjax.sweep: error: {e}", file=sys.stderr)
         return 2
+    from grokjax import checkpoint, distributed
+
     started = datetime.datetime.now().isoformat(timespec="seconds")
-    result = run_plan(plan, progress=not args.no_progress)
-    write_results(plan.out, plan, result, started, argv)
-    grokked = int(sum(s is not None for s in (r for r in _steps_to_val(result))))
-    print(f"{len(plan.grid)} runs, {grokked} reached 99% val; wrote {plan.out}/ "
-          f"(compile {result.compile_s:.1f}s, train {result.train_s:.1f}s)")
+    distributed.barrier("planned")  # every process has checked --out before process 0 writes to it
+    if distributed.is_main():
+        checkpoint.write_meta(plan.out, {**recorded_flags(args), "out": str(plan.out)}, argv)
+    with _Signals() as signals:
+        result = run_plan(plan, progress=not args.no_progress and distributed.is_main(),
+                          ckpt=Checkpointing(args.ckpt_every, args.ckpt_keep), stop=lambda: distributed.agree(signals()))
+    return _finish(plan, result, started, argv)
+
+
+def _join_hosts(args) -> None:
+    """``jax.distributed.initialize`` when the sweep spans several processes."""
+    trio = (args.coordinator, args.num_processes, args.process_id)
+    if args.coordinator is None and any(v is not None for v in trio):
+        raise UsageError("--num-processes and --process-id need --coordinator HOST:PORT")
+    if args.coordinator is None:
+        return
+    if args.coordinator != "auto":
+        if args.num_processes is None or args.process_id is None:
+            raise UsageError("--coordinator HOST:PORT needs --num-processes and --process-id")
+        if args.num_processes < 1 or not 0 <= args.process_id < args.num_processes:
+            raise UsageError(f"--process-id {args.process_id} is not in 0..{args.num_processes - 1}")
+    from grokjax import distributed
+
+    distributed.initialize(args.coordinator, args.num_processes, args.process_id)
+
+
+def _finish(plan: Plan, result: SweepResult, started: str, argv: list[str], resume_argv=None) -> int:
+    from grokjax import distributed
+
+    if not distributed.is_main():
+        return 128 + result.interrupted if result.interrupted else 0
+    write_results(plan.out, plan, result, started, argv, resume_argv)
+    grokked = sum(s is not None for s in _steps_to_val(result))
+    timing = f"compile {result.compile_s:.1f}s, train {result.train_s:.1f}s"
+    if result.interrupted:
+        print(f"grokjax.sweep: stopped at step {int(result.steps[-1])} of {plan.config.steps}; wrote {plan.out}/ "
+              f"({timing}). Resume with: python -m grokjax.sweep --resume {plan.out}", file=sys.stderr)
+        return 128 + result.interrupted
+    print(f"{len(plan.grid)} runs, {grokked} reached 99% val; wrote {plan.out}/ ({timing})")
     return 0
+
+
+# Flags --resume may change; any other flag must match the recorded sweep.
+RESUME_MAY_CHANGE = ("steps", "ckpt_every", "ckpt_keep", "devices", "no_progress", "resume",
+                     "coordinator", "num_processes", "process_id")
+
+
+def recorded_flags(args: argparse.Namespace) -> dict:
+    """The flags that define a sweep, as saved in checkpoints/sweep.json."""
+    skip = {"resume", "no_progress", "list_ops", "coordinator", "num_processes", "process_id"}
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in skip}
+
+
+def plan_from_meta(out, flags: dict | None = None) -> Plan:
+    """The plan of the sweep in folder ``out``, rebuilt from its recorded
+    flags (or from ``flags``, the recorded ones with some changed)."""
+    from grokjax import checkpoint
+
+    flags = checkpoint.read_meta(out)["flags"] if flags is None else flags
+    args = make_parser().parse_args([])  # today's defaults, for flags newer than the record
+    unknown = set(flags) - set(vars(args))
+    if unknown:
+        raise checkpoint.CheckpointError(f"{out} records flags this grokjax does not know: {', '.join(sorted(unknown))}")
+    vars(args).update(flags)
+    args.out = Path(out)
+    try:
+        return plan_from_args(args, resume=True)
+    except UsageError as e:
+        raise checkpoint.CheckpointError(f"{out}: its recorded sweep is no longer valid: {e}") from None
+
+
+def _given_flags(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
+    """The flags written on the command line (argparse fills defaults only
+    into attributes that are not there yet)."""
+    unset = object()
+    probe = argparse.Namespace(**{a.dest: unset for a in parser._actions if a.dest != "help"})
+    parser.parse_args(argv, namespace=probe)
+    return {k for k, v in vars(probe).items() if v is not unset}
+
+
+def _resume(parser, args, argv) -> int:
+    import jax
+
+    from grokjax import checkpoint
+
+    out = args.resume
+    try:
+        meta = checkpoint.read_meta(out)
+        flags, given = dict(meta["flags"]), _given_flags(parser, argv)
+        if "out" in given:
+            raise UsageError("--resume continues in the sweep's own folder; drop --out")
+        for k in sorted(given - set(RESUME_MAY_CHANGE) - {"out"}):
+            if getattr(args, k) != flags.get(k):
+                raise UsageError(f"--{k.replace('_', '-')} {getattr(args, k)} conflicts with the sweep in {out} "
+                                 f"(recorded: {flags.get(k)}); on --resume only --steps, --ckpt-every, --ckpt-keep and --devices may change")
+        flags.update({k: getattr(args, k) for k in ("steps", "ckpt_every", "ckpt_keep", "devices") if k in given})
+        plan = plan_from_meta(out, flags)
+        with jax.enable_x64(plan.config.x64):
+            got = checkpoint.restore(checkpoint.manager(out, read_only=True), abstract_states(plan))
+        if plan.config.steps < got.step:
+            raise UsageError(f"--steps {plan.config.steps} is below the checkpoint's step {got.step}")
+    except (UsageError, checkpoint.CheckpointError) as e:
+        print(f"grokjax.sweep: error: {e}", file=sys.stderr)
+        return 2
+    from grokjax import distributed
+
+    distributed.barrier("restored")  # every process has read the checkpoint before any file moves
+    if distributed.is_main():
+        for s, reason in got.skipped:
+            moved = checkpoint.set_aside(out, s)
+            print(f"grokjax.sweep: checkpoint at step {s} is unreadable ({reason}); moved it to {moved} "
+                  f"and resumed from step {got.step}", file=sys.stderr)
+        checkpoint.write_meta(out, flags, meta["argv"])  # a new --steps becomes the sweep's budget
+        print(f"grokjax.sweep: resuming {out} at step {got.step} of {plan.config.steps}", file=sys.stderr)
+    distributed.barrier("resuming")
+    started = datetime.datetime.now().isoformat(timespec="seconds")
+    with _Signals() as signals:
+        result = run_plan(plan, progress=not args.no_progress and distributed.is_main(),
+                          ckpt=Checkpointing(flags["ckpt_every"], flags["ckpt_keep"]),
+                          resume=got, stop=lambda: distributed.agree(signals()))
+    return _finish(plan, result, started, meta["argv"], resume_argv=argv)
 
 
 def _steps_to_val(result: SweepResult):

@@ -13,7 +13,9 @@ import functools
 import flax.struct
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
+from jax.sharding import PartitionSpec as P
 
 from grokjax import data, optim
 from grokjax.config import Config, RunParams
@@ -225,38 +227,76 @@ def train_chunk(config: Config, x, y, run: RunParams, state: TrainState, n_steps
     return state, evaluate(config, x, y, data.train_mask(order, run.n_train), state.params)
 
 
-def _over_runs(config: Config, fn, *args):
-    """Applies ``fn`` to each run: ``vmap`` or a ``lax.map`` loop, per Config.run_axis.
+def run_mesh(n_devices: int) -> jax.sharding.Mesh:
+    """The 1-D mesh ``('runs',)`` over the first ``n_devices`` devices (of
+    every process, under ``jax.distributed``)."""
+    devices = jax.devices()
+    if n_devices > len(devices):
+        raise ValueError(f"{n_devices} devices asked for, {len(devices)} visible")
+    return jax.sharding.Mesh(np.asarray(devices[:n_devices]), ("runs",))
 
-    Arguments with a leading run axis are the RunParams and TrainState; the
-    rest (the table) are shared. Matmuls are traced at Config.matmul_precision
-    (float32 unless the user opted into rounding).
+
+def run_sharding(config: Config):
+    """Where arrays with a leading run axis live: split over the mesh."""
+    return jax.sharding.NamedSharding(run_mesh(config.devices), P("runs"))
+
+
+def put_global(tree, sharding):
+    """Host arrays (the same on every process) placed with ``sharding``; each
+    process fills only the shards of its own devices, so this also works
+    across hosts under ``jax.distributed``."""
+    def put(a):
+        a = np.asarray(a)
+        return jax.make_array_from_callback(a.shape, sharding, lambda index: a[index])
+
+    return jax.tree.map(put, tree)
+
+
+def _over_runs(config: Config, fn, shared: tuple, *per_run):
+    """``fn(*shared, *one_run)`` for each run: ``vmap`` or a ``lax.map`` loop,
+    per Config.run_axis; over several devices, each does its own runs.
+
+    ``per_run`` (RunParams, TrainState) have a leading run axis; ``shared``
+    (the table) is the same for all. Matmuls are traced at
+    Config.matmul_precision (float32 unless the user opted into rounding).
     """
-    with jax.default_matmul_precision(config.matmul_precision):
-        if config.run_axis == "vmap":
-            return jax.vmap(fn)(*args)
-        batch = config.map_batch if config.map_batch > 1 else None
-        return jax.lax.map(lambda a: fn(*a), args, batch_size=batch)
+
+    def local(shared, *per_run):
+        one = lambda *a: fn(*shared, *a)  # noqa: E731
+        with jax.default_matmul_precision(config.matmul_precision):
+            if config.run_axis == "vmap":
+                return jax.vmap(one)(*per_run)
+            batch = config.map_batch if config.map_batch > 1 else None
+            return jax.lax.map(lambda a: one(*a), per_run, batch_size=batch)
+
+    if config.devices == 1:
+        return local(shared, *per_run)
+    # shard_map rather than letting the partitioner split a vmap: each device
+    # gets the same per-run program as on one device (lax.map included), and
+    # runs never talk to each other, so there is no communication at all.
+    mesh = run_mesh(config.devices)
+    specs = (P(), *(P("runs") for _ in per_run))
+    return jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=P("runs"))(shared, *per_run)
 
 
 @functools.partial(jax.jit, static_argnames="config")
 def sweep_init(config: Config, x, runs: RunParams) -> TrainState:
-    return _over_runs(config, lambda r: init_run(config, x, r), runs)
+    return _over_runs(config, lambda x, r: init_run(config, x, r), (x,), runs)
 
 
 @functools.partial(jax.jit, static_argnames="config", donate_argnames="states")
 def sweep_chunk(config: Config, x, y, runs: RunParams, states: TrainState, n_steps):
     """Every run advances ``n_steps`` updates and is evaluated: one compiled program."""
-    return _over_runs(config, lambda r, s: train_chunk(config, x, y, r, s, n_steps), runs, states)
+    return _over_runs(config, lambda x, y, n, r, s: train_chunk(config, x, y, r, s, n), (x, y, n_steps), runs, states)
 
 
 @functools.partial(jax.jit, static_argnames="config", donate_argnames="states")
 def sweep_steps(config: Config, x, y, runs: RunParams, states: TrainState, n_steps):
     """``n_steps`` updates of every run and no evaluation: what ``grokjax.bench`` times."""
 
-    def steps(run, state):
+    def steps(x, y, n_steps, run, state):
         order = run_order(config, run)
         y_run = run_labels(config, y, order, run)
         return jax.lax.fori_loop(0, n_steps, lambda _, s: train_step(config, x, y_run, order, run, s), state)
 
-    return _over_runs(config, steps, runs, states)
+    return _over_runs(config, steps, (x, y, n_steps), runs, states)

@@ -1,7 +1,10 @@
 import os
 
-# Tests run on the CPU, single device, whatever the machine has.
+# Tests run on the CPU, split into 4 host devices so that sharding across
+# devices is tested too; a sweep uses all of them unless given --devices.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4").strip()
 
 import pytest  # noqa: E402
 

@@ -1,0 +1,111 @@
+"""``python -m grokjax.inspect <out> --run i``: open one trained run of a sweep.
+
+Prints the run's settings and its train and val accuracy, evaluated afresh
+from its checkpointed params (and the accuracy runs.csv recorded at that
+step, to compare). ``--table`` draws the operation table the network
+predicts, validation cells marked, like Figure 1 (right) of Power et al.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from grokjax import checkpoint
+from grokjax.checkpoint import CheckpointError
+
+
+def predictions(loaded: checkpoint.Loaded) -> dict:
+    """The run's evaluation at the loaded step: its metrics as the sweep
+    computes them, and per table row its predicted answer, label and split."""
+    import jax
+
+    from grokjax import data, train
+    from grokjax.config import make_runs
+
+    config = loaded.config
+    table = train.table_for(config.op, config.modulus)
+    with jax.enable_x64(config.x64), jax.default_matmul_precision(config.matmul_precision):
+        run = jax.tree.map(lambda v: v[0], make_runs(table.size, [loaded.run]))
+        order = train.run_order(config, run)
+        y = train.run_labels(config, table.y, order, run)
+        mask = data.train_mask(order, run.n_train)
+        metrics = jax.jit(train.evaluate, static_argnums=0)(config, table.x, y, mask, loaded.params)
+        model = train.model_for(config)
+        logits = jax.jit(lambda p, x: model.apply(p, x, path=config.model_path))(loaded.params, table.x)
+    return {
+        "metrics": {k: float(v) for k, v in metrics.items()},
+        "pred": np.asarray(jax.numpy.argmax(logits, -1)),
+        "labels": np.asarray(y),
+        "train": np.asarray(mask),
+    }
+
+
+def recorded_row(out: Path, run: int, step: int) -> dict | None:
+    """curves.csv's row for this run at this step, if the sweep wrote one."""
+    from grokjax import report
+
+    path = Path(out) / "curves.csv"
+    if not path.is_file():
+        return None
+    for row in report.read_csv(path):
+        if int(row["run"]) == run and int(row["step"]) == step:
+            return row
+    return None
+
+
+def make_parser() -> argparse.ArgumentParser:
+    from grokjax.sweep import _Parser
+
+    p = _Parser(
+        prog="python -m grokjax.inspect",
+        description="Load one run of a sweep from its orbax checkpoint: print its settings and accuracy, "
+                    "and with --table draw the operation table it predicts.",
+    )
+    p.add_argument("out", type=Path, help="the sweep's folder (what --out named)")
+    p.add_argument("--run", type=int, required=True, help="run index, the 'run' column of runs.csv")
+    p.add_argument("--step", type=int, help="checkpoint step (default: the latest readable one)")
+    p.add_argument("--table", action="store_true", help="draw the predicted operation table as a PNG")
+    p.add_argument("--png", type=Path, help="where --table writes (default <out>/inspect/run<i>_step<s>_table.png)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from grokjax.sweep import UsageError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = make_parser().parse_args(argv)
+        loaded = checkpoint.load(args.out, args.run, args.step)
+    except (UsageError, CheckpointError) as e:
+        print(f"grokjax.inspect: error: {e}", file=sys.stderr)
+        return 2
+    got = predictions(loaded)
+    m = got["metrics"]
+    print(f"run {args.run} of {args.out} at step {loaded.step} ({loaded.config.op}, modulus {loaded.config.modulus})")
+    first = ("run", "frac", "seed", "n_train", "lr", "weight_decay", "full_batch")
+    for k in [*first, *(k for k in loaded.run if k not in first and k not in ("op", "modulus"))]:
+        print(f"  {k:18s} {loaded.run[k]}")
+    print(f"  {'train_acc':18s} {m['train_acc']:.7g}")
+    print(f"  {'val_acc':18s} {m['val_acc']:.7g}")
+    rec = recorded_row(args.out, args.run, loaded.step)
+    if rec is not None:
+        print(f"  (curves.csv at step {loaded.step}: train_acc {rec['train_acc']}, val_acc {rec['val_acc']})")
+    if args.table:
+        from grokjax import plots, train
+
+        png = args.png or Path(args.out) / "inspect" / f"run{args.run}_step{loaded.step}_table.png"
+        png.parent.mkdir(parents=True, exist_ok=True)
+        table = train.table_for(loaded.config.op, loaded.config.modulus)
+        plots.predicted_table(png, table, got["pred"], got["labels"], got["train"],
+                              title=f"{loaded.config.op} run {args.run} (frac {loaded.run['frac']:g}, seed "
+                                    f"{loaded.run['seed']}) at step {loaded.step}: val acc {m['val_acc']:.3f}")
+        print(f"wrote {png}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""Checkpoints: a sweep survives SIGKILL and SIGINT, resumes bit-identically,
+falls back past a corrupt checkpoint, and any run loads for inspection."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from grokjax import checkpoint, inspect, report, sweep, train
+
+STEPS = 2000  # long enough that a kill lands mid-run, short on a tiny model
+ARGS = ["--op", "add", "--modulus", "11", "--d-model", "32", "--n-heads", "2", "--n-layers", "1", "--batch-size", "32",
+        "--fracs", "0.5", "--seeds", "2", "--eval-every", "20", "--ckpt-every", "100", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The sweep run start to finish without interruption."""
+    out = tmp_path_factory.mktemp("ref") / "sweep"
+    assert sweep.main([*ARGS, "--steps", str(STEPS), "--out", str(out)]) == 0
+    return out
+
+
+def same_tables(a, b):
+    for name in ("runs.csv", "curves.csv"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+def snapshot(folder):
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))}
+
+
+def start_and_signal(out, sig):
+    """Starts the sweep in a subprocess and sends ``sig`` once its first checkpoint is committed."""
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.Popen([sys.executable, "-m", "grokjax.sweep", *ARGS, "--steps", str(STEPS), "--out", str(out)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = out / "checkpoints" / "100" / "_CHECKPOINT_METADATA"
+    deadline = time.time() + 300
+    while not first.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the sweep ended before it could be interrupted:\n" + proc.stderr.read()
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=300)
+    return proc.returncode, err
+
+
+def test_sigkill_mid_run_then_resume_equals_uninterrupted(reference, tmp_path):
+    out = tmp_path / "killed"
+    rc, _ = start_and_signal(out, signal.SIGKILL)
+    assert rc == -signal.SIGKILL
+    assert not (out / "runs.csv").exists()
+    assert sweep.main(["--resume", str(out), "--no-progress"]) == 0
+    same_tables(out, reference)
+
+
+def test_sigint_writes_a_resumable_folder_and_exits_130(reference, tmp_path):
+    out = tmp_path / "interrupted"
+    rc, err = start_and_signal(out, signal.SIGINT)
+    assert rc == 130, err
+    assert f"--resume {out}" in err
+    rows = report.read_csv(out / "runs.csv")
+    stopped = int(rows[0]["steps"])
+    assert 100 <= stopped < STEPS and (out / "accuracy.png").exists()
+    assert checkpoint.manager(out, read_only=True).latest_step() == stopped
+    assert sweep.main(["--resume", str(out), "--no-progress"]) == 0
+    same_tables(out, reference)
+
+
+def test_corrupt_latest_checkpoint_falls_back_to_the_previous(reference, tmp_path, capsys):
+    out = tmp_path / "corrupt"
+    shutil.copytree(reference, out)
+    for name in ("runs.csv", "curves.csv"):
+        (out / name).unlink()
+    latest = out / "checkpoints" / str(STEPS)
+    victim = max((p for p in latest.rglob("*") if p.is_file() and p.parent.name == "d"), key=lambda p: p.stat().st_size)
+    with open(victim, "r+b") as f:
+        f.truncate(10)
+    assert sweep.main(["--resume", str(out), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert f"checkpoint at step {STEPS} is unreadable" in err and f"resumed from step {STEPS - 100}" in err
+    assert (out / "checkpoints" / "unreadable" / str(STEPS)).is_dir()
+    same_tables(out, reference)
+
+
+def test_a_save_killed_before_its_commit_is_never_restored(reference, tmp_path):
+    # Orbax writes into <step>.orbax-checkpoint-tmp-* and renames on commit:
+    # a save killed midway leaves only the temporary folder.
+    out = tmp_path / "uncommitted"
+    shutil.copytree(reference, out)
+    ck = out / "checkpoints"
+    shutil.move(ck / str(STEPS), ck / f"{STEPS}.orbax-checkpoint-tmp-1234567")
+    assert checkpoint.good_steps(checkpoint.manager(out, read_only=True))[0] == STEPS - 100
+    for name in ("runs.csv", "curves.csv"):
+        (out / name).unlink()
+    assert sweep.main(["--resume", str(out), "--no-progress"]) == 0
+    same_tables(out, reference)
+
+
+def test_keeps_the_newest_checkpoints(reference):
+    assert checkpoint.manager(reference, read_only=True).all_steps() == [STEPS - 200, STEPS - 100, STEPS]
+
+
+def test_resume_extends_steps_like_a_longer_run(reference, tmp_path):
+    short, longer = tmp_path / "short", tmp_path / "long"
+    common = [*ARGS[:-3], "--no-progress"]  # no periodic checkpoints
+    assert sweep.main([*common, "--steps", "60", "--out", str(short)]) == 0
+    assert sweep.main(["--resume", str(short), "--steps", "100", "--no-progress"]) == 0
+    assert sweep.main([*common, "--steps", "100", "--out", str(longer)]) == 0
+    same_tables(short, longer)
+    assert json.loads((short / "config.json").read_text())["resumed_from_step"] == 60
+
+
+def test_state_round_trips_bit_for_bit(tiny, tmp_path):
+    table = train.table_for(tiny.op, tiny.modulus)
+    from grokjax.config import make_runs
+
+    runs = make_runs(table.size, [dict(seed=s, frac=0.5, lr=1e-3, weight_decay=1.0) for s in (0, 1)])
+    state = train.sweep_init(tiny, table.x, runs)
+    state, _ = train.sweep_chunk(tiny, table.x, table.y, runs, state, 3)
+    mgr = checkpoint.manager(tmp_path, keep=2)
+    checkpoint.save(mgr, 3, [state], np.array([0, 3]), {"val_acc": np.zeros((2, 2), np.float32)}, [2])
+    got = checkpoint.restore(checkpoint.manager(tmp_path, read_only=True), [jax.eval_shape(lambda: state)])
+    assert got.step == 3 and got.skipped == []
+    assert jax.tree.structure(got.states[0]) == jax.tree.structure(state)
+    for a, b in zip(jax.tree.leaves(got.states[0]), jax.tree.leaves(state)):
+        assert a.dtype == b.dtype and np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_load_reproduces_the_recorded_accuracy(reference):
+    rows = report.read_csv(reference / "runs.csv")
+    for run in (0, 1):
+        loaded = checkpoint.load(reference, run)
+        assert loaded.step == STEPS and loaded.run["seed"] == run
+        m = inspect.predictions(loaded)["metrics"]
+        assert report.fmt(m["train_acc"]) == rows[run]["final_train_acc"]
+        assert report.fmt(m["val_acc"]) == rows[run]["final_val_acc"]
+        assert report.fmt(m["val_loss"]) == rows[run]["final_val_loss"]
+    earlier = checkpoint.load(reference, 1, step=STEPS - 100)
+    assert earlier.step == STEPS - 100
+    assert not all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(earlier.params), jax.tree.leaves(loaded.params)))
+
+
+def test_inspect_prints_and_draws_the_table(reference, tmp_path, capsys):
+    png = tmp_path / "t.png"
+    assert inspect.main([str(reference), "--run", "1", "--table", "--png", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "val_acc" in out and f"at step {STEPS}" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _no_checkpoint(ref, d):
+    d.mkdir()
+    (d / "runs.csv").write_text("run\n")
+
+
+def _incompatible(ref, d):
+    shutil.copytree(ref, d)
+    meta = json.loads((d / "checkpoints" / "sweep.json").read_text())
+    (d / "checkpoints" / "sweep.json").write_text(json.dumps({**meta, "format": 999}))
+
+
+def _not_orbax(ref, d):
+    (d / "checkpoints" / "100").mkdir(parents=True)
+    shutil.copy(ref / "checkpoints" / "sweep.json", d / "checkpoints" / "sweep.json")
+    (d / "checkpoints" / "100" / "state").write_text("not a checkpoint")
+
+
+@pytest.mark.parametrize(
+    "make, command, message",
+    [
+        (_no_checkpoint, "resume", "has no checkpoint"),
+        (_incompatible, "resume", "incompatible grokjax (checkpoint format 999"),
+        (_incompatible, "inspect", "incompatible grokjax"),
+        (_not_orbax, "resume", "not an orbax checkpoint"),
+        (_not_orbax, "inspect", "not an orbax checkpoint"),
+        (shutil.copytree, "inspect --run 2", "--run 2 is out of range: the sweep has runs 0..1"),
+        (shutil.copytree, "resume --lr 3e-3", "--lr 3e-3 conflicts with the sweep"),
+        (shutil.copytree, "resume --steps 50", f"--steps 50 is below the checkpoint's step {STEPS}"),
+        (shutil.copytree, "resume --out x", "drop --out"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(reference, tmp_path, capsys, make, command, message):
+    d = tmp_path / "bad"
+    make(reference, d)
+    before = snapshot(d)
+    name, *extra = command.split()
+    if name == "resume":
+        rc = sweep.main(["--resume", str(d), *extra])
+    else:
+        rc = inspect.main([str(d), *(extra or ["--run", "0"])])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert snapshot(d) == before
