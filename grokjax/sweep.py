@@ -416,9 +416,9 @@ def _run_plan(plan: Plan, progress: bool, ckpt, resume, stop) -> SweepResult:
     import jax
     from tqdm.auto import tqdm
 
-    from grokjax import checkpoint, train
-
     from jax.experimental import multihost_utils
+
+    from grokjax import checkpoint, train
 
     table = train.table_for(plan.config.op, plan.config.modulus)
     mesh = train.run_mesh(plan.config.devices)
@@ -473,9 +473,9 @@ def _run_plan(plan: Plan, progress: bool, ckpt, resume, stop) -> SweepResult:
         bar.update(n)
         signal = stop()
     bar.close()
-    if mgr and (not save_s or mgr.latest_step() != done):  # the final (or interrupted) state, always kept
+    if mgr and mgr.latest_step() != done:  # the final (or interrupted) state, always kept
         save(done)
-    train_s = time.perf_counter() - t0
+    train_s = time.perf_counter() - t0 - sum(save_s)  # saves are reported on their own
     curves = {k: np.stack([h[k] for h in history]) for k in history[0]}
     return SweepResult(np.asarray(steps), curves, states, compile_s, train_s, start, save_s, signal)
 

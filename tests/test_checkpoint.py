@@ -200,3 +200,12 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(reference, tmp_path, c
     assert rc == 2
     assert message in err and len(err.strip().splitlines()) == 1, err
     assert snapshot(d) == before
+
+
+def test_resuming_a_finished_sweep_rewrites_the_same_tables(reference, tmp_path):
+    out = tmp_path / "done"
+    shutil.copytree(reference, out)
+    (out / "runs.csv").unlink()  # as if killed between the final save and the tables
+    assert sweep.main(["--resume", str(out), "--no-progress"]) == 0
+    same_tables(out, reference)
+    assert checkpoint.manager(out, read_only=True).all_steps() == [STEPS - 200, STEPS - 100, STEPS]
