@@ -511,7 +511,9 @@ class _Signals:
 
 
 def write_results(out: Path, plan: Plan, result: SweepResult, started: str, argv: list[str],
-                  resume_argv: list[str] | None = None) -> None:
+                  resume_argv: list[str] | None = None, environment: dict | None = None) -> None:
+    """The tables, config.json and figures. ``environment`` is best taken
+    when the sweep starts: the code that ran is the code of that moment."""
     from grokjax import plots, report
 
     out.mkdir(parents=True, exist_ok=True)
@@ -541,7 +543,7 @@ def write_results(out: Path, plan: Plan, result: SweepResult, started: str, argv
                 "model_steps_per_s": round(model_steps / max(result.train_s, 1e-9), 2),
             },
             **({"checkpoints": ckpt} if ckpt else {}),
-            "environment": report.environment(),
+            "environment": environment or report.environment(),
         },
     )
     plots.accuracy(out / "accuracy.png", rows, result.steps, result.curves)
@@ -587,14 +589,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from grokjax import checkpoint, distributed
 
-    started = datetime.datetime.now().isoformat(timespec="seconds")
+    from grokjax import report
+
+    started, environment = datetime.datetime.now().isoformat(timespec="seconds"), report.environment()
     distributed.barrier("planned")  # every process has checked --out before process 0 writes to it
     if distributed.is_main():
         checkpoint.write_meta(plan.out, {**recorded_flags(args), "out": str(plan.out)}, argv)
     with _Signals() as signals:
         result = run_plan(plan, progress=not args.no_progress and distributed.is_main(),
                           ckpt=Checkpointing(args.ckpt_every, args.ckpt_keep), stop=lambda: distributed.agree(signals()))
-    return _finish(plan, result, started, argv)
+    return _finish(plan, result, started, argv, environment=environment)
 
 
 def _join_hosts(args) -> None:
@@ -614,12 +618,12 @@ def _join_hosts(args) -> None:
     distributed.initialize(args.coordinator, args.num_processes, args.process_id)
 
 
-def _finish(plan: Plan, result: SweepResult, started: str, argv: list[str], resume_argv=None) -> int:
+def _finish(plan: Plan, result: SweepResult, started: str, argv: list[str], resume_argv=None, environment=None) -> int:
     from grokjax import distributed
 
     if not distributed.is_main():
         return 128 + result.interrupted if result.interrupted else 0
-    write_results(plan.out, plan, result, started, argv, resume_argv)
+    write_results(plan.out, plan, result, started, argv, resume_argv, environment)
     grokked = sum(s is not None for s in _steps_to_val(result))
     timing = f"compile {result.compile_s:.1f}s, train {result.train_s:.1f}s"
     if result.interrupted:
@@ -703,12 +707,14 @@ def _resume(parser, args, argv) -> int:
         checkpoint.write_meta(out, flags, meta["argv"])  # a new --steps becomes the sweep's budget
         print(f"grokjax.sweep: resuming {out} at step {got.step} of {plan.config.steps}", file=sys.stderr)
     distributed.barrier("resuming")
-    started = datetime.datetime.now().isoformat(timespec="seconds")
+    from grokjax import report
+
+    started, environment = datetime.datetime.now().isoformat(timespec="seconds"), report.environment()
     with _Signals() as signals:
         result = run_plan(plan, progress=not args.no_progress and distributed.is_main(),
                           ckpt=Checkpointing(flags["ckpt_every"], flags["ckpt_keep"]),
                           resume=got, stop=lambda: distributed.agree(signals()))
-    return _finish(plan, result, started, meta["argv"], resume_argv=argv)
+    return _finish(plan, result, started, meta["argv"], resume_argv=argv, environment=environment)
 
 
 def _steps_to_val(result: SweepResult):

@@ -16,8 +16,9 @@ import pytest
 from grokjax import checkpoint, inspect, report, sweep, train
 
 STEPS = 2000  # long enough that a kill lands mid-run, short on a tiny model
+# 2 runs on 2 of the 4 test devices: the checkpointed state is sharded.
 ARGS = ["--op", "add", "--modulus", "11", "--d-model", "32", "--n-heads", "2", "--n-layers", "1", "--batch-size", "32",
-        "--fracs", "0.5", "--seeds", "2", "--eval-every", "20", "--ckpt-every", "100", "--no-progress"]
+        "--fracs", "0.5", "--seeds", "2", "--devices", "2", "--eval-every", "20", "--ckpt-every", "100", "--no-progress"]
 
 
 @pytest.fixture(scope="module")
