@@ -87,6 +87,12 @@ class Config:
     def replace(self, **kw) -> "Config":
         return dataclasses.replace(self, **kw)
 
+    def program(self) -> "Config":
+        """What the compiled program depends on. The budget and the eval
+        cadence only steer the host loop (a chunk's length is traced), so a
+        sweep extended on resume, or one of another length, reuses the program."""
+        return self.replace(steps=0, eval_every=0)
+
 
 @flax.struct.dataclass
 class RunParams:

@@ -392,7 +392,7 @@ def abstract_states(plan: Plan) -> list:
     table = train.table_for(plan.config.op, plan.config.modulus)
     out = []
     for c, _, r in program_runs(plan):
-        shapes = jax.eval_shape(functools.partial(train.sweep_init, c), table.x, r)
+        shapes = jax.eval_shape(functools.partial(train.sweep_init, c.program()), table.x, r)
         sharding = train.run_sharding(c)
         out.append(jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes))
     return out
@@ -423,7 +423,7 @@ def _run_plan(plan: Plan, progress: bool, ckpt, resume, stop) -> SweepResult:
     table = train.table_for(plan.config.op, plan.config.modulus)
     mesh = train.run_mesh(plan.config.devices)
     x, y = (train.put_global(a, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())) for a in (table.x, table.y))
-    progs = [(c, idx, train.put_global(r, train.run_sharding(c))) for c, idx, r in program_runs(plan)]
+    progs = [(c.program(), idx, train.put_global(r, train.run_sharding(c))) for c, idx, r in program_runs(plan)]
     order = np.argsort(np.concatenate([idx for _, idx, _ in progs]))  # program-major -> grid order
 
     def chunk(states, n):

@@ -170,7 +170,7 @@ def test_bad_intervention_input_is_one_line_exit_2(tmp_path, capsys, argv, messa
 
 
 def test_a_sweep_mixing_two_variants_gives_each_run_its_result_alone(tmp_path):
-    tiny = ["--op", "add", "--modulus", "11", "--d-model", "32", "--n-heads", "2", "--batch-size", "32",
+    tiny = ["--op", "add", "--modulus", "11", "--n-layers", "1", "--d-model", "32", "--n-heads", "2", "--batch-size", "32",
             "--steps", "10", "--eval-every", "10", "--fracs", "0.5", "--devices", "1", "--no-progress"]
     assert sweep.main([*tiny, "--variant", "adamw,adam_weight_noise", "--out", str(tmp_path / "both")]) == 0
     both = read_csv(tmp_path / "both" / "runs.csv")

@@ -7,7 +7,7 @@ import pytest
 
 from grokjax import sweep
 
-TINY_ARGS = ["--op", "add", "--modulus", "11", "--d-model", "32", "--n-heads", "2", "--batch-size", "32",
+TINY_ARGS = ["--op", "add", "--modulus", "11", "--n-layers", "1", "--d-model", "32", "--n-heads", "2", "--batch-size", "32",
              "--steps", "30", "--eval-every", "10", "--no-progress"]
 
 
