@@ -185,7 +185,7 @@ def predicted_table(path: Path, table, pred: np.ndarray, labels: np.ndarray, tra
     answer[a, b] = pred
     status = np.full((n, n), np.nan)  # 0 train, 1 val right, 2 val wrong, 3 train wrong
     status[a, b] = np.where(train, np.where(pred == labels, 0, 3), np.where(pred == labels, 1, 2))
-    fig, axes = plt.subplots(1, 2, figsize=(12, 6.2))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 6.8))
     axes[0].imshow(answer, cmap="twilight", interpolation="nearest", vmin=0, vmax=n - 1)
     axes[0].set_title("predicted a ∘ b (colour: answer symbol)", fontsize=9)
     cmap = ListedColormap(["#c8c8c8", "#2ca02c", "#d62728", "#7f7f7f"])
@@ -202,6 +202,6 @@ def predicted_table(path: Path, table, pred: np.ndarray, labels: np.ndarray, tra
         ax.set_xlabel("b")
         ax.set_ylabel("a")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.96))  # room for the title above the panels' own
     fig.savefig(path, dpi=110)
     plt.close(fig)
