@@ -4,7 +4,7 @@
 # steps. config.json's "checkpoints" has the size on disk of one checkpoint and
 # the time of each save. 20 steps trains nothing; it is here to be timed.
 set -euo pipefail
-out=${1:-results/ckpt_cost_cpu}
+out=${1:-results/save_cost_cpu}
 python -m grokjax.sweep --op add --fracs 0.2:0.9 --seeds 8 --steps 20 --eval-every 10 --ckpt-every 10 --no-progress --out "$out"
 python - "$out" <<'PY'
 import json, sys
