@@ -236,7 +236,8 @@ def load(out_dir, run: int, step: int | None = None) -> Loaded:
 
     from grokjax import sweep
 
-    plan = sweep.plan_from_meta(out_dir)
+    # One device whatever the sweep used: loading must work on a laptop too.
+    plan = sweep.plan_from_meta(out_dir, {**read_meta(out_dir)["flags"], "devices": 1})
     if not 0 <= run < len(plan.grid):
         raise CheckpointError(f"--run {run} is out of range: the sweep has runs 0..{len(plan.grid) - 1}")
     progs = sweep.programs(plan)
