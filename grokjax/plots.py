@@ -2,10 +2,15 @@
 
 ``settings`` is the list of per-run dicts (frac, seed, lr, weight_decay, …);
 runs that differ only by seed are one *setting* and share a colour.
+
+``python -m grokjax.plots OUT [OUT ...]`` redraws a finished sweep's figures
+from its runs.csv and curves.csv alone (no checkpoint, no JAX).
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -33,8 +38,9 @@ def setting_of(row: dict) -> tuple:
 def setting_label(setting: tuple, all_settings: list[tuple]) -> str:
     """Only the keys that vary across the sweep, e.g. ``lr=0.001 weight_decay=1``;
     a named variant stands for all of its numbers."""
-    if setting and setting[0][0] == "variant":
-        return str(setting[0][1])
+    variant = dict(setting).get("variant")
+    if variant:
+        return str(variant)
     varying = [i for i in range(len(setting)) if len({s[i][1] for s in all_settings}) > 1]
     return " ".join(f"{setting[i][0]}={setting[i][1]:g}" if isinstance(setting[i][1], float)
                     else f"{setting[i][0]}={setting[i][1]}" for i in varying) or "all runs"
@@ -51,39 +57,46 @@ def _title(rows: list[dict]) -> str:
 
 
 def accuracy(path: Path, rows: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray]) -> None:
-    """Train (red) and validation (green) accuracy against steps, one panel per fraction
-    (Power et al. Figure 1, left). Step 0 is off a log axis and is not drawn."""
+    """Train (red) and validation (green) accuracy against steps (Power et al. Figure 1,
+    left): one panel per fraction, settings told apart by line style; past four
+    settings the styles run out, so each (setting, fraction) gets its own panel.
+    Step 0 is off a log axis and is not drawn."""
     fracs = sorted({r["frac"] for r in rows})
     settings = _settings(rows)
-    ncol = min(4, len(fracs))
-    nrow = -(-len(fracs) // ncol)
+    styles = ["-", "--", ":", "-."]
+    split = len(settings) > len(styles)
+    panels = [(s, f) for s in settings for f in fracs] if split else [(None, f) for f in fracs]
+    ncol = len(fracs) if split and len(fracs) > 1 else min(4, len(panels))
+    nrow = -(-len(panels) // ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 2.9 * nrow), squeeze=False, sharey=True)
     keep = steps > 0
-    styles = ["-", "--", ":", "-."]
-    for ax, frac in zip(axes.flat, fracs):
+    for ax, (setting, frac) in zip(axes.flat, panels):
         for i, r in enumerate(rows):
-            if r["frac"] != frac:
+            if r["frac"] != frac or (split and setting_of(r) != setting):
                 continue
-            ls = styles[settings.index(setting_of(r)) % len(styles)]
+            ls = "-" if split else styles[settings.index(setting_of(r))]
             ax.plot(steps[keep], curves["train_acc"][keep, i], ls, color="tab:red", alpha=0.7, lw=1.2)
             ax.plot(steps[keep], curves["val_acc"][keep, i], ls, color="tab:green", alpha=0.7, lw=1.2)
         ax.set_xscale("log")
-        ax.set_title(f"frac {frac:g}", fontsize=10)
+        title = f"frac {frac:g}"
+        if split:
+            title = f"{setting_label(setting, settings)}\n{title}"
+        ax.set_title(title, fontsize=8 if split else 10)
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
-    for ax in axes.flat[len(fracs):]:
+    for ax in axes.flat[len(panels):]:
         ax.axis("off")
     for ax in axes[-1]:
         ax.set_xlabel("optimization steps")
     for ax in axes[:, 0]:
         ax.set_ylabel("accuracy")
     handles = [plt.Line2D([], [], color="tab:red", label="train"), plt.Line2D([], [], color="tab:green", label="val")]
-    if len(settings) > 1:
-        handles += [plt.Line2D([], [], color="k", ls=styles[j % len(styles)], label=setting_label(s, settings))
+    if 1 < len(settings) and not split:
+        handles += [plt.Line2D([], [], color="k", ls=styles[j], label=setting_label(s, settings))
                     for j, s in enumerate(settings)]
     axes.flat[0].legend(handles=handles, loc="center right", fontsize=8)
     fig.suptitle(f"{_title(rows)}: accuracy ({len(rows)} runs)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))  # room for the suptitle
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
@@ -205,3 +218,41 @@ def predicted_table(path: Path, table, pred: np.ndarray, labels: np.ndarray, tra
     fig.tight_layout(rect=(0, 0, 1, 0.96))  # room for the title above the panels' own
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def write_all(out: Path, rows: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray]) -> list[Path]:
+    """Every figure of a sweep folder; returns the files written."""
+    out = Path(out)
+    pngs = [out / "accuracy.png", out / "data_efficiency.png", out / "steps_to_generalize.png"]
+    accuracy(pngs[0], rows, steps, curves)
+    data_efficiency(pngs[1], rows)
+    steps_to_generalize(pngs[2], rows)
+    if "variant" in rows[0]:
+        pngs.append(out / "variants.png")
+        variants(pngs[-1], rows)
+    return pngs
+
+
+def main(argv: list[str] | None = None) -> int:
+    from grokjax import report
+
+    p = argparse.ArgumentParser(
+        prog="python -m grokjax.plots",
+        description="Redraw the figures of finished sweeps from their runs.csv and curves.csv.")
+    p.add_argument("out", nargs="+", type=Path, help="sweep output folder(s)")
+    args = p.parse_args(argv)
+    loaded = []
+    for out in args.out:  # read every folder before drawing any: bad input writes nothing
+        try:
+            loaded.append((out, *report.read_sweep(out)))
+        except (OSError, ValueError, KeyError) as e:
+            print(f"grokjax.plots: error: {out} is not a finished sweep folder ({e})", file=sys.stderr)
+            return 2
+    for out, rows, steps, curves in loaded:
+        for png in write_all(out, rows, steps, curves):
+            print(f"wrote {png}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -81,6 +81,36 @@ def read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def _cell(text: str):
+    """A CSV cell back to the value ``fmt`` wrote: None, bool, int, float or str."""
+    if text == "":
+        return None
+    if text in ("True", "False"):
+        return text == "True"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def read_sweep(out: Path) -> tuple[list[dict], np.ndarray, dict[str, np.ndarray]]:
+    """A sweep folder's runs.csv and curves.csv as ``(rows, steps, curves)``, the
+    values the sweep drew its figures from: rows typed, curves ``[T, R]``."""
+    rows = [{k: _cell(v) for k, v in r.items()} for r in read_csv(Path(out) / "runs.csv")]
+    if not rows:
+        raise ValueError(f"{Path(out) / 'runs.csv'} has no runs")
+    records = read_csv(Path(out) / "curves.csv")
+    steps = np.array(sorted({int(c["step"]) for c in records}))
+    at = {int(s): t for t, s in enumerate(steps)}
+    curves = {m: np.full((len(steps), len(rows)), np.nan, np.float32) for m in CURVE_METRICS}
+    for c in records:
+        for m in CURVE_METRICS:
+            curves[m][at[int(c["step"])], int(c["run"])] = float(c[m])
+    return rows, steps, curves
+
+
 def _cpu_name() -> str:
     try:
         with open("/proc/cpuinfo") as f:

@@ -546,11 +546,7 @@ def write_results(out: Path, plan: Plan, result: SweepResult, started: str, argv
             "environment": environment or report.environment(),
         },
     )
-    plots.accuracy(out / "accuracy.png", rows, result.steps, result.curves)
-    plots.data_efficiency(out / "data_efficiency.png", rows)
-    plots.steps_to_generalize(out / "steps_to_generalize.png", rows)
-    if "variant" in rows[0]:
-        plots.variants(out / "variants.png", rows)
+    plots.write_all(out, rows, result.steps, result.curves)
 
 
 def checkpoint_stats(out: Path, result: SweepResult) -> dict:

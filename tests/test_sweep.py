@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from grokjax import sweep
+from grokjax import plots, report, sweep
 
 TINY_ARGS = ["--op", "add", "--modulus", "11", "--n-layers", "1", "--d-model", "32", "--n-heads", "2", "--batch-size", "32",
              "--steps", "30", "--eval-every", "10", "--no-progress"]
@@ -118,3 +118,22 @@ def test_end_to_end_sweep_writes_its_folder(tmp_path):
     assert cfg["config"]["transforms"] == ["grad_noise"] and {r["grad_noise"] for r in runs} == {"0.01"}
     for r in runs:  # a threshold never reached is an empty cell, never a made-up number
         assert r["steps_to_99_val"] == "" or int(r["steps_to_99_val"]) % 10 == 0
+
+
+def test_figures_redraw_from_the_tables_alone(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert sweep.main([*TINY_ARGS, "--fracs", "0.4,0.6", "--lr", "1e-3,3e-3", "--out", str(out)]) == 0
+    runs = (out / "runs.csv").read_bytes()
+    rows, steps, arrays = report.read_sweep(out)  # the tables read back are the values written
+    report.write_runs(out / "runs.csv", rows)
+    assert (out / "runs.csv").read_bytes() == runs
+    assert list(steps) == [0, 10, 20, 30] and arrays["val_acc"].shape == (4, 4)
+    for c in report.read_csv(out / "curves.csv"):
+        at = list(steps).index(int(c["step"]))
+        assert report.fmt(arrays["train_loss"][at, int(c["run"])]) == c["train_loss"]
+    for png in out.glob("*.png"):
+        png.unlink()
+    assert plots.main([str(out)]) == 0
+    assert {p.name for p in out.glob("*.png")} == {"accuracy.png", "data_efficiency.png", "steps_to_generalize.png"}
+    assert plots.main([str(tmp_path / "missing")]) == 2
+    assert capsys.readouterr().err.strip().count("\n") == 0
