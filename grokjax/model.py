@@ -52,7 +52,7 @@ def Dense(features: int, dtype) -> nn.Dense:
 def residual_dropout(x, rate, key):
     """Inverted dropout at a (possibly traced) rate; rate 0 returns x exactly."""
     keep = jax.random.uniform(key, x.shape) >= rate
-    return jnp.where(keep, x / (1 - rate), 0).astype(x.dtype)
+    return jnp.where(keep, x * (1 / (1 - rate)), 0).astype(x.dtype)  # see softmax: no divide by a broadcast
 
 
 def sinusoid(seq_len: int, d_model: int) -> np.ndarray:
@@ -65,6 +65,15 @@ def sinusoid(seq_len: int, d_model: int) -> np.ndarray:
     return pe
 
 
+def softmax(s, axis: int = -1):
+    """Softmax with one reciprocal per row, written out. XLA rewrites
+    ``e / sum`` into ``e * (1 / sum)`` in some programs and not in others (it
+    did not under shard_map on 4 CPU devices), and the two round differently;
+    written this way every device count computes the same bits."""
+    e = jnp.exp(s - jax.lax.stop_gradient(s.max(axis, keepdims=True)))
+    return e * (1 / e.sum(axis, keepdims=True))
+
+
 def attend(q_BxQxD, k_BxLxD, v_BxLxD, mask_QxL, n_heads: int):
     """Multi-head scaled dot-product attention; ``mask_QxL`` True where allowed (None: all)."""
     B, Q, D = q_BxQxD.shape
@@ -75,7 +84,7 @@ def attend(q_BxQxD, k_BxLxD, v_BxLxD, mask_QxL, n_heads: int):
     s_BxHxQxL = jnp.einsum("bqhk,blhk->bhql", q_BxQxHxK, k_BxLxHxK) / np.sqrt(K).astype(np.float32)
     if mask_QxL is not None:
         s_BxHxQxL = jnp.where(mask_QxL, s_BxHxQxL, -jnp.inf)
-    p_BxHxQxL = jax.nn.softmax(s_BxHxQxL, axis=-1)
+    p_BxHxQxL = softmax(s_BxHxQxL)
     return jnp.einsum("bhql,blhk->bqhk", p_BxHxQxL, v_BxLxHxK).reshape(B, Q, D)
 
 

@@ -122,8 +122,10 @@ def orthogonal_gradient(on, eps: float = 1e-30) -> optax.GradientTransformation:
 
     def update(updates, state, params):
         def one(g, w):
-            g_perp = g - (jnp.vdot(g, w) / (jnp.vdot(w, w) + eps)) * w
-            g_perp = g_perp * (jnp.linalg.norm(g) / (jnp.linalg.norm(g_perp) + eps))
+            # sums of products rather than vdot: a dot to a scalar is tiled
+            # differently by XLA:CPU depending on the program (device count)
+            g_perp = g - (jnp.sum(g * w) / (jnp.sum(w * w) + eps)) * w
+            g_perp = g_perp * (jnp.sqrt(jnp.sum(g * g)) / (jnp.sqrt(jnp.sum(g_perp * g_perp)) + eps))
             return jnp.where(on > 0, g_perp, g)
 
         return jax.tree.map(one, updates, params), state

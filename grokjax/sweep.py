@@ -477,7 +477,8 @@ def _run_plan(plan: Plan, progress: bool, ckpt, resume, stop) -> SweepResult:
         save(done)
     train_s = time.perf_counter() - t0 - sum(save_s)  # saves are reported on their own
     curves = {k: np.stack([h[k] for h in history]) for k in history[0]}
-    return SweepResult(np.asarray(steps), curves, states, compile_s, train_s, start, save_s, signal)
+    stopped = signal if done < total else None  # a signal during the last chunk cut nothing short
+    return SweepResult(np.asarray(steps), curves, states, compile_s, train_s, start, save_s, stopped)
 
 
 class _Signals:
