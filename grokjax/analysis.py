@@ -1,8 +1,32 @@
-"""Measures read off training curves."""
+"""Measures read off training curves (numpy only).
+
+Curves are ``[T, R]`` arrays, one row per evaluation at ``steps[T]`` and one
+column per run.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+
+# What every evaluation records, per run: loss and accuracy on the run's
+# training rows and on the rest of the table, and the parameters' L2 norm.
+METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "weight_norm")
+
+# A run has diverged once any of these is no longer finite (the norm covers
+# the parameters: it is finite exactly when all of them are, short of overflow).
+DIVERGENCE_METRICS = ("train_loss", "val_loss", "weight_norm")
+
+SUMMARY = (
+    "steps_to_99_train",
+    "steps_to_99_val",
+    "best_val_acc",
+    "final_train_acc",
+    "final_val_acc",
+    "final_train_loss",
+    "final_val_loss",
+    "final_weight_norm",
+    "diverged_step",
+)
 
 
 def steps_to(steps: np.ndarray, acc: np.ndarray, threshold: float = 0.99) -> int | None:
@@ -15,23 +39,46 @@ def steps_to(steps: np.ndarray, acc: np.ndarray, threshold: float = 0.99) -> int
     return int(np.asarray(steps)[hit[0]]) if hit.size else None
 
 
+def diverged_at(curves: dict[str, np.ndarray]) -> np.ndarray:
+    """Per run, the index of the first evaluation with a non-finite loss or
+    norm, or T (the number of evaluations) if none."""
+    bad = np.zeros_like(np.asarray(curves["val_acc"]), dtype=bool)
+    for m in DIVERGENCE_METRICS:
+        bad |= ~np.isfinite(np.asarray(curves[m]))
+    T = bad.shape[0]
+    return np.where(bad.any(0), np.argmax(bad, 0), T)
+
+
 def summarize(steps: np.ndarray, curves: dict[str, np.ndarray]) -> list[dict]:
-    """Per-run summary of curves shaped ``[T, R]`` evaluated at ``steps[T]``."""
+    """Per-run summary of curves. Accuracies after a run diverged are those of
+    NaN weights, so thresholds and the best accuracy read only the evaluations
+    before it; ``final_*`` are the last evaluation's, whatever it holds."""
+    steps = np.asarray(steps)
+    upto = diverged_at(curves)
     out = []
-    for r in range(curves["val_acc"].shape[1]):
+    for r, t in enumerate(upto):
+        val, tr = curves["val_acc"][:t, r], curves["train_acc"][:t, r]
         out.append(
             {
-                "steps_to_99_train": steps_to(steps, curves["train_acc"][:, r]),
-                "steps_to_99_val": steps_to(steps, curves["val_acc"][:, r]),
-                "best_val_acc": float(np.max(curves["val_acc"][:, r])),
+                "steps_to_99_train": steps_to(steps[:t], tr),
+                "steps_to_99_val": steps_to(steps[:t], val),
+                "best_val_acc": float(np.max(val)) if t else None,
                 "final_train_acc": float(curves["train_acc"][-1, r]),
                 "final_val_acc": float(curves["val_acc"][-1, r]),
                 "final_train_loss": float(curves["train_loss"][-1, r]),
                 "final_val_loss": float(curves["val_loss"][-1, r]),
                 "final_weight_norm": float(curves["weight_norm"][-1, r]),
+                "diverged_step": int(steps[t]) if t < len(steps) else None,
             }
         )
     return out
+
+
+def reached(steps: np.ndarray, curves: dict[str, np.ndarray], threshold: float) -> np.ndarray:
+    """Per run: has it reached ``threshold`` val accuracy before diverging?"""
+    upto = diverged_at(curves)
+    val = np.asarray(curves["val_acc"])
+    return np.array([bool((val[:t, r] >= threshold).any()) for r, t in enumerate(upto)], dtype=bool)
 
 
 def median_steps(values: list[int | None]) -> float | None:

@@ -33,7 +33,8 @@ import time
 
 import numpy as np
 
-from grokjax.sweep import UsageError, _Parser, resolve_run_axis
+from grokjax.cli import Parser, UsageError
+from grokjax.plan import resolve_run_axis
 
 
 # ---------------------------------------------------------------- FLOPs
@@ -120,12 +121,12 @@ def time_case(case: Case, steps: int, repeats: int, frac: float = 0.5, profile: 
     """Compiles and times ``steps`` updates of ``case.runs`` paper runs."""
     import jax
 
-    from grokjax import train
+    from grokjax import data, train
     from grokjax.config import Config, make_runs
 
     config = Config(run_axis=case.run_axis, map_batch=case.map_batch, model_path=case.model_path,
                     matmul_precision=case.matmul_precision, devices=case.devices)
-    table = train.table_for(config.op, config.modulus)
+    table = data.table_for(config.op, config.modulus)
     replicated = jax.sharding.NamedSharding(train.run_mesh(case.devices), jax.sharding.PartitionSpec())
     x, y = train.put_global(table.x, replicated), train.put_global(table.y, replicated)
     runs = make_runs(table.size, [dict(seed=s, frac=frac, lr=1e-3, weight_decay=1.0) for s in range(case.runs)])
@@ -171,14 +172,15 @@ def time_case(case: Case, steps: int, repeats: int, frac: float = 0.5, profile: 
     }
 
 
-def time_to_grok(config, frac: float, seed: int, max_steps: int, threshold: float = 0.99) -> dict:
-    """Trains one run until ``threshold`` val accuracy, evaluating every ``config.eval_every`` steps."""
+def time_to_grok(config, frac: float, seed: int, max_steps: int, eval_every: int = 100,
+                 threshold: float = 0.99) -> dict:
+    """Trains one run until ``threshold`` val accuracy, evaluating every ``eval_every`` steps."""
     import jax
 
-    from grokjax import train
+    from grokjax import data, train
     from grokjax.config import make_runs
 
-    table = train.table_for(config.op, config.modulus)
+    table = data.table_for(config.op, config.modulus)
     x, y = jax.device_put(table.x), jax.device_put(table.y)
     runs = make_runs(table.size, [dict(seed=seed, frac=frac, lr=1e-3, weight_decay=1.0)])
     t0 = time.perf_counter()
@@ -189,9 +191,9 @@ def time_to_grok(config, frac: float, seed: int, max_steps: int, threshold: floa
     t0 = time.perf_counter()
     step, grok_step, train_step = 0, None, None
     while step < max_steps:
-        states, m = train.sweep_chunk(config, x, y, runs, states, config.eval_every)
+        states, m = train.sweep_chunk(config, x, y, runs, states, eval_every)
         m = jax.device_get(m)
-        step += config.eval_every
+        step += eval_every
         if train_step is None and m["train_acc"][0] >= threshold:
             train_step = step
         if m["val_acc"][0] >= threshold:
@@ -200,7 +202,7 @@ def time_to_grok(config, frac: float, seed: int, max_steps: int, threshold: floa
     wall = time.perf_counter() - t0
     return {
         "op": config.op, "modulus": config.modulus, "frac": frac, "seed": seed,
-        "eval_every": config.eval_every, "run_axis": config.run_axis, "model_path": config.model_path,
+        "eval_every": eval_every, "run_axis": config.run_axis, "model_path": config.model_path,
         "matmul_precision": config.matmul_precision,
         "steps_to_99_train": train_step, "steps_to_99_val": grok_step, "steps_run": step,
         "final_val_acc": round(float(m["val_acc"][0]), 4),
@@ -249,7 +251,7 @@ def _choices(name, text, valid):
 def make_parser():
     from grokjax.config import MATMUL_PRECISIONS
 
-    p = _Parser(
+    p = Parser(
         prog="python -m grokjax.bench",
         description="Time the paper's config on this machine: model-steps/s, GFLOP/s, compile time and "
                     "memory for each number of runs R; or, with --time-to-grok, the wall time to 99% val.",
@@ -324,8 +326,7 @@ def main(argv=None) -> int:
             if any(r % d for r in runs):
                 raise UsageError(f"--runs {args.runs}: each must be a multiple of --devices {d}")
     except UsageError as e:
-        print(f"grokjax.bench: error: {e}", file=sys.stderr)
-        return 2
+        return e.report("grokjax.bench")
 
     env = report.environment()
     doc = {"command": report.command_line(["python", "-m", "grokjax.bench", *argv]), "environment": env}

@@ -1,8 +1,8 @@
 """Orbax checkpoints of a whole sweep, and loading one run back for inspection.
 
-A sweep's folder holds ``checkpoints/``: ``sweep.json`` (the sweep's recorded
-flags, so ``--resume`` and ``load`` rebuild the very same plan) and one orbax
-step folder per checkpoint. A step folder has one item per compiled program,
+A sweep's folder holds ``checkpoints/``: ``sweep.json`` (the sweep's spec,
+``SweepSpec.to_dict()``, so resume and load rebuild the very same plan) and
+one orbax step folder per checkpoint. A step folder has one item per compiled program,
 ``state_<p>`` (params, optimizer state and step of every run of program p,
 run axis leading), and ``curves`` (the evaluation steps so far and every
 metric, runs in grid order). Nothing else is needed: batches, noise and
@@ -15,6 +15,7 @@ so a killed save leaves a folder that ``all_steps`` never lists.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from pathlib import Path
@@ -22,7 +23,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-FORMAT = 1  # bump when the layout or sweep.json changes incompatibly
+from grokjax import engine
+from grokjax.plan import expand
+from grokjax.spec import SpecError, SweepSpec
+
+# Bump when the layout or sweep.json changes incompatibly. 1 (grokjax 0.1.0)
+# recorded command-line flags; 2 records the spec.
+FORMAT = 2
 META = "sweep.json"
 CKPT_DIR = "checkpoints"
 
@@ -35,30 +42,40 @@ def ckpt_dir(out: Path) -> Path:
     return Path(out).absolute() / CKPT_DIR
 
 
-def _quiet_orbax() -> None:
-    # orbax reports each save and restore through absl at WARNING/INFO; the
-    # sweep prints its own one-line summary instead.
+@contextlib.contextmanager
+def quiet_orbax():
+    """Orbax reports each save and restore through absl at INFO and WARNING;
+    the sweep prints its own summary. Only for the call: the user's logging
+    is as it was afterwards."""
     import logging
 
     from absl import logging as absl_logging
 
+    logger, verbosity = logging.getLogger("absl"), absl_logging.get_verbosity()
+    level = logger.level
     absl_logging.set_verbosity(absl_logging.ERROR)
-    logging.getLogger("absl").setLevel(logging.ERROR)
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        absl_logging.set_verbosity(verbosity)
+        logger.setLevel(level)
 
 
-def write_meta(out: Path, flags: dict, argv: list[str]) -> None:
-    """Records the sweep's flags and command line, before it starts."""
+def write_meta(out: Path, spec: SweepSpec, command: list[str] | None = None) -> None:
+    """Records the sweep's spec (and the command that started it), before it starts."""
     import grokjax
     from grokjax.report import write_atomic
 
     d = ckpt_dir(out)
     d.mkdir(parents=True, exist_ok=True)
-    meta = {"format": FORMAT, "grokjax": grokjax.__version__, "argv": list(argv), "flags": flags}
-    write_atomic(d / META, json.dumps(meta, indent=2, default=str) + "\n")
+    meta = {"format": FORMAT, "grokjax": grokjax.__version__, "command": command, "spec": spec.to_dict()}
+    write_atomic(d / META, json.dumps(meta, indent=2) + "\n")
 
 
 def read_meta(out: Path) -> dict:
-    """The record of a sweep folder (format, argv, flags), or a CheckpointError saying why not."""
+    """The record of a sweep folder (format, grokjax, command, spec), or a
+    CheckpointError saying why not."""
     out = Path(out)
     if not out.is_dir():
         raise CheckpointError(f"{out} is not a folder")
@@ -67,15 +84,25 @@ def read_meta(out: Path) -> dict:
         raise CheckpointError(f"{out} has no checkpoint ({CKPT_DIR}/{META} is missing)")
     try:
         meta = json.loads(path.read_text())
-        fmt, _, _ = meta["format"], meta["flags"], meta["argv"]
+        fmt = meta["format"]
     except (ValueError, KeyError, TypeError):
         raise CheckpointError(f"{path} is not a grokjax sweep record") from None
-    if fmt != FORMAT:
+    if fmt != FORMAT or "spec" not in meta:
+        import grokjax
+
         raise CheckpointError(
-            f"{out} was written by an incompatible grokjax (checkpoint format {fmt!r}, "
-            f"grokjax {meta.get('grokjax', '?')}); this grokjax reads format {FORMAT}"
+            f"{out} was written by grokjax {meta.get('grokjax', '?')} (checkpoint format {fmt!r}), an incompatible "
+            f"grokjax; this grokjax {grokjax.__version__} reads format {FORMAT}: rerun the sweep, or use that version"
         )
     return meta
+
+
+def read_spec(out: Path) -> SweepSpec:
+    """The spec recorded in a sweep folder's checkpoints."""
+    try:
+        return SweepSpec.from_dict(read_meta(out)["spec"])
+    except SpecError as e:
+        raise CheckpointError(f"{out}: its recorded sweep is no longer valid: {e}") from None
 
 
 def manager(out: Path, keep: int | None = None, read_only: bool = False):
@@ -83,11 +110,11 @@ def manager(out: Path, keep: int | None = None, read_only: bool = False):
     so a state is on disk before training goes on and donates its buffers."""
     import orbax.checkpoint as ocp
 
-    _quiet_orbax()
-    options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep, enable_async_checkpointing=False, create=not read_only, read_only=read_only
-    )
-    return ocp.CheckpointManager(ckpt_dir(out), options=options)
+    with quiet_orbax():
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=keep, enable_async_checkpointing=False, create=not read_only, read_only=read_only
+        )
+        return ocp.CheckpointManager(ckpt_dir(out), options=options)
 
 
 def save(mgr, step: int, states: list, steps: np.ndarray, curves: dict[str, np.ndarray], n_runs: list[int]) -> None:
@@ -102,7 +129,8 @@ def save(mgr, step: int, states: list, steps: np.ndarray, curves: dict[str, np.n
     items["curves"] = ocp.args.StandardSave({
         "steps": np.asarray(steps), "n_runs": np.asarray(n_runs), "padded_runs": np.asarray(padded),
         **{k: np.asarray(v) for k, v in curves.items()}})
-    mgr.save(step, args=ocp.args.Composite(**items), force=True)
+    with quiet_orbax():
+        mgr.save(step, args=ocp.args.Composite(**items), force=True)
 
 
 def good_steps(mgr) -> list[int]:
@@ -139,6 +167,13 @@ def restore(mgr, abstract_states: list, programs: list[int] | None = None, step:
     if not listed:
         raise CheckpointError(f"{mgr.directory} holds no checkpoint")
     want = list(range(len(abstract_states)) if programs is None else programs)
+    with quiet_orbax():
+        return _restore(mgr, listed, abstract_states, want)
+
+
+def _restore(mgr, listed: list[int], abstract_states: list, want: list[int]) -> Restored:
+    import orbax.checkpoint as ocp
+
     skipped = []
     for s in listed:
         if not (Path(mgr.directory) / str(s) / "_CHECKPOINT_METADATA").is_file():
@@ -217,34 +252,37 @@ def _first_line(e: Exception) -> str:
     return f"{type(e).__name__}: {text[0][:200] if text else ''}"
 
 
-# ---------------------------------------------------------------- inspection
+# ---------------------------------------------------------------- one run
 
 
 class Loaded(NamedTuple):
-    """One run of a sweep, as saved: ``model_for(config).apply(params, x)`` runs it."""
+    """One run of a sweep, as saved: ``train.model_for(config).apply(params, x)`` runs it."""
 
     config: Any  # grokjax.config.Config of the run's program
-    run: dict  # the run's per-run settings (a row of runs.csv's settings)
+    run: dict  # the run's row: its settings, as in runs.csv
     params: dict  # its Flax params
     step: int  # the checkpoint's step
 
 
-def load(out_dir, run: int, step: int | None = None) -> Loaded:
+def saved_steps(out) -> list[int]:
+    """The steps of a sweep folder's committed checkpoints, oldest first."""
+    read_meta(out)
+    return sorted(good_steps(manager(out, read_only=True)))
+
+
+def load(out, run: int, step: int | None = None) -> Loaded:
     """The config, settings and Flax params of run ``run`` of the sweep in
-    ``out_dir``, from its latest readable checkpoint or from ``step``."""
+    ``out``, from its latest readable checkpoint or from ``step``."""
     import jax
 
-    from grokjax import sweep
-
     # One device whatever the sweep used: loading must work on a laptop too.
-    plan = sweep.plan_from_meta(out_dir, {**read_meta(out_dir)["flags"], "devices": 1})
-    if not 0 <= run < len(plan.grid):
-        raise CheckpointError(f"--run {run} is out of range: the sweep has runs 0..{len(plan.grid) - 1}")
-    progs = sweep.programs(plan)
-    p, j = next((p, idx.index(run)) for p, (_, idx) in enumerate(progs) if run in idx)
-    config = progs[p][0]
+    plan = expand(read_spec(out), devices=1)
+    if not 0 <= run < plan.n_runs:
+        raise CheckpointError(f"run {run} is out of range: the sweep has runs 0..{plan.n_runs - 1}")
+    p = next(i for i, prog in enumerate(plan.programs) if run in prog.runs)
+    j = plan.programs[p].runs.index(run)
+    config = plan.programs[p].config
     with jax.enable_x64(config.x64):
-        abstract = sweep.abstract_states(plan)
-        got = restore(manager(out_dir, read_only=True), abstract, programs=[p], step=step)
+        got = restore(manager(out, read_only=True), engine.abstract_states(plan), programs=[p], step=step)
         params = jax.tree.map(lambda a: np.asarray(a)[j], got.states[p].params)
-    return Loaded(config, plan.grid[run], params, got.step)
+    return Loaded(config, plan.rows[run], params, got.step)

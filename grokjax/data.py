@@ -9,6 +9,7 @@ operator and ``=`` take the two tokens after them, so the vocabulary is
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 from typing import Callable
 
@@ -195,6 +196,12 @@ def make_table(op: str, modulus: int = DEFAULT_MODULUS) -> Table:
     a, b, c, n = get_op(op).equations(modulus)
     x = np.stack([a, np.full_like(a, n), b, np.full_like(a, n + 1)], axis=1)
     return Table(op, modulus, x.astype(np.int32), np.asarray(c, dtype=np.int32), n)
+
+
+@functools.lru_cache(maxsize=16)
+def table_for(op: str, modulus: int = DEFAULT_MODULUS) -> Table:
+    """``make_table``, built once per (op, modulus) and shared: treat it as read-only."""
+    return make_table(op, modulus)
 
 
 def n_train(frac: float, size: int) -> int:

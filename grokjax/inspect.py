@@ -1,47 +1,19 @@
 """``python -m grokjax.inspect <out> --run i``: open one trained run of a sweep.
 
 Prints the run's settings and its train and val accuracy, evaluated afresh
-from its checkpointed params (and the accuracy runs.csv recorded at that
+from its checkpointed params (and the accuracy curves.csv recorded at that
 step, to compare). ``--table`` draws the operation table the network
 predicts, validation cells marked, like Figure 1 (right) of Power et al.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from grokjax import checkpoint
+from grokjax import checkpoint, engine
 from grokjax.checkpoint import CheckpointError
-
-
-def predictions(loaded: checkpoint.Loaded) -> dict:
-    """The run's evaluation at the loaded step: its metrics as the sweep
-    computes them, and per table row its predicted answer, label and split."""
-    import jax
-
-    from grokjax import data, train
-    from grokjax.config import make_runs
-
-    config = loaded.config
-    table = train.table_for(config.op, config.modulus)
-    with jax.enable_x64(config.x64), jax.default_matmul_precision(config.matmul_precision):
-        run = jax.tree.map(lambda v: v[0], make_runs(table.size, [loaded.run]))
-        order = train.run_order(config, run)
-        y = train.run_labels(config, table.y, order, run)
-        mask = data.train_mask(order, run.n_train)
-        metrics = jax.jit(train.evaluate, static_argnums=0)(config, table.x, y, mask, loaded.params)
-        model = train.model_for(config)
-        logits = jax.jit(lambda p, x: model.apply(p, x, path=config.model_path))(loaded.params, table.x)
-    return {
-        "metrics": {k: float(v) for k, v in metrics.items()},
-        "pred": np.asarray(jax.numpy.argmax(logits, -1)),
-        "labels": np.asarray(y),
-        "train": np.asarray(mask),
-    }
+from grokjax.cli import Parser, UsageError
 
 
 def recorded_row(out: Path, run: int, step: int) -> dict | None:
@@ -57,10 +29,8 @@ def recorded_row(out: Path, run: int, step: int) -> dict | None:
     return None
 
 
-def make_parser() -> argparse.ArgumentParser:
-    from grokjax.sweep import _Parser
-
-    p = _Parser(
+def make_parser() -> Parser:
+    p = Parser(
         prog="python -m grokjax.inspect",
         description="Load one run of a sweep from its orbax checkpoint: print its settings and accuracy, "
                     "and with --table draw the operation table it predicts.",
@@ -74,16 +44,13 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from grokjax.sweep import UsageError
-
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = make_parser().parse_args(argv)
         loaded = checkpoint.load(args.out, args.run, args.step)
     except (UsageError, CheckpointError) as e:
-        print(f"grokjax.inspect: error: {e}", file=sys.stderr)
-        return 2
-    got = predictions(loaded)
+        return UsageError(str(e)).report("grokjax.inspect")
+    got = engine.evaluate_run(loaded.config, loaded.run, loaded.params)
     m = got["metrics"]
     print(f"run {args.run} of {args.out} at step {loaded.step} ({loaded.config.op}, modulus {loaded.config.modulus})")
     first = ("run", "frac", "seed", "n_train", "lr", "weight_decay", "full_batch")
@@ -95,11 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     if rec is not None:
         print(f"  (curves.csv at step {loaded.step}: train_acc {rec['train_acc']}, val_acc {rec['val_acc']})")
     if args.table:
-        from grokjax import plots, train
+        from grokjax import data, plots
 
         png = args.png or Path(args.out) / "inspect" / f"run{args.run}_step{loaded.step}_table.png"
         png.parent.mkdir(parents=True, exist_ok=True)
-        table = train.table_for(loaded.config.op, loaded.config.modulus)
+        table = data.table_for(loaded.config.op, loaded.config.modulus)
         plots.predicted_table(png, table, got["pred"], got["labels"], got["train"],
                               title=f"{loaded.config.op} run {args.run} (frac {loaded.run['frac']:g}, seed "
                                     f"{loaded.run['seed']}) at step {loaded.step}: val acc {m['val_acc']:.3f}")

@@ -11,28 +11,25 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from collections import defaultdict
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure  # no pyplot: the user's backend stays as it was
 
-matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from grokjax import analysis
+from grokjax.knobs import KNOBS
 
-from grokjax import analysis  # noqa: E402
+# What tells runs of one sweep apart besides the fraction and the seed: runs
+# that share these are one *setting*, drawn in one style.
+SETTING_KEYS = ("variant", *(k.name for k in KNOBS), "full_batch")
 
-# Per-run keys that are not optimizer settings: grouping ignores them.
-NOT_SETTINGS = {"run", "seed", "frac", "n_train", "op", "modulus"}
-
-
-SETTING_KEYS = ("variant", "lr", "weight_decay", "init_scale", "weight_decay_init", "update_noise", "grad_noise",
-                "grokfast_lambda", "grokfast_alpha", "orthograd", "weight_norm", "weight_noise", "dropout",
-                "outliers", "full_batch")
+TRAIN, VAL = "tab:red", "tab:green"
 
 
 def setting_of(row: dict) -> tuple:
-    return tuple((k, row[k]) for k in row if k not in NOT_SETTINGS and k in SETTING_KEYS)
+    return tuple((k, row[k]) for k in SETTING_KEYS if k in row)
 
 
 def setting_label(setting: tuple, all_settings: list[tuple]) -> str:
@@ -41,7 +38,8 @@ def setting_label(setting: tuple, all_settings: list[tuple]) -> str:
     variant = dict(setting).get("variant")
     if variant:
         return str(variant)
-    varying = [i for i in range(len(setting)) if len({s[i][1] for s in all_settings}) > 1]
+    varying = [i for i in range(len(setting))
+               if setting[i][0] != "variant" and len({s[i][1] for s in all_settings}) > 1]
     return " ".join(f"{setting[i][0]}={setting[i][1]:g}" if isinstance(setting[i][1], float)
                     else f"{setting[i][0]}={setting[i][1]}" for i in varying) or "all runs"
 
@@ -56,49 +54,78 @@ def _title(rows: list[dict]) -> str:
     return f"{r['op']}{mod}"
 
 
+def _runs(n: int) -> str:
+    return f"{n} run" if n == 1 else f"{n} runs"
+
+
+def _save(fig: Figure, path: Path, dpi: int = 130) -> None:
+    fig.savefig(path, dpi=dpi)
+
+
 def accuracy(path: Path, rows: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray]) -> None:
-    """Train (red) and validation (green) accuracy against steps (Power et al. Figure 1,
-    left): one panel per fraction, settings told apart by line style; past four
-    settings the styles run out, so each (setting, fraction) gets its own panel.
-    Step 0 is off a log axis and is not drawn."""
+    """Train (red) and validation (green) accuracy against steps on a log axis
+    (Power et al. Figure 1, left), a dot where each run first reaches 99%.
+    One panel per fraction, settings told apart by line style; past four
+    settings each (setting, fraction) gets its own panel. Step 0 is off a log
+    axis and is not drawn."""
     fracs = sorted({r["frac"] for r in rows})
     settings = _settings(rows)
     styles = ["-", "--", ":", "-."]
     split = len(settings) > len(styles)
     panels = [(s, f) for s in settings for f in fracs] if split else [(None, f) for f in fracs]
-    ncol = len(fracs) if split and len(fracs) > 1 else min(4, len(panels))
+    ncol = min(len(fracs) if split else 4, len(panels))
     nrow = -(-len(panels) // ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 2.9 * nrow), squeeze=False, sharey=True)
+    one = len(panels) == 1
+    labels = [textwrap.fill(setting_label(s, settings), 70) for s in settings] if 1 < len(settings) and not split else []
+    legend_lines = (3 if labels else 1) + sum(label.count("\n") + 1 for label in labels)  # rows of the legend
+    size = (8.0, 4.6) if one else (max(8.0, 3.9 * ncol), 3.0 * nrow + 0.6)
+    size = (size[0], size[1] + 0.22 * legend_lines)
+    fig = Figure(figsize=size, layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrow, ncol, squeeze=False, sharey=True, sharex=True))
     keep = steps > 0
     for ax, (setting, frac) in zip(axes.flat, panels):
-        for i, r in enumerate(rows):
-            if r["frac"] != frac or (split and setting_of(r) != setting):
-                continue
+        mine = [i for i, r in enumerate(rows) if r["frac"] == frac and (not split or setting_of(r) == setting)]
+        ax.axhline(0.99, color="0.6", lw=0.8, ls=":", zorder=0)
+        for i in mine:
+            r = rows[i]
             ls = "-" if split else styles[settings.index(setting_of(r))]
-            ax.plot(steps[keep], curves["train_acc"][keep, i], ls, color="tab:red", alpha=0.7, lw=1.2)
-            ax.plot(steps[keep], curves["val_acc"][keep, i], ls, color="tab:green", alpha=0.7, lw=1.2)
+            marker = "." if keep.sum() < 3 else None  # a line of one point would not show
+            ax.plot(steps[keep], curves["train_acc"][keep, i], ls, marker=marker, color=TRAIN, alpha=0.8, lw=1.3)
+            ax.plot(steps[keep], curves["val_acc"][keep, i], ls, marker=marker, color=VAL, alpha=0.8, lw=1.3)
+            for key, color in (("steps_to_99_train", TRAIN), ("steps_to_99_val", VAL)):
+                if r.get(key):
+                    ax.plot([r[key]], [0.99], "o", color=color, ms=6, mec="white", mew=0.8, zorder=3)
+        if len(mine) == 1:  # say it in words too
+            r = rows[mine[0]]
+            said = [f"{name} ≥ 99% at step {r[key]:,}" if r.get(key) else f"{name} never ≥ 99%"
+                    for name, key in (("train", "steps_to_99_train"), ("val", "steps_to_99_val"))]
+            ax.text(0.98, 0.05, "\n".join(said), transform=ax.transAxes, ha="right", va="bottom", fontsize=9,
+                    bbox=dict(boxstyle="round,pad=0.3", fc="white", ec="0.8"))
         ax.set_xscale("log")
-        title = f"frac {frac:g}"
+        label = f"frac {frac:g}" + (f", {_runs(len(mine))}" if len(mine) > 1 else "")
         if split:
-            title = f"{setting_label(setting, settings)}\n{title}"
-        ax.set_title(title, fontsize=8 if split else 10)
+            label = f"{setting_label(setting, settings)}\n{label}"
+        ax.set_title(label, fontsize=9 if split else 10)
         ax.set_ylim(-0.02, 1.02)
-        ax.grid(alpha=0.3)
+        ax.grid(alpha=0.3, which="major")
     for ax in axes.flat[len(panels):]:
         ax.axis("off")
     for ax in axes[-1]:
         ax.set_xlabel("optimization steps")
     for ax in axes[:, 0]:
         ax.set_ylabel("accuracy")
-    handles = [plt.Line2D([], [], color="tab:red", label="train"), plt.Line2D([], [], color="tab:green", label="val")]
-    if 1 < len(settings) and not split:
-        handles += [plt.Line2D([], [], color="k", ls=styles[j], label=setting_label(s, settings))
-                    for j, s in enumerate(settings)]
-    axes.flat[0].legend(handles=handles, loc="center right", fontsize=8)
-    fig.suptitle(f"{_title(rows)}: accuracy ({len(rows)} runs)")
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))  # room for the suptitle
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=TRAIN, label="train"), Line2D([], [], color=VAL, label="validation"),
+               Line2D([], [], color="0.4", marker="o", ls="", label="first evaluation ≥ 99%")]
+    # below the panels, where it hides no curve: what the colours and dots
+    # mean, then one line style per setting
+    handles += [Line2D([], [], color="k", ls=styles[j], label=label) for j, label in enumerate(labels)]
+    fig.legend(handles=handles, loc="outside lower center", ncols=1 if labels else 3, fontsize=9, frameon=False)
+    seeds = len({r["seed"] for r in rows})
+    fig.suptitle(f"{_title(rows)}: accuracy ({_runs(len(rows))}" + (f", {seeds} seeds" if seeds > 1 else "") + ")",
+                 fontsize=12)
+    _save(fig, path)
 
 
 def _by_setting(rows: list[dict], key: str):
@@ -109,30 +136,58 @@ def _by_setting(rows: list[dict], key: str):
     return out
 
 
-def _save_best_val_plot(fig, ax, path: Path, title: str, legend_size: int) -> None:
-    """Axes of a best-val-accuracy-against-fraction figure, then save it."""
+def _mean(values) -> float:
+    """Mean over seeds; a run with no value (diverged at once) counts as nothing."""
+    v = np.array([np.nan if x is None else x for x in values], dtype=float)
+    return float(np.nanmean(v)) if np.isfinite(v).any() else np.nan
+
+
+def _legend_layout(labels: list[str]) -> tuple[int, int]:
+    """Columns of a legend below the axes, and the text rows it takes."""
+    ncols = 1 if any(len(line) > 32 for label in labels for line in label.splitlines()) else min(3, len(labels))
+    rows = sum(label.count("\n") + 1 for label in labels)
+    return ncols, -(-rows // max(ncols, 1))
+
+
+def _fraction_axes(labels: list[str], width: float = 6.8):
+    """A figure of one axes against the training fraction, with room below it for a legend of ``labels``."""
+    ncols, rows = _legend_layout(labels)
+    fig = Figure(figsize=(width, 4.2 + 0.2 * rows), layout="constrained")
+    ax = fig.subplots()
     ax.set_xlabel("training data fraction")
-    ax.set_ylabel("best validation accuracy")
-    ax.set_ylim(-0.02, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=legend_size)
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    ax.grid(alpha=0.3, which="both")
+    return fig, ax, ncols
+
+
+def _finish_fraction_plot(fig, ax, ncols: int, path: Path, title: str) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:  # below the axes, where it hides no point
+        fig.legend(handles, labels, loc="outside lower center", ncols=ncols, fontsize=8, frameon=False)
+    ax.set_title(title, fontsize=10)
+    _save(fig, path)
+
+
+def _wrap(label: str) -> str:
+    return textwrap.fill(label, 60)
 
 
 def data_efficiency(path: Path, rows: list[dict]) -> None:
     """Best validation accuracy against training fraction, mean over seeds with each
     seed as a dot (Power et al. Figure 2, right, for one op)."""
     settings = _settings(rows)
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    for s, by_frac in _by_setting(rows, "best_val_acc").items():
+    labels = [_wrap(setting_label(s, settings)) for s in settings]
+    fig, ax, ncols = _fraction_axes(labels)
+    for (s, by_frac), label in zip(_by_setting(rows, "best_val_acc").items(), labels):
         fr = sorted(by_frac)
-        (line,) = ax.plot(fr, [np.mean(by_frac[f]) for f in fr], "o-", label=setting_label(s, settings))
+        (line,) = ax.plot(fr, [_mean(by_frac[f]) for f in fr], "o-", label=label)
         for f in fr:
-            ax.plot([f] * len(by_frac[f]), by_frac[f], ".", color=line.get_color(), alpha=0.4)
-    _save_best_val_plot(fig, ax, path, f"{_title(rows)}: data efficiency, {rows[0]['steps']} steps", legend_size=8)
+            ax.plot([f] * len(by_frac[f]), [np.nan if v is None else v for v in by_frac[f]], ".",
+                    color=line.get_color(), alpha=0.4)
+    ax.set_ylabel("best validation accuracy")
+    ax.set_ylim(-0.02, 1.02)
+    seeds = len({r["seed"] for r in rows})
+    _finish_fraction_plot(fig, ax, ncols, path, f"{_title(rows)}: data efficiency after {rows[0]['steps']:,} steps "
+                          f"(line: mean of {seeds} seed{'s' if seeds > 1 else ''}; dots: each run)")
 
 
 def steps_to_generalize(path: Path, rows: list[dict]) -> None:
@@ -140,46 +195,52 @@ def steps_to_generalize(path: Path, rows: list[dict]) -> None:
     against fraction (Power et al. Figure 1, center). A fraction whose median run
     never got there within the budget is left out and listed in the title."""
     settings = _settings(rows)
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    names = [setting_label(s, settings) for s in settings]
+    labels = [_wrap(f"{kind} {n}" if len(settings) > 1 else kind) for n in names for kind in ("val", "train")]
+    fig, ax, ncols = _fraction_axes(labels)
     missing = set()
     val, tr = _by_setting(rows, "steps_to_99_val"), _by_setting(rows, "steps_to_99_train")
-    for s in val:
+    for i, s in enumerate(val):
         fr = sorted(val[s])
         mv = [analysis.median_steps(val[s][f]) for f in fr]
         mt = [analysis.median_steps(tr[s][f]) for f in fr]
         missing |= {f for f, m in zip(fr, mv) if m is None}
         (line,) = ax.plot([f for f, m in zip(fr, mv) if m is not None], [m for m in mv if m is not None],
-                          "o-", label=f"val {setting_label(s, settings)}")
+                          "o-", label=labels[2 * i])
         ax.plot([f for f, m in zip(fr, mt) if m is not None], [m for m in mt if m is not None],
-                "x--", color=line.get_color(), alpha=0.6, label=f"train {setting_label(s, settings)}")
+                "x--", color=line.get_color(), alpha=0.6, label=labels[2 * i + 1])
+    fracs = sorted({r["frac"] for r in rows})
+    pad = max(0.05, 0.05 * (fracs[-1] - fracs[0]))
+    ax.set_xlim(fracs[0] - pad, fracs[-1] + pad)
     ax.set_yscale("log")
-    ax.set_xlabel("training data fraction")
+    if not any(np.size(line.get_xdata()) for line in ax.get_lines()):
+        ax.set_ylim(1, max(10, rows[0]["steps"]))
+        ax.text(0.5, 0.5, f"no median run reached 99% within {rows[0]['steps']:,} steps", transform=ax.transAxes,
+                ha="center", va="center", color="0.4")
     ax.set_ylabel("median steps to 99% accuracy")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    title = f"{_title(rows)}: steps to 99%"
+    title = f"{_title(rows)}: median steps to 99% (val solid, train dashed)"
     if missing:
-        title += f"\n(val not reached within {rows[0]['steps']} steps at frac {', '.join(f'{f:g}' for f in sorted(missing))})"
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+        title += f"\nval not reached within {rows[0]['steps']:,} steps at frac {', '.join(f'{f:g}' for f in sorted(missing))}"
+    _finish_fraction_plot(fig, ax, ncols, path, title)
 
 
 def variants(path: Path, rows: list[dict]) -> None:
     """Best validation accuracy against fraction, one line per variant in the
     sweep's order, mean over seeds (Power et al. Figure 2, left)."""
     names = list(dict.fromkeys(r["variant"] for r in rows))
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    fig, ax, ncols = _fraction_axes(names, width=7.2)
     for name in names:
         by_frac = defaultdict(list)
         for r in rows:
             if r["variant"] == name:
                 by_frac[r["frac"]].append(r["best_val_acc"])
         fr = sorted(by_frac)
-        ax.plot(fr, [np.mean(by_frac[f]) for f in fr], "o-", ms=3, label=name)
-    title = f"{_title(rows)}: variants, {rows[0]['steps']} steps, mean of {len({r['seed'] for r in rows})} seed(s)"
-    _save_best_val_plot(fig, ax, path, title, legend_size=7)
+        ax.plot(fr, [_mean(by_frac[f]) for f in fr], "o-", ms=4, label=name)
+    ax.set_ylabel("best validation accuracy")
+    ax.set_ylim(-0.02, 1.02)
+    seeds = len({r["seed"] for r in rows})
+    _finish_fraction_plot(fig, ax, ncols, path, f"{_title(rows)}: optimizer variants after {rows[0]['steps']:,} steps, "
+                          f"mean of {seeds} seed{'s' if seeds > 1 else ''}")
 
 
 def predicted_table(path: Path, table, pred: np.ndarray, labels: np.ndarray, train: np.ndarray, title: str) -> None:
@@ -198,7 +259,8 @@ def predicted_table(path: Path, table, pred: np.ndarray, labels: np.ndarray, tra
     answer[a, b] = pred
     status = np.full((n, n), np.nan)  # 0 train, 1 val right, 2 val wrong, 3 train wrong
     status[a, b] = np.where(train, np.where(pred == labels, 0, 3), np.where(pred == labels, 1, 2))
-    fig, axes = plt.subplots(1, 2, figsize=(12, 6.8))
+    fig = Figure(figsize=(12, 6.8), layout="constrained")
+    axes = fig.subplots(1, 2)
     axes[0].imshow(answer, cmap="twilight", interpolation="nearest", vmin=0, vmax=n - 1)
     axes[0].set_title("predicted a ∘ b (colour: answer symbol)", fontsize=9)
     cmap = ListedColormap(["#c8c8c8", "#2ca02c", "#d62728", "#7f7f7f"])
@@ -215,9 +277,7 @@ def predicted_table(path: Path, table, pred: np.ndarray, labels: np.ndarray, tra
         ax.set_xlabel("b")
         ax.set_ylabel("a")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.96))  # room for the title above the panels' own
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path, dpi=110)
 
 
 def write_all(out: Path, rows: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray]) -> list[Path]:
@@ -235,12 +295,18 @@ def write_all(out: Path, rows: list[dict], steps: np.ndarray, curves: dict[str, 
 
 def main(argv: list[str] | None = None) -> int:
     from grokjax import report
+    from grokjax.cli import Parser, UsageError
 
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="python -m grokjax.plots",
-        description="Redraw the figures of finished sweeps from their runs.csv and curves.csv.")
+        description="Redraw the figures of finished sweeps from their runs.csv and curves.csv alone "
+                    "(no checkpoint, no training): accuracy.png, data_efficiency.png, steps_to_generalize.png "
+                    "and, for a sweep of --variant presets, variants.png.")
     p.add_argument("out", nargs="+", type=Path, help="sweep output folder(s)")
-    args = p.parse_args(argv)
+    try:
+        args = p.parse_args(argv)
+    except UsageError as e:
+        return e.report("grokjax.plots")
     loaded = []
     for out in args.out:  # read every folder before drawing any: bad input writes nothing
         try:

@@ -1,7 +1,9 @@
-"""What a sweep writes: runs.csv, curves.csv and config.json.
+"""What a sweep writes: runs.csv, curves.csv and config.json, and reading them back.
 
 Each file is written to a temporary name and renamed, so a reader never sees
-a half-written table.
+a half-written table. Numbers are written in the shortest form that reads
+back to the same value in the dtype they were computed in, so the tables are
+an exact record: ``grokjax.load`` rebuilds from them what ``grokjax.run`` returned.
 """
 
 from __future__ import annotations
@@ -15,29 +17,25 @@ from pathlib import Path
 
 import numpy as np
 
-from grokjax import analysis
+from grokjax.analysis import METRICS, SUMMARY
 
 RUN_COLUMNS = ("run", "op", "modulus", "frac", "seed", "lr", "weight_decay", "n_train")
-SUMMARY_COLUMNS = (
-    "steps_to_99_train",
-    "steps_to_99_val",
-    "best_val_acc",
-    "final_train_acc",
-    "final_val_acc",
-    "final_train_loss",
-    "final_val_loss",
-    "final_weight_norm",
-    "steps",
-)
-CURVE_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "weight_norm")
+# steps: the step the sweep stopped at; stop_reason: budget, stop_at, or the signal (SIGINT, SIGTERM)
+SUMMARY_COLUMNS = (*SUMMARY, "steps", "stop_reason")
 
 
 def fmt(v) -> str:
-    """CSV cell: empty for a threshold never reached, 7 significant digits for floats."""
+    """A CSV cell: empty for None (a threshold never reached); a float in the
+    shortest digits that read back to it (as float32 when it is one)."""
     if v is None:
         return ""
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v))
     if isinstance(v, (float, np.floating)):
-        return f"{float(v):.7g}"
+        v = float(v)
+        if np.isfinite(v) and float(np.float32(v)) == v:
+            return str(np.float32(v))
+        return repr(v)
     return str(v)
 
 
@@ -48,6 +46,9 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def _csv(header, rows) -> str:
+    if len(set(header)) != len(header):
+        dup = sorted({c for c in header if list(header).count(c) > 1})
+        raise ValueError(f"a table would have two columns named {dup[0]!r}")
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
@@ -55,25 +56,30 @@ def _csv(header, rows) -> str:
     return buf.getvalue()
 
 
-def run_rows(settings: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray]) -> list[dict]:
-    """One dict per run: its settings joined to the summary of its curves."""
-    summary = analysis.summarize(steps, curves)
-    return [{**s, **m, "steps": int(steps[-1])} for s, m in zip(settings, summary)]
+def runs_header(rows: list[dict]) -> list[str]:
+    extra = [k for k in rows[0] if k not in RUN_COLUMNS and k not in SUMMARY_COLUMNS]
+    return [*RUN_COLUMNS, *extra, *SUMMARY_COLUMNS]
+
+
+def curves_header(settings: list[dict]) -> list[str]:
+    return [*(k for k in settings[0] if k != "n_train"), "step", *METRICS]
 
 
 def write_runs(path: Path, rows: list[dict]) -> None:
-    extra = [k for k in rows[0] if k not in RUN_COLUMNS and k not in SUMMARY_COLUMNS]
-    write_atomic(path, _csv([*RUN_COLUMNS, *extra, *SUMMARY_COLUMNS], rows))
+    write_atomic(path, _csv(runs_header(rows), rows))
 
 
-def write_curves(path: Path, settings: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray]) -> None:
-    keys = [k for k in settings[0] if k != "n_train"]
-    rows = [
-        {**s, "step": int(steps[t]), **{m: float(curves[m][t, r]) for m in CURVE_METRICS}}
+def curve_rows(settings: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray]) -> list[dict]:
+    """Long format: one dict per run × evaluation."""
+    return [
+        {**s, "step": int(steps[t]), **{m: curves[m][t, r] for m in METRICS}}
         for r, s in enumerate(settings)
         for t in range(len(steps))
     ]
-    write_atomic(path, _csv([*keys, "step", *CURVE_METRICS], rows))
+
+
+def write_curves(path: Path, settings: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray]) -> None:
+    write_atomic(path, _csv(curves_header(settings), curve_rows(settings, steps, curves)))
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -81,7 +87,7 @@ def read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def _cell(text: str):
+def cell(text: str):
     """A CSV cell back to the value ``fmt`` wrote: None, bool, int, float or str."""
     if text == "":
         return None
@@ -95,35 +101,50 @@ def _cell(text: str):
     return text
 
 
-def read_sweep(out: Path) -> tuple[list[dict], np.ndarray, dict[str, np.ndarray]]:
-    """A sweep folder's runs.csv and curves.csv as ``(rows, steps, curves)``, the
-    values the sweep drew its figures from: rows typed, curves ``[T, R]``."""
-    rows = [{k: _cell(v) for k, v in r.items()} for r in read_csv(Path(out) / "runs.csv")]
-    if not rows:
-        raise ValueError(f"{Path(out) / 'runs.csv'} has no runs")
-    records = read_csv(Path(out) / "curves.csv")
+def read_curves(path: Path, n_runs: int, dtype=np.float32) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """curves.csv as ``(steps [T], metric -> [T, R])`` in ``dtype``."""
+    records = read_csv(path)
     steps = np.array(sorted({int(c["step"]) for c in records}))
     at = {int(s): t for t, s in enumerate(steps)}
-    curves = {m: np.full((len(steps), len(rows)), np.nan, np.float32) for m in CURVE_METRICS}
+    curves = {m: np.full((len(steps), n_runs), np.nan, dtype) for m in METRICS}
     for c in records:
-        for m in CURVE_METRICS:
-            curves[m][at[int(c["step"])], int(c["run"])] = float(c[m])
+        for m in METRICS:
+            curves[m][at[int(c["step"])], int(c["run"])] = dtype(c[m])
+    return steps, curves
+
+
+def read_sweep(out: Path) -> tuple[list[dict], np.ndarray, dict[str, np.ndarray]]:
+    """A sweep folder's runs.csv and curves.csv as ``(rows, steps, curves)``, the
+    values the sweep drew its figures from: rows typed, curves ``[T, R]``.
+    Needs no spec, so it reads folders of older grokjax versions too."""
+    rows = [{k: cell(v) for k, v in r.items()} for r in read_csv(Path(out) / "runs.csv")]
+    if not rows:
+        raise ValueError(f"{Path(out) / 'runs.csv'} has no runs")
+    steps, curves = read_curves(Path(out) / "curves.csv", len(rows))
     return rows, steps, curves
 
 
-def _cpu_name() -> str:
+def cpu() -> dict:
+    """The processor, from /proc/cpuinfo where there is one: XLA:CPU's speed
+    depends on its family and vector extensions, so figures record them."""
+    info = {"name": platform.processor() or platform.machine()}
     try:
         with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+            fields = dict(line.split(":", 1) for line in f.read().split("\n\n")[0].splitlines() if ":" in line)
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        return info
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    flags = set(fields.get("flags", "").split())
+    return {
+        "name": fields.get("model name", info["name"]),
+        "family": fields.get("cpu family"),
+        "model": fields.get("model"),
+        "vector_extensions": [f for f in ("avx", "avx2", "fma", "avx512f", "avx512_bf16", "amx_tile") if f in flags],
+    }
 
 
 def environment() -> dict:
-    """Versions and device, for config.json."""
+    """Versions, processor and devices, for config.json."""
     import flax
     import jax
     import jaxlib
@@ -132,6 +153,7 @@ def environment() -> dict:
     import grokjax
 
     devices = jax.devices()
+    proc = cpu()
     return {
         "python": platform.python_version(),
         "grokjax": grokjax.__version__,
@@ -141,10 +163,12 @@ def environment() -> dict:
         "optax": optax.__version__,
         "numpy": np.__version__,
         "platform": platform.platform(),
-        "cpu": _cpu_name(),
+        "cpu": proc["name"],
+        "cpu_detail": proc,
         "cpu_count": os.cpu_count(),
         "backend": jax.default_backend(),
         "devices": [d.device_kind for d in devices],
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "git_commit": _git_commit(),
     }
 

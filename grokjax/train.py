@@ -22,8 +22,7 @@ from grokjax.config import Config, RunParams
 from grokjax.model import make_model
 from grokjax.optim import make_optimizer
 
-EVAL_ROWS = 2048  # rows of the table evaluated at once: bounds eval memory per run
-METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "weight_norm")
+EVAL_ROWS = 2048  # rows of the table evaluated per block: bounds eval memory per run
 
 
 @flax.struct.dataclass
@@ -33,13 +32,8 @@ class TrainState:
     step: jax.Array  # int32: updates done so far
 
 
-@functools.lru_cache(maxsize=8)
-def table_for(op: str, modulus: int) -> data.Table:
-    return data.make_table(op, modulus)
-
-
 def model_for(config: Config):
-    return make_model(config, table_for(config.op, config.modulus).vocab_size)
+    return make_model(config, data.table_for(config.op, config.modulus).vocab_size)
 
 
 def run_keys(run: RunParams):
@@ -50,7 +44,7 @@ def run_keys(run: RunParams):
 
 def run_order(config: Config, run: RunParams) -> jax.Array:
     """The run's row order; it trains on the first ``run.n_train`` rows."""
-    size = table_for(config.op, config.modulus).size
+    size = data.table_for(config.op, config.modulus).size
     return data.split_order(run_keys(run)[1], size)
 
 
@@ -124,14 +118,14 @@ def run_labels(config: Config, y, order, run: RunParams):
     """The labels this run trains on: the table's, or with its outliers."""
     if "outliers" not in config.transforms:
         return y
-    n_symbols = table_for(config.op, config.modulus).n_symbols
+    n_symbols = data.table_for(config.op, config.modulus).n_symbols
     return outlier_labels(y, order, run.n_train, run.outliers, n_symbols)
 
 
-def full_batch_chunk(order, n_train, chunk, size: int):
-    """Rows ``[chunk·size, (chunk+1)·size)`` of the run's order, weighted 1
-    where they are training rows: one slice of the full-batch gradient."""
-    pos = chunk * size + jnp.arange(size)
+def full_batch_slice(order, n_train, i, size: int):
+    """Rows ``[i·size, (i+1)·size)`` of the run's order, weighted 1 where
+    they are training rows: slice ``i`` of the full-batch gradient."""
+    pos = i * size + jnp.arange(size)
     return order[jnp.minimum(pos, order.shape[0] - 1)], (pos < n_train).astype(jnp.float32)
 
 
@@ -150,11 +144,11 @@ def step_grads(config: Config, x, y, order, run: RunParams, state: TrainState):
     _, _, weight_key, dropout_key = optim.noise_keys(run.seed)
     noise_key = jax.random.fold_in(weight_key, state.step)  # one weight perturbation per step
 
-    def loss_fn(params, rows_B, w_B, denom, chunk):
-        """``Σ w·loss / denom`` over one batch of rows."""
+    def loss_fn(params, rows_B, w_B, denom, i):
+        """``Σ w·loss / denom`` over one batch of rows (slice ``i`` of a full batch)."""
         kw = {}
         if "dropout" in config.transforms:
-            key = jax.random.fold_in(jax.random.fold_in(dropout_key, state.step), chunk)
+            key = jax.random.fold_in(jax.random.fold_in(dropout_key, state.step), i)
             kw = dict(dropout_rate=run.dropout, rngs={"dropout": key})
         if "weight_noise" in config.transforms:
             params = perturbed(params, run.weight_noise, noise_key)
@@ -164,13 +158,13 @@ def step_grads(config: Config, x, y, order, run: RunParams, state: TrainState):
     if config.full_batch:
         # The exact gradient of the mean over the run's n_train rows, summed
         # over ceil(n_train/B) slices: the cost follows n_train, not the table.
-        def add_chunk(c, acc):
-            rows_B, w_B = full_batch_chunk(order, run.n_train, c, B)
-            g = jax.grad(loss_fn)(state.params, rows_B, w_B, run.n_train.astype(jnp.float32), c)
+        def add_slice(i, acc):
+            rows_B, w_B = full_batch_slice(order, run.n_train, i, B)
+            g = jax.grad(loss_fn)(state.params, rows_B, w_B, run.n_train.astype(jnp.float32), i)
             return jax.tree.map(jnp.add, acc, g)
 
-        n_chunks = (run.n_train + B - 1) // B
-        grads = jax.lax.fori_loop(0, n_chunks, add_chunk, jax.tree.map(jnp.zeros_like, state.params))
+        n_slices = (run.n_train + B - 1) // B
+        grads = jax.lax.fori_loop(0, n_slices, add_slice, jax.tree.map(jnp.zeros_like, state.params))
     else:
         batch_key = jax.random.fold_in(run_keys(run)[2], state.step)
         rows_B, w_B = sample_batch(batch_key, order, run.n_train, B)
@@ -200,8 +194,8 @@ def evaluate(config: Config, x, y, train_mask, params) -> dict:
     valid = jnp.pad(jnp.ones(size, bool), (0, pad)).reshape(-1, EVAL_ROWS)
     train = jnp.pad(train_mask, (0, pad)).reshape(-1, EVAL_ROWS)
 
-    def sums(chunk):
-        xc, yc, vc, tc = chunk
+    def sums(block):
+        xc, yc, vc, tc = block
         logits = model.apply(params, xc, path=config.model_path)
         loss = nll(config, logits, yc)
         ok = (jnp.argmax(logits, -1) == yc).astype(loss.dtype)

@@ -13,7 +13,8 @@ import jax
 import numpy as np
 import pytest
 
-from grokjax import checkpoint, inspect, report, sweep, train
+import grokjax
+from grokjax import checkpoint, data, inspect, report, sweep, train
 
 STEPS = 2000  # long enough that a kill lands mid-run, short on a tiny model
 # 2 runs on 2 of the 4 test devices: the checkpointed state is sharded.
@@ -22,10 +23,18 @@ ARGS = ["--op", "add", "--modulus", "11", "--d-model", "32", "--n-heads", "2", "
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """The sweep run start to finish without interruption."""
+def spec(tiny_spec):
+    """ARGS, as a spec."""
+    return tiny_spec.replace(fracs=(0.5,), seeds=2, devices=2, eval_every=20, ckpt_every=100, steps=STEPS)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, spec):
+    """The sweep run start to finish without interruption, from Python; the
+    interrupted ones run from the command line, so these tests also check
+    that ARGS and the spec are one sweep."""
     out = tmp_path_factory.mktemp("ref") / "sweep"
-    assert sweep.main([*ARGS, "--steps", str(STEPS), "--out", str(out)]) == 0
+    grokjax.run(spec, out, progress=False)
     return out
 
 
@@ -58,7 +67,7 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(reference, tmp_path):
     rc, _ = start_and_signal(out, signal.SIGKILL)
     assert rc == -signal.SIGKILL
     assert not (out / "runs.csv").exists()
-    assert sweep.main(["--resume", str(out), "--no-progress"]) == 0
+    grokjax.resume(out, progress=False)
     same_tables(out, reference)
 
 
@@ -70,6 +79,7 @@ def test_sigint_writes_a_resumable_folder_and_exits_130(reference, tmp_path):
     rows = report.read_csv(out / "runs.csv")
     stopped = int(rows[0]["steps"])
     assert 100 <= stopped < STEPS and (out / "accuracy.png").exists()
+    assert {r["stop_reason"] for r in rows} == {"SIGINT"}
     assert checkpoint.manager(out, read_only=True).latest_step() == stopped
     assert sweep.main(["--resume", str(out), "--no-progress"]) == 0
     same_tables(out, reference)
@@ -84,7 +94,7 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous(reference, tmp_pat
     victim = max((p for p in latest.rglob("*") if p.is_file() and p.parent.name == "d"), key=lambda p: p.stat().st_size)
     with open(victim, "r+b") as f:
         f.truncate(10)
-    assert sweep.main(["--resume", str(out), "--no-progress"]) == 0
+    grokjax.resume(out, progress=False)
     err = capsys.readouterr().err
     assert f"checkpoint at step {STEPS} is unreadable" in err and f"resumed from step {STEPS - 100}" in err
     assert (out / "checkpoints" / "unreadable" / str(STEPS)).is_dir()
@@ -101,7 +111,7 @@ def test_a_save_killed_before_its_commit_is_never_restored(reference, tmp_path):
     assert checkpoint.good_steps(checkpoint.manager(out, read_only=True))[0] == STEPS - 100
     for name in ("runs.csv", "curves.csv"):
         (out / name).unlink()
-    assert sweep.main(["--resume", str(out), "--no-progress"]) == 0
+    grokjax.resume(out, progress=False)
     same_tables(out, reference)
 
 
@@ -109,18 +119,20 @@ def test_keeps_the_newest_checkpoints(reference):
     assert checkpoint.manager(reference, read_only=True).all_steps() == [STEPS - 200, STEPS - 100, STEPS]
 
 
-def test_resume_extends_steps_like_a_longer_run(reference, tmp_path):
+def test_resume_extends_steps_like_a_longer_run(spec, tmp_path):
     short, longer = tmp_path / "short", tmp_path / "long"
-    common = [*ARGS[:-3], "--no-progress"]  # no periodic checkpoints
-    assert sweep.main([*common, "--steps", "60", "--out", str(short)]) == 0
-    assert sweep.main(["--resume", str(short), "--steps", "100", "--no-progress"]) == 0
-    assert sweep.main([*common, "--steps", "100", "--out", str(longer)]) == 0
+    spec = spec.replace(ckpt_every=0)  # no periodic checkpoints
+    grokjax.run(spec.replace(steps=60), short, progress=False)
+    got = grokjax.resume(short, steps=100, progress=False)
+    want = grokjax.run(spec.replace(steps=100), longer, progress=False)
     same_tables(short, longer)
+    assert got.runs == want.runs
     assert json.loads((short / "config.json").read_text())["resumed_from_step"] == 60
+    assert grokjax.load(short).spec.steps == 100  # the new budget is the sweep's own
 
 
 def test_state_round_trips_bit_for_bit(tiny, tmp_path):
-    table = train.table_for(tiny.op, tiny.modulus)
+    table = data.table_for(tiny.op, tiny.modulus)
     from grokjax.config import make_runs
 
     runs = make_runs(table.size, [dict(seed=s, frac=0.5, lr=1e-3, weight_decay=1.0) for s in (0, 1)])
@@ -137,13 +149,14 @@ def test_state_round_trips_bit_for_bit(tiny, tmp_path):
 
 def test_load_reproduces_the_recorded_accuracy(reference):
     rows = report.read_csv(reference / "runs.csv")
+    sweep_ = grokjax.load(reference)
     for run in (0, 1):
         loaded = checkpoint.load(reference, run)
         assert loaded.step == STEPS and loaded.run["seed"] == run
-        m = inspect.predictions(loaded)["metrics"]
-        assert report.fmt(m["train_acc"]) == rows[run]["final_train_acc"]
-        assert report.fmt(m["val_acc"]) == rows[run]["final_val_acc"]
-        assert report.fmt(m["val_loss"]) == rows[run]["final_val_loss"]
+        m = sweep_.evaluate(run)
+        assert report.fmt(np.float32(m["train_acc"])) == rows[run]["final_train_acc"]
+        assert report.fmt(np.float32(m["val_acc"])) == rows[run]["final_val_acc"]
+        assert report.fmt(np.float32(m["val_loss"])) == rows[run]["final_val_loss"]
     earlier = checkpoint.load(reference, 1, step=STEPS - 100)
     assert earlier.step == STEPS - 100
     assert not all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(earlier.params), jax.tree.leaves(loaded.params)))
@@ -168,6 +181,13 @@ def _incompatible(ref, d):
     (d / "checkpoints" / "sweep.json").write_text(json.dumps({**meta, "format": 999}))
 
 
+def _format_1(ref, d):
+    """As grokjax 0.1.0 wrote it: the sweep recorded as command-line flags."""
+    shutil.copytree(ref, d)
+    (d / "checkpoints" / "sweep.json").write_text(json.dumps(
+        {"format": 1, "grokjax": "0.1.0", "argv": ARGS, "flags": {"op": "add", "steps": STEPS}}))
+
+
 def _not_orbax(ref, d):
     (d / "checkpoints" / "100").mkdir(parents=True)
     shutil.copy(ref / "checkpoints" / "sweep.json", d / "checkpoints" / "sweep.json")
@@ -178,14 +198,17 @@ def _not_orbax(ref, d):
     "make, command, message",
     [
         (_no_checkpoint, "resume", "has no checkpoint"),
-        (_incompatible, "resume", "incompatible grokjax (checkpoint format 999"),
-        (_incompatible, "inspect", "incompatible grokjax"),
+        (_incompatible, "resume", "(checkpoint format 999), an incompatible grokjax"),
+        (_incompatible, "inspect", "an incompatible grokjax"),
+        (_format_1, "resume", "was written by grokjax 0.1.0 (checkpoint format 1)"),
+        (_format_1, "inspect", "was written by grokjax 0.1.0"),
         (_not_orbax, "resume", "not an orbax checkpoint"),
         (_not_orbax, "inspect", "not an orbax checkpoint"),
-        (shutil.copytree, "inspect --run 2", "--run 2 is out of range: the sweep has runs 0..1"),
+        (shutil.copytree, "inspect --run 2", "run 2 is out of range: the sweep has runs 0..1"),
         (shutil.copytree, "resume --lr 3e-3", "--lr 3e-3 conflicts with the sweep"),
-        (shutil.copytree, "resume --steps 50", f"--steps 50 is below the checkpoint's step {STEPS}"),
+        (shutil.copytree, "resume --steps 50", f"steps 50 is below the checkpoint's step {STEPS}"),
         (shutil.copytree, "resume --out x", "drop --out"),
+        (shutil.copytree, "resume --spec x.toml", "drop --spec"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_changes_nothing(reference, tmp_path, capsys, make, command, message):
@@ -209,4 +232,5 @@ def test_resuming_a_finished_sweep_rewrites_the_same_tables(reference, tmp_path)
     (out / "runs.csv").unlink()  # as if killed between the final save and the tables
     assert sweep.main(["--resume", str(out), "--no-progress"]) == 0
     same_tables(out, reference)
+    assert not json.loads((out / "config.json").read_text()).get("checkpoints")  # nothing saved twice
     assert checkpoint.manager(out, read_only=True).all_steps() == [STEPS - 200, STEPS - 100, STEPS]

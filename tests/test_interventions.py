@@ -6,10 +6,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from grokjax import sweep, train
+import grokjax
+from grokjax import data, sweep, train
 from grokjax.config import make_runs
+from grokjax.knobs import TRANSFORMS
 from grokjax.model import Transformer
-from grokjax.report import read_csv
+from grokjax.plan import expand
+from grokjax.spec import VARIANTS, Product, SweepSpec
 
 
 def test_stablemax_cross_entropy_matches_its_definition():
@@ -34,7 +37,7 @@ def test_weight_noise_perturbs_every_weight_by_sigma():
 
 
 def test_outliers_relabel_k_training_rows_with_other_training_answers():
-    table = train.table_for("add", 11)
+    table = data.table_for("add", 11)
     y = jnp.asarray(table.y)
     order = jax.random.permutation(jax.random.key(0), table.size)
     n_train, k = 60, 7
@@ -53,7 +56,7 @@ def test_full_batch_slices_cover_every_training_row_once():
     order = jax.random.permutation(jax.random.key(1), 50)
     got = []
     for c in range(3):  # ceil(20 / 8) slices of 8
-        rows, w = train.full_batch_chunk(order, jnp.int32(20), c, 8)
+        rows, w = train.full_batch_slice(order, jnp.int32(20), c, 8)
         got += np.asarray(rows)[np.asarray(w) > 0].tolist()
     assert sorted(got) == sorted(np.asarray(order)[:20].tolist())
 
@@ -62,7 +65,7 @@ def test_full_batch_step_is_the_exact_gradient_of_the_mean_training_loss(tiny):
     # The summed slices give the gradient of the mean loss over all n_train
     # rows, computed here directly.
     cfg = tiny.replace(full_batch=True, batch_size=16, warmup_steps=0)
-    t = train.table_for(cfg.op, cfg.modulus)
+    t = data.table_for(cfg.op, cfg.modulus)
     x, y = jnp.asarray(t.x), jnp.asarray(t.y)
     run = jax.tree.map(lambda v: v[0], make_runs(t.size, [dict(GRID[0], weight_decay=0.0)]))
     state = train.init_run(cfg, x, run)
@@ -76,7 +79,7 @@ def test_full_batch_step_is_the_exact_gradient_of_the_mean_training_loss(tiny):
 
 def test_residual_dropout_rate_zero_is_the_identity_and_positive_rate_is_not():
     model = Transformer(vocab_size=13, d_model=32, n_heads=4, d_mlp=64)
-    x = jnp.asarray(train.table_for("add", 11).x[:32])
+    x = jnp.asarray(data.table_for("add", 11).x[:32])
     params = model.init(jax.random.key(0), x[:1])
     apply = jax.jit(model.apply, static_argnames="path")
     plain = apply(params, x, path="answer")
@@ -92,7 +95,7 @@ GRID = [dict(seed=0, frac=0.5, lr=1e-3, weight_decay=1.0), dict(seed=1, frac=0.4
 
 
 def _train(cfg, grid, n=8):
-    t = train.table_for(cfg.op, cfg.modulus)
+    t = data.table_for(cfg.op, cfg.modulus)
     x, y, runs = jnp.asarray(t.x), jnp.asarray(t.y), make_runs(t.size, grid)
     states = train.sweep_init(cfg, x, runs)
     return train.sweep_chunk(cfg, x, y, runs, states, n)
@@ -100,8 +103,7 @@ def _train(cfg, grid, n=8):
 
 def test_every_intervention_at_zero_trains_exactly_like_the_plain_run(tiny):
     base = tiny.replace(model_path="answer")
-    everything = base.replace(transforms=("decay_to_init", "dropout", "grad_noise", "grokfast", "orthograd",
-                                          "outliers", "update_noise", "weight_noise", "weight_norm"))
+    everything = base.replace(transforms=TRANSFORMS)
     plain, m_plain = _train(base, GRID, n=4)
     ours, m_ours = _train(everything, GRID, n=4)
     # Equal up to float32 rounding: the two programs are compiled (fused) differently.
@@ -132,32 +134,34 @@ def test_full_batch_sweep_runs(tiny):
     assert np.isfinite(np.asarray(m["train_loss"])).all()
 
 
-def test_variant_all_is_nine_presets_in_two_programs(tmp_path):
-    args = sweep.make_parser().parse_args(["--variant", "all", "--fracs", "0.3,0.5", "--seeds", "2", "--out", str(tmp_path / "o")])
-    plan = sweep.plan_from_args(args)
-    assert len(plan.grid) == 9 * 2 * 2
-    assert list(dict.fromkeys(g["variant"] for g in plan.grid)) == list(sweep.VARIANTS)
-    progs = sweep.programs(plan)
-    assert [c.full_batch for c, _ in progs] == [False, True]
-    full = {plan.grid[i]["variant"] for i in progs[1][1]}
-    assert full == {"adam_fullbatch", "adam_fullbatch_noise"}
-    mini = progs[0][0]
-    assert mini.model_path == "answer" and {"dropout", "weight_noise", "decay_to_init"} <= set(mini.transforms)
-    assert progs[1][0].model_path == "factorized" and progs[1][0].transforms == ("update_noise",)
-    by = {g["variant"]: g for g in plan.grid}
+def test_variant_all_is_nine_presets_in_two_programs():
+    spec = SweepSpec.from_dict({"grid": {"variant": "all"}, "fracs": [0.3, 0.5], "seeds": 2})
+    plan = expand(spec)
+    assert len(plan.rows) == 9 * 2 * 2
+    assert list(dict.fromkeys(r["variant"] for r in plan.rows)) == list(VARIANTS)
+    progs = plan.programs
+    assert [p.config.full_batch for p in progs] == [False, True]
+    assert {plan.rows[i]["variant"] for i in progs[1].runs} == {"adam_fullbatch", "adam_fullbatch_noise"}
+    mini = progs[0].config
+    assert mini.model_path == "answer" and {"dropout", "weight_noise", "weight_decay_init"} <= set(mini.transforms)
+    assert progs[1].config.model_path == "factorized" and progs[1].config.transforms == ("update_noise",)
+    by = {r["variant"]: r for r in plan.rows}
     assert by["adamw"]["weight_decay"] == 1 and by["adam"]["weight_decay"] == 0
     assert by["adam_lr3e-3"]["lr"] == 3e-3 and by["adam_weight_noise"]["weight_noise"] == 0.01
     assert by["adam_fullbatch_noise"]["update_noise"] == 1.0 and by["adamw_to_init"]["weight_decay_init"] == 1
+    # the CLI's --variant all is the same data
+    args = sweep.make_parser().parse_args(argv := ["--variant", "all", "--fracs", "0.3,0.5", "--seeds", "2"])
+    assert sweep.spec_from_args(args, sweep.given_flags(sweep.make_parser(), argv)) == spec
 
 
 @pytest.mark.parametrize(
     "argv, message",
     [
         (["--variant", "sgd"], "unknown variant 'sgd'"),
-        (["--variant", "adam", "--weight-decay", "0.5"], "--variant sets --weight-decay itself"),
-        (["--dropout", "1"], "--dropout must be in [0, 1)"),
-        (["--outliers", "1.5"], "--outliers takes whole numbers"),
-        (["--fracs", "0.5", "--outliers", "5000"], "--outliers 5000 is not below the 4704 training equations"),
+        (["--variant", "adam", "--weight-decay", "0.5"], "variant adam sets weight_decay itself; drop --weight-decay"),
+        (["--dropout", "1"], "dropout 1 must be in [0, 1)"),
+        (["--outliers", "1.5"], "outliers takes whole numbers"),
+        (["--fracs", "0.5", "--outliers", "5000"], "outliers 5000 is not below the 4704 training rows"),
         (["--loss", "hinge"], "invalid choice"),
     ],
 )
@@ -169,16 +173,13 @@ def test_bad_intervention_input_is_one_line_exit_2(tmp_path, capsys, argv, messa
     assert not out.exists()
 
 
-def test_a_sweep_mixing_two_variants_gives_each_run_its_result_alone(tmp_path):
-    tiny = ["--op", "add", "--modulus", "11", "--n-layers", "1", "--d-model", "32", "--n-heads", "2", "--batch-size", "32",
-            "--steps", "10", "--eval-every", "10", "--fracs", "0.5", "--devices", "1", "--no-progress"]
-    assert sweep.main([*tiny, "--variant", "adamw,adam_weight_noise", "--out", str(tmp_path / "both")]) == 0
-    both = read_csv(tmp_path / "both" / "runs.csv")
+def test_a_sweep_mixing_two_variants_gives_each_run_its_result_alone(tiny_spec):
+    spec = tiny_spec.replace(steps=10, fracs=(0.5,), seeds=1)
+    both = grokjax.run(spec.replace(grid=(Product(variant="adamw"), Product(variant="adam_weight_noise"))),
+                       progress=False)
+    alone = grokjax.run(spec.replace(grid=(Product(variant="adam_weight_noise"),)), progress=False)
     # adamw alone is the plain run (tested elsewhere); the noisy one must not see its neighbour
-    for i, v in [(1, "adam_weight_noise")]:
-        assert sweep.main([*tiny, "--variant", v, "--out", str(tmp_path / v)]) == 0
-        (alone,) = read_csv(tmp_path / v / "runs.csv")
-        assert both[i]["variant"] == v
-        for k in ("final_train_loss", "final_val_loss", "final_weight_norm"):
-            np.testing.assert_allclose(float(both[i][k]), float(alone[k]), rtol=2e-4, err_msg=f"{v} {k}")
-    assert both[0]["final_train_loss"] != both[1]["final_train_loss"]
+    assert both.runs[1]["variant"] == "adam_weight_noise"
+    for k in ("final_train_loss", "final_val_loss", "final_weight_norm"):
+        np.testing.assert_allclose(both.runs[1][k], alone.runs[0][k], rtol=2e-4, err_msg=k)
+    assert both.runs[0]["final_train_loss"] != both.runs[1]["final_train_loss"]

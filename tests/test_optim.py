@@ -5,14 +5,15 @@ import optax
 import pytest
 
 from grokjax import optim
-from grokjax.config import RUN_DEFAULTS, Config
+from grokjax.config import Config
+from grokjax.knobs import KNOBS, TRANSFORMS
 from grokjax.optim import make_optimizer, warmup
 
 
 class Run:
     def __init__(self, lr, weight_decay, seed=0, **numbers):
         self.lr, self.weight_decay, self.seed = jnp.float32(lr), jnp.float32(weight_decay), jnp.int32(seed)
-        for k, v in {**RUN_DEFAULTS, **numbers}.items():
+        for k, v in {**{k.name: k.default for k in KNOBS[2:]}, **numbers}.items():
             setattr(self, k, jnp.float32(v))
 
 
@@ -66,7 +67,7 @@ def test_every_transform_at_zero_is_exactly_plain_adamw():
     params = _tree(jax.random.key(0))
     grads = [_tree(jax.random.key(i + 1)) for i in range(4)]
     plain = _rollout(make_optimizer(Config(), Run(1e-3, 1.0)), params, grads)
-    everything = Config(transforms=optim.TRANSFORMS)
+    everything = Config(transforms=tuple(t for t in TRANSFORMS if t not in optim.MODEL_TRANSFORMS))
     ours = _rollout(make_optimizer(everything, Run(1e-3, 1.0)), params, grads)
     jax.tree.map(np.testing.assert_array_equal, ours, plain)
 
@@ -142,11 +143,11 @@ def test_weight_norm_projection_lands_on_the_target_norm():
 
 
 def test_transform_numbers_are_per_run_under_vmap():
-    cfg = Config(transforms=("grad_noise", "grokfast", "orthograd", "weight_norm"))
+    cfg = Config(transforms=("grad_noise", "grokfast", "orthograd", "weight_norm_target"))
     params = _tree(jax.random.key(0))
     grads = [_tree(jax.random.key(i + 1)) for i in range(3)]
     nums = dict(grad_noise=jnp.array([0.0, 0.1]), grokfast_lambda=jnp.array([0.0, 2.0]),
-                orthograd=jnp.array([0.0, 1.0]), weight_norm=jnp.array([0.0, 5.0]))
+                orthograd=jnp.array([0.0, 1.0]), weight_norm_target=jnp.array([0.0, 5.0]))
 
     def one(n):
         return _rollout(make_optimizer(cfg, Run(1e-3, 1.0, **n)), params, grads)
@@ -161,7 +162,7 @@ def test_transform_numbers_are_per_run_under_vmap():
 def test_decay_with_zero_gradients_converges_to_its_target(toward_init):
     # With zero gradients Adam's direction is 0, so only the decay moves the weights.
     theta0 = _tree(jax.random.key(0))
-    cfg = Config(warmup_steps=0, transforms=("decay_to_init",) if toward_init else ())
+    cfg = Config(warmup_steps=0, transforms=("weight_decay_init",) if toward_init else ())
     run = Run(0.1, 0.0, weight_decay_init=1.0) if toward_init else Run(0.1, 1.0)
     opt = make_optimizer(cfg, run)
     state = opt.init(theta0)

@@ -11,7 +11,10 @@ import time
 import jax
 import pytest
 
-from grokjax import report, sweep
+import grokjax
+from grokjax import engine, report
+from grokjax.plan import expand
+from grokjax.spec import Product
 
 # 6 runs: padded to 8 on 4 devices. The map run axis (the CPU default) gives
 # each run the same program whatever the device count, so the tables are
@@ -20,9 +23,14 @@ from grokjax import report, sweep
 ARGS = ["--op", "add", "--modulus", "11", "--d-model", "32", "--n-heads", "2", "--n-layers", "1", "--batch-size", "32",
         "--fracs", "0.3,0.5,0.7", "--seeds", "2", "--steps", "40", "--eval-every", "10", "--run-axis", "map",
         "--no-progress"]
-EVERY_INTERVENTION = ["--dropout", "0.1", "--weight-noise", "0.01", "--loss", "stablemax", "--grokfast-lambda", "2",
-                      "--orthograd", "1", "--weight-norm", "10", "--weight-decay-init", "1", "--grad-noise", "0.01",
-                      "--update-noise", "0.01"]
+EVERY_INTERVENTION = Product(dropout=0.1, weight_noise=0.01, grokfast_lambda=2, orthograd=1, weight_norm_target=10,
+                             weight_decay_init=1, grad_noise=0.01, update_noise=0.01)
+
+
+@pytest.fixture(scope="module")
+def spec(tiny_spec):
+    """ARGS, as a spec."""
+    return tiny_spec.replace(fracs=(0.3, 0.5, 0.7), seeds=2, steps=40, eval_every=10, run_axis="map")
 
 
 def test_four_forced_devices_are_visible():
@@ -30,10 +38,10 @@ def test_four_forced_devices_are_visible():
 
 
 @pytest.fixture(scope="module")
-def one_and_four(tmp_path_factory):
+def one_and_four(tmp_path_factory, spec):
     d = tmp_path_factory.mktemp("shard")
     for n in (1, 4):
-        assert sweep.main([*ARGS, "--devices", str(n), "--ckpt-every", "20", "--out", str(d / f"dev{n}")]) == 0
+        grokjax.run(spec.replace(devices=n, ckpt_every=20), d / f"dev{n}", progress=False)
     return d / "dev1", d / "dev4"
 
 
@@ -46,13 +54,13 @@ def test_four_devices_give_the_runs_of_one_device(one_and_four):
     same_tables(*one_and_four)
 
 
-def test_every_intervention_gives_the_same_bytes_on_one_and_four_devices(tmp_path):
+def test_every_intervention_gives_the_same_bytes_on_one_and_four_devices(spec, tmp_path):
     # Dropout, noise, ⊥Grad, Grokfast, the norm projection and StableMax each
     # once rounded differently on 4 devices (XLA chose divide or multiply by a
     # reciprocal, and tiled a dot to a scalar, per program); see model.softmax.
-    args = [*ARGS, *EVERY_INTERVENTION, "--steps", "20"]
+    every = spec.replace(grid=(EVERY_INTERVENTION,), loss="stablemax", steps=20)
     for n in (1, 4):
-        assert sweep.main([*args, "--devices", str(n), "--out", str(tmp_path / f"dev{n}")]) == 0
+        grokjax.run(every.replace(devices=n), tmp_path / f"dev{n}", progress=False)
     same_tables(tmp_path / "dev1", tmp_path / "dev4")
 
 
@@ -63,10 +71,10 @@ def test_padding_runs_never_reach_the_results(one_and_four):
     assert sorted({int(r["run"]) for r in curves}) == list(range(6)) and len(curves) == 6 * 5
 
 
-def test_the_state_is_really_sharded(tmp_path):
-    plan = sweep.plan_from_args(sweep.make_parser().parse_args([*ARGS, "--steps", "10", "--out", str(tmp_path / "o")]))
-    assert plan.config.devices == 4
-    result = sweep.run_plan(plan, progress=False)
+def test_the_state_is_really_sharded(spec):
+    plan = expand(spec.replace(steps=10, devices=0))
+    assert plan.programs[0].config.devices == 4
+    result = engine.train(plan)
     (state,) = result.states
     mesh_devices = set(jax.devices())
     for leaf in jax.tree.leaves(state):
@@ -87,7 +95,7 @@ def test_resume_onto_another_device_count(one_and_four, tmp_path, before, after)
     shutil.copytree(src, out)
     ckpt = out / "checkpoints"
     shutil.rmtree(ckpt / "40")  # as if stopped at step 20
-    assert sweep.main(["--resume", str(out), "--devices", str(after), "--no-progress"]) == 0
+    grokjax.resume(out, devices=after, progress=False)
     same_tables(out, src)
 
 
@@ -136,5 +144,5 @@ def test_a_signal_to_one_host_stops_both_after_the_same_chunk(one_and_four, tmp_
     pick = lambda folder: [r for r in report.read_csv(folder / "curves.csv") if int(r["step"]) <= upto]  # noqa: E731
     assert pick(out) == pick(four)
     # one process of four devices takes over where the two hosts stopped
-    assert sweep.main(["--resume", str(out), "--steps", str(stopped + 20), "--no-progress"]) == 0
+    grokjax.resume(out, steps=stopped + 20, devices=4, progress=False)
     assert int(report.read_csv(out / "runs.csv")[0]["steps"]) == stopped + 20

@@ -3,12 +3,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from grokjax import train
+from grokjax import data, train
 from grokjax.config import make_runs
 
 
 def _setup(cfg, grid):
-    t = train.table_for(cfg.op, cfg.modulus)
+    t = data.table_for(cfg.op, cfg.modulus)
     return jnp.asarray(t.x), jnp.asarray(t.y), make_runs(t.size, grid)
 
 

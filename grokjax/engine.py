@@ -1,0 +1,185 @@
+"""The engine: a plan's programs trained side by side, chunk by chunk.
+
+``train(plan)`` places every program's runs on the mesh, compiles, and
+advances all programs from one evaluation step to the next; the host wakes
+once per evaluation (one gather of the metrics) and never once per step.
+Between chunks it calls its hooks: progress, a checkpoint save, and a stop
+poll. It knows nothing of files, flags or orbax: the API wires those in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import signal as signal_module
+import time
+from typing import Callable
+
+import numpy as np
+
+from grokjax import analysis, data, train as training
+from grokjax.plan import Plan
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What a sweep's training produced."""
+
+    steps: np.ndarray  # [T] evaluated steps
+    curves: dict  # metric -> [T, R], runs in grid order
+    states: list  # final TrainState of each program, run axis leading (padded)
+    compile_s: float
+    train_s: float  # training and evaluation, saves excluded
+    start_step: int = 0  # > 0 when resumed
+    save_s: list = dataclasses.field(default_factory=list)  # seconds of each checkpoint save
+    stop_reason: str = "budget"  # "budget", "stop_at", or the signal's name
+    signal: int | None = None  # the signal that stopped it early
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return signal_module.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def abstract_states(plan: Plan) -> list:
+    """Shapes, dtypes and shardings of each program's TrainState (padded run
+    axis, split over the devices): what a restore fills."""
+    import jax
+
+    table = data.table_for(plan.spec.task.op, plan.spec.task.modulus)
+    out = []
+    with jax.enable_x64(plan.spec.x64):
+        for p in plan.programs:
+            shapes = jax.eval_shape(functools.partial(training.sweep_init, p.config), table.x, plan.run_params(p))
+            sharding = training.run_sharding(p.config)
+            out.append(jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes))
+    return out
+
+
+def train(
+    plan: Plan,
+    *,
+    resume=None,
+    save: Callable | None = None,
+    ckpt_every: int = 0,
+    on_chunk: Callable | None = None,
+    stop: Callable[[], int | None] = lambda: None,
+) -> Outcome:
+    """Trains every program of ``plan`` to its budget, side by side.
+
+    - ``resume``: a start point with ``states``, ``steps`` and ``curves``
+      (``checkpoint.Restored``) instead of a fresh init.
+    - ``save(step, states, steps, curves)``: called at the first evaluation at
+      or after each multiple of ``ckpt_every``, and once at the end (or stop).
+    - ``on_chunk(step, steps, curves)``: after each evaluation, for progress.
+    - ``stop()``: polled after each chunk; a signal number ends the sweep
+      early (after a save). The spec's ``stop_at`` ends it once every run has
+      reached that val accuracy (or diverged).
+    """
+    import jax
+
+    with jax.enable_x64(plan.spec.x64):
+        return _train(plan, resume, save, ckpt_every, on_chunk, stop)
+
+
+def _train(plan: Plan, resume, save, ckpt_every, on_chunk, stop) -> Outcome:
+    import jax
+    from jax.experimental import multihost_utils
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    spec = plan.spec
+    table = data.table_for(spec.task.op, spec.task.modulus)
+    mesh = training.run_mesh(plan.programs[0].config.devices)
+    x, y = (training.put_global(a, NamedSharding(mesh, PartitionSpec())) for a in (table.x, table.y))
+    runs = [training.put_global(plan.run_params(p), training.run_sharding(p.config)) for p in plan.programs]
+    order = plan.grid_order()
+
+    def chunk(states, n):
+        """Every program advances n steps; metrics of the real runs in grid order, on every host."""
+        outs = [training.sweep_chunk(p.config, x, y, r, s, n) for p, r, s in zip(plan.programs, runs, states)]
+        got = multihost_utils.process_allgather([o[1] for o in outs], tiled=True)  # the one host sync per chunk
+        got = [{k: np.asarray(v)[: len(p.runs)] for k, v in m.items()} for m, p in zip(got, plan.programs)]
+        return [o[0] for o in outs], {k: np.concatenate([m[k] for m in got])[order] for k in got[0]}
+
+    t0 = time.perf_counter()
+    if resume is None:
+        states = [training.sweep_init(p.config, x, r) for p, r in zip(plan.programs, runs)]
+        states, m = chunk(states, 0)  # compiles, and evaluates step 0
+        history, steps = [m], [0]
+    else:
+        states, _ = chunk(resume.states, 0)  # compiles; 0 steps leave the state as it was
+        history = [{k: v[t] for k, v in resume.curves.items()} for t in range(len(resume.steps))]
+        steps = [int(s) for s in resume.steps]
+    compile_s = time.perf_counter() - t0
+
+    def curves():
+        return {k: np.stack([h[k] for h in history]) for k in history[0]}
+
+    save_s = []
+
+    def timed_save(step):
+        t = time.perf_counter()
+        if save(step, states, np.asarray(steps), curves()) is not False:  # False: it held that step already
+            save_s.append(time.perf_counter() - t)
+
+    t0 = time.perf_counter()
+    start = done = steps[-1]
+    schedule = [int(s) for s in spec.eval_steps() if s > done]
+    reason, signum = "budget", stop()
+    if spec.stop_at is not None and _all_done(steps, curves(), spec.stop_at):
+        reason = "stop_at"
+    for target in schedule:
+        if signum is not None or reason != "budget":
+            break
+        n = target - done
+        states, m = chunk(states, n)
+        history.append(m)
+        done = target
+        steps.append(done)
+        if on_chunk:
+            on_chunk(done, np.asarray(steps), curves())
+        if spec.stop_at is not None and _all_done(steps, curves(), spec.stop_at):
+            reason = "stop_at"
+        if save and ckpt_every and done // ckpt_every > (done - n) // ckpt_every and done < spec.steps and reason == "budget":
+            timed_save(done)
+        signum = stop()
+    if signum is not None and done < spec.steps and reason == "budget":
+        reason = signal_name(signum)  # a signal during the last chunk cut nothing short
+    else:
+        signum = None
+    if save:
+        timed_save(done)  # the final (or interrupted) state; the saver skips a step it holds already
+    train_s = time.perf_counter() - t0 - sum(save_s)
+    return Outcome(np.asarray(steps), curves(), states, compile_s, train_s, start, save_s, reason, signum)
+
+
+def _all_done(steps, curves, stop_at: float) -> bool:
+    """Has every run reached ``stop_at`` val accuracy or diverged?"""
+    diverged = analysis.diverged_at(curves) < len(steps)
+    return bool((analysis.reached(np.asarray(steps), curves, stop_at) | diverged).all())
+
+
+def evaluate_run(config, row: dict, params) -> dict:
+    """One run's evaluation from its params, as the sweep computes it: its
+    metrics, and per table row its predicted answer, label and split."""
+    import jax
+
+    from grokjax.config import make_runs
+
+    table = data.table_for(config.op, config.modulus)
+    with jax.enable_x64(config.x64), jax.default_matmul_precision(config.matmul_precision):
+        run = jax.tree.map(lambda v: v[0], make_runs(table.size, [row]))
+        order = training.run_order(config, run)
+        y = training.run_labels(config, table.y, order, run)
+        mask = data.train_mask(order, run.n_train)
+        metrics = jax.jit(training.evaluate, static_argnums=0)(config, table.x, y, mask, params)
+        model = training.model_for(config)
+        logits = jax.jit(lambda p, x: model.apply(p, x, path=config.model_path))(params, table.x)
+    return {
+        "metrics": {k: float(v) for k, v in metrics.items()},
+        "pred": np.asarray(jax.numpy.argmax(logits, -1)),
+        "labels": np.asarray(y),
+        "train": np.asarray(mask),
+    }

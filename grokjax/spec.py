@@ -1,0 +1,512 @@
+"""``SweepSpec``: one plain, frozen description of a sweep.
+
+A spec holds what defines a sweep and nothing else: the task, the model, the
+static switches, the per-run grid, the budget and evaluation schedule, and
+checkpointing and devices. It is built three ways and validated once, here:
+
+- from Python: ``SweepSpec(task=TaskSpec(op="s5_mul"), fracs=(0.3, 0.5), ...)``;
+- from a dict or a TOML file: ``SweepSpec.from_dict(d)``, ``from_toml(path, profile)``;
+- from command-line flags (``grokjax.sweep`` turns them into a dict).
+
+``spec.to_dict()`` is plain JSON-able data and ``from_dict`` reads it back to
+an equal spec. That dict is what ``config.json`` and the checkpoint record, so
+resume and load rebuild a sweep from it, never from a command line.
+
+**The grid** is a union of cross products (``Product``): every combination of
+one product's knob values, crossed with every fraction and seed. Figure 2
+(left) of Power et al. is nine products, one per named ``VARIANTS`` preset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import itertools
+import math
+from pathlib import Path
+
+import numpy as np
+
+from grokjax import data
+from grokjax.config import MATMUL_PRECISIONS
+from grokjax.knobs import KNOB, KNOBS
+
+
+class SpecError(ValueError):
+    """A sweep that cannot run, said in one line."""
+
+
+# Figure 2 (left) of Power et al., in the paper's order (appendix A.1.2).
+# Adam is AdamW with weight decay 0; update noise is unit Gaussian, as written.
+VARIANTS: dict[str, dict] = {
+    "adam_fullbatch": dict(weight_decay=0.0, full_batch=True),
+    "adam": dict(weight_decay=0.0),
+    "adam_fullbatch_noise": dict(weight_decay=0.0, full_batch=True, update_noise=1.0),
+    "adam_dropout": dict(weight_decay=0.0, dropout=0.1),
+    "adamw": dict(weight_decay=1.0),
+    "adamw_to_init": dict(weight_decay=0.0, weight_decay_init=1.0),
+    "adam_lr3e-4": dict(weight_decay=0.0, lr=3e-4),
+    "adam_lr3e-3": dict(weight_decay=0.0, lr=3e-3),
+    "adam_weight_noise": dict(weight_decay=0.0, weight_noise=0.01),
+}
+
+TASKS = ("table",)
+RUN_AXES = ("auto", "vmap", "map")
+LOSSES = ("softmax", "stablemax")
+
+
+# ---------------------------------------------------------------- parsing helpers
+
+
+def parse_fracs(text: str) -> tuple[float, ...]:
+    """``a:b`` (step 0.1, both ends), ``a:b:step``, or ``a,b,c``."""
+    text = str(text).strip()
+    try:
+        if ":" in text:
+            parts = [float(p) for p in text.split(":")]
+            if len(parts) not in (2, 3):
+                raise ValueError
+            a, b, step = parts[0], parts[1], parts[2] if len(parts) == 3 else 0.1
+            if step <= 0 or b < a:
+                raise SpecError(f"bad fracs range {text!r}: need a <= b and step > 0")
+            n = int(np.floor((b - a) / step + 1e-9))
+            return tuple(round(a + i * step, 10) for i in range(n + 1))
+        return tuple(float(p) for p in text.split(","))
+    except ValueError as e:
+        if isinstance(e, SpecError):
+            raise
+        raise SpecError(f"malformed fracs {text!r}: use a:b, a:b:step or a,b,c") from None
+
+
+def eval_schedule(eval_every: int | str, steps: int) -> np.ndarray:
+    """The evaluated steps: 0, then every ``eval_every`` steps and the last;
+    or for ``"log:N"`` about N steps spaced evenly on a log axis from 1 to
+    ``steps``, rounded to distinct integers (the official code's cadence)."""
+    if isinstance(eval_every, str):
+        n = int(eval_every.split(":")[1])
+        points = np.unique(np.round(np.geomspace(1, steps, n)).astype(np.int64))
+    else:
+        points = np.arange(eval_every, steps + eval_every, eval_every, dtype=np.int64)
+        points[-1] = min(points[-1], steps)
+        points = np.unique(points)
+    return np.concatenate([[0], points[points > 0]])
+
+
+def _tuple(value) -> tuple:
+    if isinstance(value, (list, tuple)):
+        return tuple(value)
+    return (value,)
+
+
+def _number(name: str, v, kind=float):
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        if isinstance(v, str):
+            try:
+                v = float(v)
+            except ValueError:
+                raise SpecError(f"{name} {v!r} is not a number") from None
+        else:
+            raise SpecError(f"{name} {v!r} is not a number")
+    if not math.isfinite(v):
+        raise SpecError(f"{name} {v} is not finite")
+    if kind is int:
+        if v != int(v):
+            raise SpecError(f"{name} takes whole numbers, got {v:g}")
+        return int(v)
+    return float(v)
+
+
+def _int(name: str, v, low: int) -> int:
+    v = _number(name, v, int)
+    if v < low:
+        raise SpecError(f"{name} must be {'positive' if low == 1 else f'>= {low}'}, got {v}")
+    return v
+
+
+def _bool(name: str, v) -> bool:
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if v in (0, 1):
+        return bool(v)
+    raise SpecError(f"{name} takes true or false, got {v!r}")
+
+
+def _choice(name: str, v, valid) -> str:
+    if v not in valid:
+        raise SpecError(f"unknown {name} {v!r}; valid: {', '.join(valid)}")
+    return v
+
+
+def _set(obj, **kw):
+    for k, v in kw.items():
+        object.__setattr__(obj, k, v)
+
+
+# ---------------------------------------------------------------- the parts
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+    """What the runs learn. Today one task: ``table``, the operation table
+    ``op`` (``--list-ops``) with modulus ``modulus`` for the arithmetic ops."""
+
+    name: str = "table"
+    op: str = "add"
+    modulus: int = data.DEFAULT_MODULUS
+
+    def __post_init__(self):
+        _choice("task", self.name, TASKS)
+        _set(self, modulus=_int("modulus", self.modulus, 1))
+        try:
+            data.check_modulus(self.op, self.modulus)
+        except data.OpError as e:
+            raise SpecError(str(e)) from None
+
+    @property
+    def size(self) -> int:
+        """Rows of the table: the pool a run draws its training set from."""
+        return data.table_for(self.op, self.modulus).size
+
+    def describe(self) -> str:
+        op = data.get_op(self.op)
+        return f"{self.op} mod {self.modulus}" if op.uses_modulus else self.op
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """The paper's decoder-only transformer (appendix A.1.2); ``d_mlp``
+    defaults to 4·``d_model``."""
+
+    n_layers: int = 2
+    d_model: int = 128
+    n_heads: int = 4
+    d_mlp: int | None = None
+
+    def __post_init__(self):
+        for f in ("n_layers", "d_model", "n_heads"):
+            _set(self, **{f: _int(f, getattr(self, f), 1)})
+        _set(self, d_mlp=4 * self.d_model if self.d_mlp is None else _int("d_mlp", self.d_mlp, 1))
+        if self.d_model % self.n_heads:
+            raise SpecError(f"n_heads {self.n_heads} does not divide d_model {self.d_model}")
+
+
+def _product_init(self):
+    """Every knob a tuple of valid numbers; a knob left unset takes the
+    variant's value, else its default (config.KNOBS)."""
+    if self.variant and self.variant not in VARIANTS:
+        hint = "; for several in one grid, variant_grid('all') or variant_grid('adam,adamw')" if "," in self.variant \
+            or self.variant == "all" else ""
+        raise SpecError(f"unknown variant {self.variant!r}; valid: {', '.join(VARIANTS)}{hint}")
+    preset = VARIANTS.get(self.variant, {})
+    for k in KNOBS:
+        given = getattr(self, k.name)
+        vals = _tuple(preset.get(k.name, k.default) if given is None else given)
+        if not vals:
+            raise SpecError(f"{k.name} has no values")
+        out = []
+        for v in vals:
+            v = _number(k.name, v, k.kind)
+            problem = k.check(v)
+            if problem:
+                raise SpecError(f"{k.name} {v:g} {problem}")
+            out.append(v)
+        if len(set(out)) != len(out):
+            raise SpecError(f"{k.name} repeats a value: {list(out)}")
+        _set(self, **{k.name: tuple(out)})
+    fb = _tuple(preset.get("full_batch", False) if self.full_batch is None else self.full_batch)
+    fb = tuple(_bool("full_batch", v) for v in fb)
+    if not fb or len(set(fb)) != len(fb):
+        raise SpecError(f"full_batch must list false and/or true once each, got {list(fb)}")
+    _set(self, full_batch=fb)
+
+
+def _product_settings(self) -> list[dict]:
+    """Every combination of this product's values, knobs in KNOBS order
+    (the first varies slowest), then full_batch."""
+    names = [k.name for k in KNOBS]
+    combos = itertools.product(*(getattr(self, n) for n in names), self.full_batch)
+    return [dict(zip([*names, "full_batch"], c)) for c in combos]
+
+
+def _product_to_dict(self) -> dict:
+    d = {"variant": self.variant} if self.variant else {}
+    d.update({k.name: list(getattr(self, k.name)) for k in KNOBS})
+    d["full_batch"] = list(self.full_batch)
+    return d
+
+
+# One field per knob of config.KNOBS (a value or a tuple of values), so the
+# knobs are listed once; plus the variant label and full_batch.
+Product = dataclasses.make_dataclass(
+    "Product",
+    [("variant", str, dataclasses.field(default=""))]
+    + [(k.name, tuple, dataclasses.field(default=None)) for k in KNOBS]
+    + [("full_batch", tuple, dataclasses.field(default=None))],
+    frozen=True,
+    namespace={"__module__": __name__,
+        "__doc__": "One cross product of per-run knobs: every combination of the listed values.\n\n"
+                   "Each knob of ``config.KNOBS`` is a field taking a number or a tuple of numbers; "
+                   "``full_batch`` takes False and/or True (a static switch: each value is its own program). "
+                   "``variant`` names a preset of ``VARIANTS``, whose numbers fill the knobs left unset, "
+                   "and labels its runs.",
+        "__post_init__": _product_init,
+        "settings": _product_settings,
+        "to_dict": _product_to_dict,
+    },
+)
+
+
+def variant_grid(names: str = "all", **values) -> tuple:
+    """One product per named preset (a comma list, or ``all`` for the nine
+    of Figure 2, left), each with the knob ``values`` given here too."""
+    names = list(VARIANTS) if names == "all" else [n.strip() for n in str(names).split(",") if n.strip()]
+    for n in names:
+        if n not in VARIANTS:
+            raise SpecError(f"unknown variant {n!r}; valid: all, {', '.join(VARIANTS)}")
+    return tuple(Product(variant=n, **values) for n in names)
+
+
+def products_from_dict(d: dict) -> list:
+    """A grid entry: a dict of knob values (a value or a list), optionally
+    with ``variant``, which may be one name, a comma list, or ``all``: one
+    product per variant, each with the other values of the entry."""
+    if not isinstance(d, dict):
+        raise SpecError(f"a grid entry must be a table of knob values, got {d!r}")
+    valid = {"variant", "full_batch", *KNOB}
+    unknown = set(d) - valid
+    if unknown:
+        raise SpecError(f"unknown grid key {sorted(unknown)[0]!r}; valid: {', '.join(sorted(valid))}")
+    rest = {k: v for k, v in d.items() if k != "variant"}
+    if not d.get("variant"):
+        return [Product(**rest)]
+    return list(variant_grid(d["variant"], **rest))
+
+
+# ---------------------------------------------------------------- the spec
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepSpec:
+    """A whole sweep. Defaults are the paper's settings at CPU scale."""
+
+    name: str = ""  # names the default output folder, results/<name>-<time>
+    task: TaskSpec = TaskSpec()
+    model: ModelSpec = ModelSpec()
+    # the grid: fractions × seeds × every setting of every product
+    fracs: tuple = (0.3, 0.4, 0.5, 0.6)
+    seeds: int = 1  # seeds 0..seeds-1; a seed fixes the init, the split, the batches and the noise
+    grid: tuple = (Product(),)
+    # static switches: each value compiles its own program
+    batch_size: int = 512  # B; a run uses min(B, n_train/2), the paper's rule
+    loss: str = "softmax"  # or "stablemax" (Prieto et al. 2025)
+    x64: bool = False  # model, optimizer and loss in float64
+    matmul_precision: str = "highest"  # exact float32; "tensorfloat32"/"bfloat16" are opt-in GPU speed-ups
+    run_axis: str = "auto"  # vmap or map over runs; auto: map on CPU, vmap elsewhere
+    # budget and evaluation
+    steps: int = 5000  # the paper: 10^5
+    eval_every: int | str = 100  # steps between evaluations, or "log:N"
+    stop_at: float | None = None  # end once every run's val accuracy has reached this
+    # checkpoints and devices
+    ckpt_every: int = 0  # also checkpoint every N steps (0: only at the end)
+    ckpt_keep: int = 3
+    devices: int = 0  # split the runs over the first N devices; 0: all
+    imports: tuple = ()  # modules imported first, e.g. one that registers an op
+
+    def __post_init__(self):
+        imports = tuple(str(m) for m in _tuple(self.imports))
+        for m in imports:  # before the task: a module may register its op
+            try:
+                importlib.import_module(m)
+            except ImportError as e:
+                raise SpecError(f"import {m}: {e}") from None
+        _set(self, imports=imports, name=str(self.name))
+        if not isinstance(self.task, TaskSpec):
+            raise SpecError(f"task must be a TaskSpec, got {self.task!r}")
+        if not isinstance(self.model, ModelSpec):
+            raise SpecError(f"model must be a ModelSpec, got {self.model!r}")
+        fracs = parse_fracs(self.fracs) if isinstance(self.fracs, str) else tuple(
+            _number("fraction", f) for f in _tuple(self.fracs))
+        if not fracs:
+            raise SpecError("fracs is empty")
+        for f in fracs:
+            if not 0 < f < 1:
+                raise SpecError(f"fraction {f:g} is outside (0, 1)")
+        if len(set(fracs)) != len(fracs):
+            raise SpecError(f"fracs repeats a fraction: {list(fracs)}")
+        size = self.task.size
+        for f in fracs:
+            if round(f * size) < 2 or round(f * size) > size - 1:
+                raise SpecError(f"fraction {f:g} of {size} rows leaves no training pair or no validation row")
+        grid = tuple(_tuple(self.grid))
+        if not grid or not all(isinstance(p, Product) for p in grid):
+            raise SpecError("grid must be one or more Product")
+        for p in grid:
+            for k in p.outliers:
+                for f in fracs:
+                    if k >= data.n_train(f, size):
+                        raise SpecError(f"outliers {k} is not below the {data.n_train(f, size)} training rows of fraction {f:g}")
+        eval_every = self.eval_every
+        if isinstance(eval_every, str) and not eval_every.startswith("log:"):
+            eval_every = eval_every.strip()
+            if not eval_every.lstrip("-").isdigit():
+                raise SpecError(f"eval_every {eval_every!r}: use a number of steps or log:N")
+        if isinstance(eval_every, str) and eval_every.startswith("log:"):
+            n = eval_every[4:]
+            if not n.isdigit() or int(n) < 2:
+                raise SpecError(f"eval_every {eval_every!r}: log:N needs a whole N >= 2")
+            eval_every = f"log:{int(n)}"
+        else:
+            eval_every = _int("eval_every", eval_every, 1)
+        stop_at = None if self.stop_at is None else _number("stop_at", self.stop_at)
+        if stop_at is not None and not 0 < stop_at <= 1:
+            raise SpecError(f"stop_at {stop_at:g} must be in (0, 1]")
+        _set(
+            self, fracs=fracs, grid=grid, eval_every=eval_every, stop_at=stop_at,
+            seeds=_int("seeds", self.seeds, 1), steps=_int("steps", self.steps, 1),
+            batch_size=_int("batch_size", self.batch_size, 1), x64=_bool("x64", self.x64),
+            ckpt_every=_int("ckpt_every", self.ckpt_every, 0), ckpt_keep=_int("ckpt_keep", self.ckpt_keep, 1),
+            devices=_int("devices", self.devices, 0),
+            loss=_choice("loss", self.loss, LOSSES), run_axis=_choice("run_axis", self.run_axis, RUN_AXES),
+            matmul_precision=_choice("matmul_precision", self.matmul_precision, MATMUL_PRECISIONS),
+        )
+
+    # ------------------------------------------------------------ derived
+
+    def eval_steps(self) -> np.ndarray:
+        return eval_schedule(self.eval_every, self.steps)
+
+    @property
+    def has_variants(self) -> bool:
+        return any(p.variant for p in self.grid)
+
+    def replace(self, **kw) -> "SweepSpec":
+        return dataclasses.replace(self, **kw)
+
+    # ------------------------------------------------------------ dicts
+
+    def to_dict(self) -> dict:
+        """Plain data (JSON and TOML types, ``None`` for an unset stop_at);
+        ``from_dict`` gives back an equal spec."""
+        return {
+            "name": self.name,
+            "task": dataclasses.asdict(self.task),
+            "model": dataclasses.asdict(self.model),
+            "fracs": list(self.fracs),
+            "seeds": self.seeds,
+            "grid": [p.to_dict() for p in self.grid],
+            "batch_size": self.batch_size,
+            "loss": self.loss,
+            "x64": self.x64,
+            "matmul_precision": self.matmul_precision,
+            "run_axis": self.run_axis,
+            "steps": self.steps,
+            "eval_every": self.eval_every,
+            "stop_at": self.stop_at,
+            "ckpt_every": self.ckpt_every,
+            "ckpt_keep": self.ckpt_keep,
+            "devices": self.devices,
+            "imports": list(self.imports),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SweepSpec":
+        """A spec from plain data: ``to_dict``'s output, or a TOML file's
+        tables. Keys left out take their defaults; ``fracs`` may be a range
+        string (``"0.2:0.9"``); ``grid`` a list of tables (or one table)."""
+        if not isinstance(d, dict):
+            raise SpecError(f"a spec must be a table, got {type(d).__name__}")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - fields
+        if unknown:
+            raise SpecError(f"unknown spec key {sorted(unknown)[0]!r}; valid: {', '.join(sorted(fields))}")
+        kw = dict(d)
+        # imports first: a module may register the op that the task names
+        for m in _tuple(kw.get("imports", ())):
+            try:
+                importlib.import_module(str(m))
+            except ImportError as e:
+                raise SpecError(f"import {m}: {e}") from None
+        for key, part in (("task", TaskSpec), ("model", ModelSpec)):
+            if key in kw:
+                sub = kw[key]
+                if not isinstance(sub, dict):
+                    raise SpecError(f"{key} must be a table, got {sub!r}")
+                names = {f.name for f in dataclasses.fields(part)}
+                bad = set(sub) - names
+                if bad:
+                    raise SpecError(f"unknown {key} key {sorted(bad)[0]!r}; valid: {', '.join(sorted(names))}")
+                kw[key] = part(**sub)
+        if "grid" in kw:
+            entries = kw["grid"] if isinstance(kw["grid"], (list, tuple)) else [kw["grid"]]
+            kw["grid"] = tuple(p for e in entries for p in products_from_dict(e))
+        for key in ("fracs", "imports"):
+            if isinstance(kw.get(key), list):
+                kw[key] = tuple(kw[key])
+        try:
+            return cls(**kw)
+        except TypeError as e:  # a wrongly typed value the checks above did not name
+            raise SpecError(str(e)) from None
+
+    @classmethod
+    def from_toml(cls, path, profile: str | None = None) -> "SweepSpec":
+        return cls.from_dict(read_toml(path, profile))
+
+
+# ---------------------------------------------------------------- TOML files
+
+
+def _toml_load(path: Path) -> dict:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise SpecError(f"spec file {path} does not exist") from None
+    except OSError as e:
+        raise SpecError(f"spec file {path}: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError(f"spec file {path} is not valid TOML: {e}") from None
+
+
+def read_toml(path, profile: str | None = None) -> dict:
+    """A sweep file as the dict ``SweepSpec.from_dict`` reads.
+
+    A file may hold ``[profile.NAME]`` tables (say ``cpu`` and ``gpu``): the
+    chosen one's keys replace the file's own (``task`` and ``model`` key by
+    key). Without ``profile`` the file's ``default_profile`` applies, if it
+    names one. ``name`` defaults to the file's stem.
+    """
+    path = Path(path)
+    d = _toml_load(path)
+    profiles = d.pop("profile", {})
+    default = d.pop("default_profile", None)
+    if not isinstance(profiles, dict) or not all(isinstance(v, dict) for v in profiles.values()):
+        raise SpecError(f"{path}: [profile.NAME] must be tables")
+    profile = profile or default
+    if profile is not None:
+        if profile not in profiles:
+            have = ", ".join(profiles) or "none"
+            raise SpecError(f"{path} has no profile {profile!r}; its profiles: {have}")
+        d = merge(d, profiles[profile])
+    d.setdefault("name", path.stem)
+    return d
+
+
+def toml_profiles(path) -> list[str]:
+    """The profile names a sweep file defines."""
+    return list(_toml_load(Path(path)).get("profile", {}))
+
+
+def merge(base: dict, over: dict) -> dict:
+    """``base`` with ``over``'s keys replacing its own; ``task`` and ``model``
+    tables merge key by key."""
+    out = dict(base)
+    for k, v in over.items():
+        if k in ("task", "model") and isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = {**out[k], **v}
+        else:
+            out[k] = v
+    return out

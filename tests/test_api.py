@@ -1,0 +1,191 @@
+"""grokjax from Python: run, load and resume give the same numbers; early
+stops, divergence, tables and imports behave."""
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import grokjax
+from grokjax import report
+from grokjax.spec import Product
+
+PACKAGE = Path(grokjax.__file__).parent
+CLI_MODULES = {"sweep", "inspect", "bench"}
+
+
+def same_results(a, b):
+    assert a.spec == b.spec and a.runs == b.runs and a.stop_reason == b.stop_reason
+    np.testing.assert_array_equal(a.steps, b.steps)
+    assert a.curves.keys() == b.curves.keys()
+    for k in a.curves:
+        assert a.curves[k].dtype == b.curves[k].dtype
+        np.testing.assert_array_equal(a.curves[k], b.curves[k], err_msg=k)
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory, tiny_spec):
+    out = tmp_path_factory.mktemp("api") / "sweep"
+    spec = tiny_spec.replace(grid=(Product(lr=(1e-3, 3e-3)),), ckpt_every=10)
+    return grokjax.run(spec, out, progress=False)
+
+
+def test_load_returns_what_run_returned(swept):
+    same_results(grokjax.load(swept.out), swept)
+
+
+def test_a_run_in_memory_writes_nothing_and_gives_the_same_numbers(swept, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    mem = grokjax.run(swept.spec, progress=False)
+    assert mem.out is None and list(tmp_path.iterdir()) == []
+    assert mem.runs == swept.runs
+    on_disk = grokjax.load(swept.out)
+    for a, b in zip(*(jax_leaves(r.params(3)) for r in (mem, on_disk))):
+        np.testing.assert_array_equal(a, b)
+
+
+def jax_leaves(tree):
+    import jax
+
+    return [np.asarray(x) for x in jax.tree.leaves(tree)]
+
+
+def test_params_at_any_saved_step(swept):
+    loaded = grokjax.load(swept.out)
+    assert loaded.saved_steps() == [10, 20, 30]
+    early, late = loaded.params(2, step=10), loaded.params(2)
+    assert not all(np.array_equal(a, b) for a, b in zip(jax_leaves(early), jax_leaves(late)))
+    m = loaded.evaluate(2, step=20)
+    t = list(loaded.steps).index(20)
+    assert report.fmt(np.float32(m["val_acc"])) == report.fmt(loaded.curves["val_acc"][t, 2])
+
+
+def test_to_pandas_says_how_to_install_pandas(swept, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pandas", None)  # as if not installed
+    with pytest.raises(ImportError, match=r"pip install pandas"):
+        swept.to_pandas()
+
+
+def test_no_table_has_two_columns_of_one_name(tiny_spec, tmp_path):
+    every = Product(weight_decay_init=(0.1,), update_noise=(0.01,), grad_noise=(0.01,), grokfast_lambda=(2,),
+                    orthograd=(1,), weight_norm_target=(25,), weight_noise=(0.01,), dropout=(0.1,), outliers=(2,))
+    res = grokjax.run(tiny_spec.replace(grid=(every, Product(variant="adam")), steps=10, seeds=1), tmp_path / "o",
+                      progress=False)
+    for name in ("runs.csv", "curves.csv"):
+        header = (tmp_path / "o" / name).read_text().splitlines()[0].split(",")
+        assert len(header) == len(set(header)), name
+    curves = report.read_csv(tmp_path / "o" / "curves.csv")
+    assert {c["weight_norm_target"] for c in curves} == {"25.0", "0.0"}  # the setting, never the metric
+    assert all(float(c["weight_norm"]) > 0 for c in curves)
+    assert res.runs[0]["weight_norm_target"] == 25
+
+
+def test_stop_at_ends_the_sweep_once_every_run_has_reached_it(tiny_spec):
+    full = grokjax.run(tiny_spec.replace(steps=100, eval_every=10), progress=False)
+    best = np.maximum.accumulate(full.curves["val_acc"], axis=0)
+    threshold = float(best[-1].min())  # reached by every run, the last of them at `when`
+    when = int(full.steps[np.argmax((best >= threshold).all(1))])
+    assert 0 < when < 100
+    early = grokjax.run(tiny_spec.replace(steps=100, eval_every=10, stop_at=threshold), progress=False)
+    assert int(early.steps[-1]) == when and early.stop_reason == "stop_at"
+    assert all(r["steps"] == when and r["stop_reason"] == "stop_at" for r in early.runs)
+    for k in full.curves:  # the same trajectory, cut short
+        np.testing.assert_array_equal(early.curves[k], full.curves[k][: len(early.steps)])
+
+
+def test_a_diverged_run_is_marked_and_never_counts_as_grokked(tiny_spec, tiny_args, tmp_path, capsys):
+    from grokjax import sweep
+
+    spec = tiny_spec.replace(grid=(Product(lr=(1e-3, 30.0)),), fracs=(0.5,), seeds=1, steps=40, eval_every=10)
+    res = grokjax.run(spec, progress=False)
+    ok, bad = res.runs
+    assert ok["diverged_step"] is None and bad["diverged_step"] is not None
+    t = list(res.steps).index(bad["diverged_step"])
+    assert np.isfinite(res.curves["train_loss"][:t, 1]).all() and not np.isfinite(res.curves["train_loss"][t, 1])
+    assert res.n_diverged == 1 and bad["steps_to_99_val"] is None
+    # stop_at waits for the live runs only
+    assert grokjax.run(spec.replace(stop_at=0.01), progress=False).stop_reason == "stop_at"
+    assert sweep.main([*tiny_args, "--fracs", "0.5", "--steps", "40", "--eval-every", "10", "--lr", "1e-3,30",
+                       "--out", str(tmp_path / "d")]) == 0
+    assert "2 runs, 0 reached 99% val, 1 diverged" in capsys.readouterr().out
+    rows = report.read_csv(tmp_path / "d" / "runs.csv")
+    assert rows[0]["diverged_step"] == "" and rows[1]["diverged_step"] == str(bad["diverged_step"])
+
+
+def test_a_bad_output_folder_or_spec_is_refused_before_anything_runs(tiny_spec, tmp_path):
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "mine.txt").write_text("keep")
+    with pytest.raises(FileExistsError, match="already exists and is not empty"):
+        grokjax.run(tiny_spec, tmp_path / "full")
+    with pytest.raises(TypeError, match="takes a SweepSpec"):
+        grokjax.run({"steps": 10})
+    with pytest.raises(grokjax.CheckpointError, match="not a sweep folder"):
+        grokjax.load(tmp_path / "full")
+
+
+# ---------------------------------------------------------------- imports
+
+
+def imported_modules(path: Path) -> set[str]:
+    """grokjax modules a file imports, at the top or inside functions."""
+    tree = ast.parse(path.read_text())
+    got = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("grokjax"):
+            if node.module == "grokjax":
+                got |= {a.name for a in node.names}
+            else:
+                got.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            got |= {a.name.split(".")[1] for a in node.names if a.name.startswith("grokjax.")}
+    return got - {"__init__"}
+
+
+def test_imports_point_one_way():
+    graph = {p.stem: imported_modules(p) - {p.stem} for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
+    for module, deps in graph.items():
+        assert not (module not in CLI_MODULES and deps & CLI_MODULES), f"{module} imports a command line: {deps & CLI_MODULES}"
+    # a topological order exists: no cycle, even through imports inside functions
+    left = dict(graph)
+    while left:
+        ready = [m for m, deps in left.items() if not (deps & set(left))]
+        assert ready, f"import cycle among {sorted(left)}"
+        for m in ready:
+            del left[m]
+
+
+def test_importing_the_library_loads_no_command_line_and_leaves_the_user_setup_alone(tiny_spec, tmp_path):
+    spec = json.loads(json.dumps(tiny_spec.replace(steps=10, seeds=1).to_dict()))
+    code = f"""
+import logging, sys
+import matplotlib
+matplotlib.use("svg")
+from absl import logging as absl_logging
+absl_logging.set_verbosity(absl_logging.INFO)
+logging.getLogger("absl").setLevel(logging.INFO)
+import grokjax.checkpoint, grokjax.api
+assert not {{"grokjax.sweep", "grokjax.inspect", "grokjax.bench"}} & set(sys.modules), sorted(sys.modules)
+from grokjax.spec import SweepSpec
+res = grokjax.api.run(SweepSpec.from_dict({spec!r}), {str(tmp_path / "o")!r}, progress=False)
+res.params(0)
+assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
+assert logging.getLogger("absl").level == logging.INFO
+assert absl_logging.get_verbosity() == absl_logging.INFO
+print("ok")
+"""
+    env = {**os.environ, "PYTHONPATH": str(PACKAGE.parent)}
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=PACKAGE.parent)
+    assert got.returncode == 0 and got.stdout.strip() == "ok", got.stderr[-2000:]
+
+
+def test_the_folder_records_the_spec_and_the_checkpoint_the_same(swept):
+    record = json.loads((swept.out / "config.json").read_text())
+    meta = json.loads((swept.out / "checkpoints" / "sweep.json").read_text())
+    assert record["spec"] == meta["spec"] == swept.spec.to_dict()
+    assert record["stop_reason"] == "budget" and record["n_runs"] == 8
+    assert record["environment"]["cpu_detail"]["name"]
