@@ -122,9 +122,9 @@ def accuracy(path: Path, rows: list[dict], steps: np.ndarray, curves: dict[str, 
     # mean, then one line style per setting
     handles += [Line2D([], [], color="k", ls=styles[j], label=label) for j, label in enumerate(labels)]
     fig.legend(handles=handles, loc="outside lower center", ncols=1 if labels else 3, fontsize=9, frameon=False)
-    seeds = len({r["seed"] for r in rows})
-    fig.suptitle(f"{_title(rows)}: accuracy ({_runs(len(rows))}" + (f", {seeds} seeds" if seeds > 1 else "") + ")",
-                 fontsize=12)
+    seeds = sorted({r["seed"] for r in rows})
+    seeds = f", {len(seeds)} seeds" if len(seeds) > 1 else f", seed {seeds[0]}"
+    fig.suptitle(f"{_title(rows)}: train and validation accuracy ({_runs(len(rows))}{seeds})", fontsize=12)
     _save(fig, path)
 
 

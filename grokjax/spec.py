@@ -373,7 +373,12 @@ class SweepSpec:
     # ------------------------------------------------------------ derived
 
     def eval_steps(self) -> np.ndarray:
-        return eval_schedule(self.eval_every, self.steps)
+        """The evaluation schedule, plus every multiple of ``ckpt_every``:
+        a checkpoint is saved after an evaluation, so it lands on the multiple."""
+        steps = eval_schedule(self.eval_every, self.steps)
+        if self.ckpt_every:
+            steps = np.union1d(steps, np.arange(self.ckpt_every, self.steps + 1, self.ckpt_every))
+        return steps
 
     @property
     def has_variants(self) -> bool:

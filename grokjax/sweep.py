@@ -111,7 +111,8 @@ def make_parser() -> argparse.ArgumentParser:
         "(checkpoints/). Ctrl-C or SIGTERM stops after the current chunk, saves, writes the tables and exits 130/143.")
     c.add_argument("--out", type=Path, help="output folder; must not exist yet (results/<name>-<time>)")
     c.add_argument("--ckpt-every", type=int, metavar="N",
-                   help="also save every N steps, at the first evaluation at or after each multiple (0: only at the end)")
+                   help="also save every N steps; an evaluation is added at each multiple the schedule lacks "
+                        "(0: only at the end)")
     c.add_argument("--ckpt-keep", type=int, metavar="K", help=f"keep the newest K checkpoints ({d.ckpt_keep})")
     c.add_argument("--resume", type=Path, metavar="OUT",
                    help="continue the sweep in folder OUT from its latest readable checkpoint; only --steps, "
@@ -263,7 +264,9 @@ def _summary(results) -> int:
         return code
     diverged = f", {results.n_diverged} diverged" if results.n_diverged else ""
     early = f"; every run reached {results.spec.stop_at:g} val by step {step}" if results.stop_reason == "stop_at" else ""
-    print(f"{len(results.runs)} runs, {results.n_grokked} reached 99% val{diverged}{early}; wrote {results.out}/ ({timing})")
+    n = len(results.runs)
+    print(f"{n} run{'s' if n > 1 else ''}, {results.n_grokked} reached 99% val{diverged}{early}; "
+          f"wrote {results.out}/ ({timing})")
     return 0
 
 
