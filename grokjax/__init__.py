@@ -19,6 +19,7 @@ _EXPORTS = {
     "resume": "grokjax.api",
     "load": "grokjax.api",
     "Results": "grokjax.api",
+    "OutputError": "grokjax.api",
     "SweepSpec": "grokjax.spec",
     "TaskSpec": "grokjax.spec",
     "ModelSpec": "grokjax.spec",

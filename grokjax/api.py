@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import os
 import signal as signal_module
 import sys
 import threading
@@ -76,7 +77,10 @@ class Results:
             raise ImportError("Results.to_pandas needs pandas, which grokjax does not install: "
                               "pip install pandas (or pip install 'grokjax[pandas]')") from None
         if table == "runs":
-            return pd.DataFrame(self.runs, columns=report.runs_header(self.runs))
+            df = pd.DataFrame(self.runs, columns=report.runs_header(self.runs))
+            for c in ("steps_to_99_train", "steps_to_99_val", "diverged_step"):  # steps, or missing
+                df[c] = df[c].astype("Int64")
+            return df
         if table == "curves":
             settings = [{k: v for k, v in r.items() if k in self._plan.rows[0]} for r in self.runs]
             return pd.DataFrame(report.curve_rows(settings, self.steps, self.curves), columns=report.curves_header(settings))
@@ -92,6 +96,8 @@ class Results:
         """Run ``run``'s program config, settings and Flax params at ``step``
         (default: the last). From the checkpoints in ``out``, or, for a sweep
         run in memory, from its final state."""
+        if not 0 <= run < len(self.runs):
+            raise CheckpointError(f"run {run} is out of range: the sweep has runs 0..{len(self.runs) - 1}")
         if self._states is not None and step in (None, int(self.steps[-1])):
             import jax
 
@@ -118,31 +124,53 @@ class Results:
 # ---------------------------------------------------------------- run, resume, load
 
 
-def run(spec: SweepSpec, out=None, *, progress: bool = True, command: list[str] | None = None) -> Results:
+class OutputError(OSError):
+    """An output folder that cannot take a sweep, said in one line."""
+
+
+def check_output(out: Path) -> None:
+    """``out`` may be written: an empty folder, or a new one under a writable folder."""
+    if out.exists():
+        if not out.is_dir():
+            raise OutputError(f"output folder {out} is a file; pick another folder")
+        if any(out.iterdir()):
+            raise OutputError(f"output folder {out} already exists and is not empty; pick another folder")
+        return
+    parent = next(p for p in out.absolute().parents if p.exists())
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot create output folder {out}: {parent} is not a writable folder")
+
+
+def run(spec: SweepSpec, out=None, *, progress: bool = True, on_eval=None, command: list[str] | None = None) -> Results:
     """Trains every run of ``spec`` as one or a few compiled programs.
 
     ``out=None`` keeps everything in memory. With a folder (which must not
     exist yet, or be empty) the sweep also writes runs.csv, curves.csv,
-    config.json, figures and checkpoints there. ``command`` is recorded in
-    config.json as the command line that started it. Ctrl-C (or SIGTERM)
-    stops after the current chunk and returns what ran, saved when ``out`` is given.
+    config.json, figures and checkpoints there. ``on_eval(step, steps,
+    curves)`` is called after each evaluation, with the curves so far (say,
+    to draw them live). ``command`` is recorded in config.json as the command
+    line that started it. Ctrl-C (or SIGTERM) stops after the current chunk
+    and returns what ran, saved when ``out`` is given.
     """
     if not isinstance(spec, SweepSpec):
         raise TypeError(f"run() takes a SweepSpec, got {type(spec).__name__}")
     out = None if out is None else Path(out)
     plan = expand(spec)
-    if out is not None and out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise FileExistsError(f"output folder {out} already exists and is not empty; pick another folder")
+    if out is not None:
+        check_output(out)
     started, environment = _now(), report.environment()
     distributed.barrier("planned")  # every process has checked the folder before process 0 writes to it
     if out is not None and distributed.is_main():
-        checkpoint.write_meta(out, spec, command)
-    outcome = _train(plan, out, resume=None, progress=progress)
+        try:
+            checkpoint.write_meta(out, spec, command)
+        except OSError as e:
+            raise OutputError(f"cannot write output folder {out}: {e.strerror or e}") from None
+    outcome = _train(plan, out, resume=None, progress=progress, on_eval=on_eval)
     return _finish(plan, outcome, out, started, environment, command)
 
 
 def resume(out, steps: int | None = None, *, ckpt_every: int | None = None, ckpt_keep: int | None = None,
-           devices: int | None = None, stop_at=_UNSET, progress: bool = True,
+           devices: int | None = None, stop_at=_UNSET, progress: bool = True, on_eval=None,
            command: list[str] | None = None) -> Results:
     """Continues the sweep in ``out`` from its latest readable checkpoint.
 
@@ -175,7 +203,7 @@ def resume(out, steps: int | None = None, *, ckpt_every: int | None = None, ckpt
         _say(f"resuming {out} at step {got.step} of {spec.steps}")
     distributed.barrier("resuming")
     started, environment = _now(), report.environment()
-    outcome = _train(plan, out, resume=got, progress=progress)
+    outcome = _train(plan, out, resume=got, progress=progress, on_eval=on_eval)
     return _finish(plan, outcome, out, started, environment, meta.get("command"), resume_command=command)
 
 
@@ -288,13 +316,19 @@ class _Signals:
         return self.signum
 
 
-def _train(plan: Plan, out: Path | None, resume, progress: bool) -> engine.Outcome:
+def _train(plan: Plan, out: Path | None, resume, progress: bool, on_eval) -> engine.Outcome:
     saver = _Saver(out, plan) if out is not None else None
     start = int(resume.steps[-1]) if resume is not None else 0
     bar = _Progress(plan, start, progress and distributed.is_main())
+
+    def on_chunk(step, steps, curves):
+        bar(step, steps, curves)
+        if on_eval is not None:
+            on_eval(step, steps, curves)
+
     try:
         with _Signals() as signals:
-            return engine.train(plan, resume=resume, save=saver, ckpt_every=plan.spec.ckpt_every, on_chunk=bar,
+            return engine.train(plan, resume=resume, save=saver, ckpt_every=plan.spec.ckpt_every, on_chunk=on_chunk,
                                 stop=lambda: distributed.agree(signals()))
     finally:
         bar.close()

@@ -172,14 +172,14 @@ def evaluate_run(config, row: dict, params) -> dict:
     with jax.enable_x64(config.x64), jax.default_matmul_precision(config.matmul_precision):
         run = jax.tree.map(lambda v: v[0], make_runs(table.size, [row]))
         order = training.run_order(config, run)
-        y = training.run_labels(config, table.y, order, run)
+        y = training.run_labels(config, jax.numpy.asarray(table.y), order, run)
         mask = data.train_mask(order, run.n_train)
         metrics = jax.jit(training.evaluate, static_argnums=0)(config, table.x, y, mask, params)
         model = training.model_for(config)
         logits = jax.jit(lambda p, x: model.apply(p, x, path=config.model_path))(params, table.x)
-    return {
-        "metrics": {k: float(v) for k, v in metrics.items()},
-        "pred": np.asarray(jax.numpy.argmax(logits, -1)),
-        "labels": np.asarray(y),
-        "train": np.asarray(mask),
-    }
+        return {
+            "metrics": {k: float(v) for k, v in metrics.items()},
+            "pred": np.asarray(jax.numpy.argmax(logits, -1)),
+            "labels": np.asarray(y),
+            "train": np.asarray(mask),
+        }

@@ -11,6 +11,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from grokjax import checkpoint, engine
 from grokjax.checkpoint import CheckpointError
 from grokjax.cli import Parser, UsageError
@@ -56,8 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     first = ("run", "frac", "seed", "n_train", "lr", "weight_decay", "full_batch")
     for k in [*first, *(k for k in loaded.run if k not in first and k not in ("op", "modulus"))]:
         print(f"  {k:18s} {loaded.run[k]}")
-    print(f"  {'train_acc':18s} {m['train_acc']:.7g}")
-    print(f"  {'val_acc':18s} {m['val_acc']:.7g}")
+    from grokjax.report import fmt
+
+    dtype = np.float64 if loaded.config.x64 else np.float32  # printed as the tables print it
+    print(f"  {'train_acc':18s} {fmt(dtype(m['train_acc']))}")
+    print(f"  {'val_acc':18s} {fmt(dtype(m['val_acc']))}")
     rec = recorded_row(args.out, args.run, loaded.step)
     if rec is not None:
         print(f"  (curves.csv at step {loaded.step}: train_acc {rec['train_acc']}, val_acc {rec['val_acc']})")

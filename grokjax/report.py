@@ -19,7 +19,6 @@ import numpy as np
 
 from grokjax.analysis import METRICS, SUMMARY
 
-RUN_COLUMNS = ("run", "op", "modulus", "frac", "seed", "lr", "weight_decay", "n_train")
 # steps: the step the sweep stopped at; stop_reason: budget, stop_at, or the signal (SIGINT, SIGTERM)
 SUMMARY_COLUMNS = (*SUMMARY, "steps", "stop_reason")
 
@@ -57,8 +56,8 @@ def _csv(header, rows) -> str:
 
 
 def runs_header(rows: list[dict]) -> list[str]:
-    extra = [k for k in rows[0] if k not in RUN_COLUMNS and k not in SUMMARY_COLUMNS]
-    return [*RUN_COLUMNS, *extra, *SUMMARY_COLUMNS]
+    """The run's settings in the order of its row (curves.csv's order), then its summary."""
+    return [*(k for k in rows[0] if k not in SUMMARY_COLUMNS), *SUMMARY_COLUMNS]
 
 
 def curves_header(settings: list[dict]) -> list[str]:

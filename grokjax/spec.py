@@ -93,9 +93,19 @@ def eval_schedule(eval_every: int | str, steps: int) -> np.ndarray:
 
 
 def _tuple(value) -> tuple:
+    if isinstance(value, np.ndarray):
+        return tuple(value.ravel().tolist())
     if isinstance(value, (list, tuple)):
         return tuple(value)
     return (value,)
+
+
+def _str(name: str, v) -> str:
+    if v is None:
+        return ""
+    if not isinstance(v, str):
+        raise SpecError(f"{name} must be a string, got {v!r}")
+    return v.strip()
 
 
 def _number(name: str, v, kind=float):
@@ -137,6 +147,27 @@ def _choice(name: str, v, valid) -> str:
     return v
 
 
+def _import_all(modules) -> tuple[str, ...]:
+    """Imports each module (one may register an op); their names."""
+    names = tuple(str(m) for m in _tuple(modules))
+    for m in names:
+        try:
+            importlib.import_module(m)
+        except ImportError as e:
+            raise SpecError(f"import {m}: {e}") from None
+    return names
+
+
+def _check_keys(what: str, d, cls) -> None:
+    """``d`` is a dict whose keys are fields of dataclass ``cls``."""
+    if not isinstance(d, dict):
+        raise SpecError(f"{what} must be a table, got {d!r}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(d) - names
+    if unknown:
+        raise SpecError(f"unknown {what} key {sorted(unknown)[0]!r}; valid: {', '.join(sorted(names))}")
+
+
 def _set(obj, **kw):
     for k, v in kw.items():
         object.__setattr__(obj, k, v)
@@ -145,7 +176,7 @@ def _set(obj, **kw):
 # ---------------------------------------------------------------- the parts
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class TaskSpec:
     """What the runs learn. Today one task: ``table``, the operation table
     ``op`` (``--list-ops``) with modulus ``modulus`` for the arithmetic ops."""
@@ -172,7 +203,7 @@ class TaskSpec:
         return f"{self.op} mod {self.modulus}" if op.uses_modulus else self.op
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class ModelSpec:
     """The paper's decoder-only transformer (appendix A.1.2); ``d_mlp``
     defaults to 4·``d_model``."""
@@ -193,6 +224,7 @@ class ModelSpec:
 def _product_init(self):
     """Every knob a tuple of valid numbers; a knob left unset takes the
     variant's value, else its default (config.KNOBS)."""
+    _set(self, variant=_str("variant", self.variant))
     if self.variant and self.variant not in VARIANTS:
         hint = "; for several in one grid, variant_grid('all') or variant_grid('adam,adamw')" if "," in self.variant \
             or self.variant == "all" else ""
@@ -243,6 +275,7 @@ Product = dataclasses.make_dataclass(
     + [(k.name, tuple, dataclasses.field(default=None)) for k in KNOBS]
     + [("full_batch", tuple, dataclasses.field(default=None))],
     frozen=True,
+    kw_only=True,
     namespace={"__module__": __name__,
         "__doc__": "One cross product of per-run knobs: every combination of the listed values.\n\n"
                    "Each knob of ``config.KNOBS`` is a field taking a number or a tuple of numbers; "
@@ -285,7 +318,7 @@ def products_from_dict(d: dict) -> list:
 # ---------------------------------------------------------------- the spec
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class SweepSpec:
     """A whole sweep. Defaults are the paper's settings at CPU scale."""
 
@@ -305,7 +338,7 @@ class SweepSpec:
     # budget and evaluation
     steps: int = 5000  # the paper: 10^5
     eval_every: int | str = 100  # steps between evaluations, or "log:N"
-    stop_at: float | None = None  # end once every run's val accuracy has reached this
+    stop_at: float | None = None  # end once every run's val accuracy has reached this; "off" (TOML) is None
     # checkpoints and devices
     ckpt_every: int = 0  # also checkpoint every N steps (0: only at the end)
     ckpt_keep: int = 3
@@ -313,13 +346,7 @@ class SweepSpec:
     imports: tuple = ()  # modules imported first, e.g. one that registers an op
 
     def __post_init__(self):
-        imports = tuple(str(m) for m in _tuple(self.imports))
-        for m in imports:  # before the task: a module may register its op
-            try:
-                importlib.import_module(m)
-            except ImportError as e:
-                raise SpecError(f"import {m}: {e}") from None
-        _set(self, imports=imports, name=str(self.name))
+        _set(self, imports=_import_all(self.imports), name=_str("name", self.name))
         if not isinstance(self.task, TaskSpec):
             raise SpecError(f"task must be a TaskSpec, got {self.task!r}")
         if not isinstance(self.model, ModelSpec):
@@ -340,14 +367,15 @@ class SweepSpec:
         grid = tuple(_tuple(self.grid))
         if not grid or not all(isinstance(p, Product) for p in grid):
             raise SpecError("grid must be one or more Product")
+        if len(set(grid)) != len(grid):
+            raise SpecError("grid lists one product twice: its runs would repeat")
         for p in grid:
             for k in p.outliers:
                 for f in fracs:
                     if k >= data.n_train(f, size):
                         raise SpecError(f"outliers {k} is not below the {data.n_train(f, size)} training rows of fraction {f:g}")
-        eval_every = self.eval_every
+        eval_every = self.eval_every.strip() if isinstance(self.eval_every, str) else self.eval_every
         if isinstance(eval_every, str) and not eval_every.startswith("log:"):
-            eval_every = eval_every.strip()
             if not eval_every.lstrip("-").isdigit():
                 raise SpecError(f"eval_every {eval_every!r}: use a number of steps or log:N")
         if isinstance(eval_every, str) and eval_every.startswith("log:"):
@@ -357,7 +385,8 @@ class SweepSpec:
             eval_every = f"log:{int(n)}"
         else:
             eval_every = _int("eval_every", eval_every, 1)
-        stop_at = None if self.stop_at is None else _number("stop_at", self.stop_at)
+        off = self.stop_at is None or (isinstance(self.stop_at, str) and self.stop_at.strip().lower() in ("off", "none"))
+        stop_at = None if off else _number("stop_at", self.stop_at)
         if stop_at is not None and not 0 < stop_at <= 1:
             raise SpecError(f"stop_at {stop_at:g} must be in (0, 1]")
         _set(
@@ -418,29 +447,13 @@ class SweepSpec:
         """A spec from plain data: ``to_dict``'s output, or a TOML file's
         tables. Keys left out take their defaults; ``fracs`` may be a range
         string (``"0.2:0.9"``); ``grid`` a list of tables (or one table)."""
-        if not isinstance(d, dict):
-            raise SpecError(f"a spec must be a table, got {type(d).__name__}")
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - fields
-        if unknown:
-            raise SpecError(f"unknown spec key {sorted(unknown)[0]!r}; valid: {', '.join(sorted(fields))}")
+        _check_keys("spec", d, cls)
         kw = dict(d)
-        # imports first: a module may register the op that the task names
-        for m in _tuple(kw.get("imports", ())):
-            try:
-                importlib.import_module(str(m))
-            except ImportError as e:
-                raise SpecError(f"import {m}: {e}") from None
+        _import_all(kw.get("imports", ()))  # first: a module may register the op that the task names
         for key, part in (("task", TaskSpec), ("model", ModelSpec)):
             if key in kw:
-                sub = kw[key]
-                if not isinstance(sub, dict):
-                    raise SpecError(f"{key} must be a table, got {sub!r}")
-                names = {f.name for f in dataclasses.fields(part)}
-                bad = set(sub) - names
-                if bad:
-                    raise SpecError(f"unknown {key} key {sorted(bad)[0]!r}; valid: {', '.join(sorted(names))}")
-                kw[key] = part(**sub)
+                _check_keys(key, kw[key], part)
+                kw[key] = part(**kw[key])
         if "grid" in kw:
             entries = kw["grid"] if isinstance(kw["grid"], (list, tuple)) else [kw["grid"]]
             kw["grid"] = tuple(p for e in entries for p in products_from_dict(e))

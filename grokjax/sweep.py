@@ -45,7 +45,7 @@ RUN_CONTROL = ("resume", "no_progress", "coordinator", "num_processes", "process
 
 
 def _flag(dest: str) -> str:
-    return "--" + dest.replace("_", "-")
+    return "--" + {"imports": "import"}.get(dest, dest).replace("_", "-")
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -109,7 +109,7 @@ def make_parser() -> argparse.ArgumentParser:
     c = p.add_argument_group(
         "output and checkpoints", "the folder gets runs.csv, curves.csv, config.json, figures and orbax checkpoints "
         "(checkpoints/). Ctrl-C or SIGTERM stops after the current chunk, saves, writes the tables and exits 130/143.")
-    c.add_argument("--out", type=Path, help="output folder; must not exist yet (results/<name>-<time>)")
+    c.add_argument("--out", type=Path, help="output folder; must not exist yet, or be empty (results/<name>-<time>)")
     c.add_argument("--ckpt-every", type=int, metavar="N",
                    help="also save every N steps; an evaluation is added at each multiple the schedule lacks "
                         "(0: only at the end)")
@@ -157,25 +157,30 @@ def spec_dict(args: argparse.Namespace, given: set[str], base: dict | None = Non
         if given & set(flags):
             d[key] = {**d.get(key, {}), **{f: getattr(args, f) for f in flags if f in given}}
     if "imports" in given:
-        d["imports"] = [*d.get("imports", []), *args.imports]
-    if "variant" in given:
+        d["imports"] = list(dict.fromkeys([*d.get("imports", []), *args.imports]))
+    if "variant" in given:  # replaces the grid, a file's too
         entries = [{"variant": args.variant}]
     else:
         entries = d.get("grid", [{}])
-        entries = [dict(e) for e in (entries if isinstance(entries, list) else [entries])]
+        entries = entries if isinstance(entries, list) else [entries]
+        if not all(isinstance(e, dict) for e in entries):
+            raise SpecError(f"a grid entry must be a table of knob values, got {entries!r}")
+        entries = [dict(e) for e in entries]
     knobs = {k.name: _floats(_flag(k.name), getattr(args, k.name)) for k in KNOBS if k.name in given}
+    if "full_batch" in given:
+        knobs["full_batch"] = [args.full_batch]
     for e in entries:
-        names = e.get("variant", "")
-        names = list(VARIANTS) if names == "all" else [n for n in str(names).split(",") if n]
+        names = str(e.get("variant", ""))
+        names = list(VARIANTS) if names.strip() == "all" else [n.strip() for n in names.split(",") if n.strip()]
         for name in names:
             if name not in VARIANTS:
                 raise UsageError(f"unknown variant {name!r}; valid: all, {', '.join(VARIANTS)}")
             fixed = sorted(set(knobs) & set(VARIANTS[name]))
-            if fixed:
+            if fixed:  # a flag may not change what a named preset is
                 raise UsageError(f"variant {name} sets {fixed[0]} itself; drop {_flag(fixed[0])}")
+        if names:
+            e["variant"] = ",".join(names)
         e.update(knobs)
-        if "full_batch" in given:
-            e["full_batch"] = [args.full_batch]
     if entries != [{}]:
         d["grid"] = entries
     return d
@@ -198,6 +203,8 @@ def default_out(spec: SweepSpec) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from grokjax import api
+
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = make_parser()
     try:
@@ -212,10 +219,9 @@ def main(argv: list[str] | None = None) -> int:
             return _resume(args, given, argv)
         spec = spec_from_args(args, given)
         out = args.out or default_out(spec)
-        from grokjax import api
-
+        api.check_output(out)
         results = api.run(spec, out, progress=not args.no_progress, command=argv)
-    except (UsageError, SpecError, FileExistsError) as e:
+    except (UsageError, SpecError, api.OutputError) as e:
         return UsageError(str(e)).report("grokjax.sweep")
     return _summary(results)
 
@@ -225,8 +231,9 @@ def _resume(args, given: set[str], argv: list[str]) -> int:
 
     out = args.resume
     try:
-        if "out" in given or "spec" in given:
-            raise UsageError(f"--resume continues the sweep recorded in its own folder; drop --{'out' if 'out' in given else 'spec'}")
+        for dest in ("out", "spec", "profile"):
+            if dest in given:
+                raise UsageError(f"--resume continues the sweep recorded in its own folder; drop {_flag(dest)}")
         recorded = checkpoint.read_meta(out)["spec"]
         for dest in sorted(given - set(RESUME_MAY_CHANGE) - set(RUN_CONTROL)):
             try:
@@ -235,6 +242,7 @@ def _resume(args, given: set[str], argv: list[str]) -> int:
                 same = False
             if not same:
                 value = getattr(args, dest)
+                value = ",".join(value) if isinstance(value, list) else value
                 raise UsageError(f"{_flag(dest)} {value} conflicts with the sweep in {out}; on --resume only --steps, "
                                  "--ckpt-every, --ckpt-keep, --devices and --stop-at may change")
         changes = spec_dict(args, given & set(RESUME_MAY_CHANGE))

@@ -65,6 +65,18 @@ def test_params_at_any_saved_step(swept):
     assert report.fmt(np.float32(m["val_acc"])) == report.fmt(loaded.curves["val_acc"][t, 2])
 
 
+def test_a_run_re_evaluates_to_its_recorded_numbers_in_float64_and_with_outliers(tiny_spec):
+    res = grokjax.run(tiny_spec.replace(x64=True, grid=(Product(outliers=(0, 3)),), steps=10, seeds=1, fracs=(0.5,)),
+                      progress=False)
+    assert res.curves["val_acc"].dtype == np.float64
+    for run in (0, 1):
+        m = res.evaluate(run)
+        for k in m:
+            assert m[k] == res.curves[k][-1, run], k
+    with pytest.raises(grokjax.CheckpointError, match="run 2 is out of range: the sweep has runs 0..1"):
+        res.params(2)
+
+
 def test_to_pandas_says_how_to_install_pandas(swept, monkeypatch):
     monkeypatch.setitem(sys.modules, "pandas", None)  # as if not installed
     with pytest.raises(ImportError, match=r"pip install pandas"):
@@ -120,8 +132,16 @@ def test_a_diverged_run_is_marked_and_never_counts_as_grokked(tiny_spec, tiny_ar
 def test_a_bad_output_folder_or_spec_is_refused_before_anything_runs(tiny_spec, tmp_path):
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "mine.txt").write_text("keep")
-    with pytest.raises(FileExistsError, match="already exists and is not empty"):
+    with pytest.raises(grokjax.OutputError, match="already exists and is not empty"):
         grokjax.run(tiny_spec, tmp_path / "full")
+    with pytest.raises(grokjax.OutputError, match="is a file"):
+        grokjax.run(tiny_spec, tmp_path / "full" / "mine.txt")
+    (tmp_path / "locked").mkdir(mode=0o500)
+    if os.geteuid() != 0:  # root writes anywhere
+        with pytest.raises(grokjax.OutputError, match="is not a writable folder"):
+            grokjax.run(tiny_spec, tmp_path / "locked" / "new")
+    with pytest.raises(grokjax.OutputError, match="is not a writable folder"):
+        grokjax.run(tiny_spec, tmp_path / "full" / "mine.txt" / "below")
     with pytest.raises(TypeError, match="takes a SweepSpec"):
         grokjax.run({"steps": 10})
     with pytest.raises(grokjax.CheckpointError, match="not a sweep folder"):
@@ -189,3 +209,14 @@ def test_the_folder_records_the_spec_and_the_checkpoint_the_same(swept):
     assert record["spec"] == meta["spec"] == swept.spec.to_dict()
     assert record["stop_reason"] == "budget" and record["n_runs"] == 8
     assert record["environment"]["cpu_detail"]["name"]
+
+
+def test_a_log_schedule_compiles_one_program_whatever_its_chunk_lengths(tiny_spec):
+    from grokjax import train
+
+    spec = tiny_spec.replace(steps=60, eval_every="log:12", seeds=1, batch_size=24)  # a shape no other test uses
+    before = train.sweep_chunk._cache_size()
+    res = grokjax.run(spec, progress=False)
+    lengths = set(np.diff(res.steps).tolist())
+    assert len(lengths) > 3  # many chunk lengths ...
+    assert train.sweep_chunk._cache_size() == before + 1  # ... one compiled program

@@ -209,6 +209,7 @@ def _not_orbax(ref, d):
         (shutil.copytree, "resume --steps 50", f"steps 50 is below the checkpoint's step {STEPS}"),
         (shutil.copytree, "resume --out x", "drop --out"),
         (shutil.copytree, "resume --spec x.toml", "drop --spec"),
+        (shutil.copytree, "resume --profile gpu", "drop --profile"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_changes_nothing(reference, tmp_path, capsys, make, command, message):

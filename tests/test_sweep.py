@@ -55,11 +55,14 @@ def test_flags_become_a_spec():
         (["--profile", "gpu"], "--profile needs --spec FILE"),
         (["--devices", "99"], "devices 99: only 4 cpu device(s) visible"),
         (["--import", "no_such_module_here"], "import no_such_module_here"),
+        (["--variant", "adam, adam"], "grid lists one product twice"),
+        (["--variant", "adam_fullbatch", "--no-full-batch"], "variant adam_fullbatch sets full_batch itself"),
+        (["--out", __file__], "is a file; pick another folder"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, argv, message):
     out = tmp_path / "out"
-    assert sweep.main([*argv, "--out", str(out)]) == 2
+    assert sweep.main([*argv, "--out", str(out)] if "--out" not in argv else argv) == 2
     err = capsys.readouterr().err
     assert message in err, err
     assert err.count("\n") == 1 and err.startswith("grokjax.sweep: error: ")
