@@ -62,6 +62,19 @@ def _save(fig: Figure, path: Path, dpi: int = 130) -> None:
     fig.savefig(path, dpi=dpi)
 
 
+def _log_steps_axis(ax, steps: np.ndarray) -> None:
+    """A log axis of steps labelled in plain numbers (1, 10, 1,000), with 2 and
+    5 between the powers of ten when it spans two decades or less."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    if len(steps):
+        span = np.log10(max(steps.max(), 1) / max(steps.min(), 1))
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if span <= 2 else (1.0,)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}" if x >= 1 else f"{x:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def accuracy(path: Path, rows: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray]) -> None:
     """Train (red) and validation (green) accuracy against steps on a log axis
     (Power et al. Figure 1, left), a dot where each run first reaches 99%.
@@ -101,7 +114,7 @@ def accuracy(path: Path, rows: list[dict], steps: np.ndarray, curves: dict[str, 
                     for name, key in (("train", "steps_to_99_train"), ("val", "steps_to_99_val"))]
             ax.text(0.98, 0.05, "\n".join(said), transform=ax.transAxes, ha="right", va="bottom", fontsize=9,
                     bbox=dict(boxstyle="round,pad=0.3", fc="white", ec="0.8"))
-        ax.set_xscale("log")
+        _log_steps_axis(ax, steps[keep])
         label = f"frac {frac:g}" + (f", {_runs(len(mine))}" if len(mine) > 1 else "")
         if split:
             label = f"{setting_label(setting, settings)}\n{label}"
@@ -175,9 +188,9 @@ def data_efficiency(path: Path, rows: list[dict]) -> None:
     """Best validation accuracy against training fraction, mean over seeds with each
     seed as a dot (Power et al. Figure 2, right, for one op)."""
     settings = _settings(rows)
-    labels = [_wrap(setting_label(s, settings)) for s in settings]
+    labels = [_wrap(setting_label(s, settings)) for s in settings] if len(settings) > 1 else []
     fig, ax, ncols = _fraction_axes(labels)
-    for (s, by_frac), label in zip(_by_setting(rows, "best_val_acc").items(), labels):
+    for (s, by_frac), label in zip(_by_setting(rows, "best_val_acc").items(), labels or [None]):
         fr = sorted(by_frac)
         (line,) = ax.plot(fr, [_mean(by_frac[f]) for f in fr], "o-", label=label)
         for f in fr:
