@@ -219,7 +219,6 @@ def main(argv: list[str] | None = None) -> int:
             return _resume(args, given, argv)
         spec = spec_from_args(args, given)
         out = args.out or default_out(spec)
-        api.check_output(out)
         results = api.run(spec, out, progress=not args.no_progress, command=argv)
     except (UsageError, SpecError, api.OutputError) as e:
         return UsageError(str(e)).report("grokjax.sweep")
