@@ -10,7 +10,7 @@ import grokjax
 
 # x+y mod 97 with the paper's model and optimizer, at two data fractions: 2 runs, one compiled program,
 # stopped once both generalize (stop_at), a checkpoint every 500 steps, all kept
-spec = grokjax.SweepSpec(task=grokjax.TaskSpec(op="add", modulus=97), fracs=(0.6, 0.7), seeds=1, steps=3000,
+spec = grokjax.SweepSpec(task=grokjax.TableTask(op="add", modulus=97), fracs=(0.6, 0.7), seeds=1, steps=3000,
                          eval_every="log:60", stop_at=0.99, ckpt_every=500, ckpt_keep=10)
 out = tempfile.mkdtemp(prefix="grokjax-tour-")
 res = grokjax.run(spec, out, progress=False)  # out=None keeps it all in memory

@@ -1,10 +1,10 @@
 """grokjax: grokking (Power et al. 2022) and Omnigrok (Liu et al. 2022) in JAX.
 
-A whole sweep (seeds × data fractions × optimizer settings) is one compiled
-program. From the command line: ``python -m grokjax.sweep --help``. From Python::
+A whole sweep (seeds × data sizes × optimizer settings) is one compiled
+program, for any task: operation tables, teacher-student, digits, your own arrays. From the command line: ``python -m grokjax.sweep --help``. From Python::
 
     import grokjax
-    spec = grokjax.SweepSpec(task=grokjax.TaskSpec(op="add", modulus=23), fracs=(0.3, 0.5), steps=2000)
+    spec = grokjax.SweepSpec(task=grokjax.TableTask(op="add", modulus=23), fracs=(0.3, 0.5), steps=2000)
     res = grokjax.run(spec)              # or run(spec, out="results/mine") to write the folder
     res.runs, res.steps, res.curves      # per-run summary, evaluated steps, metric -> [T, R]
     grokjax.load("results/mine").params(0, step=1000)
@@ -21,12 +21,16 @@ _EXPORTS = {
     "Results": "grokjax.api",
     "OutputError": "grokjax.api",
     "SweepSpec": "grokjax.spec",
-    "TaskSpec": "grokjax.spec",
-    "ModelSpec": "grokjax.spec",
+    "TableTask": "grokjax.tasks",
+    "TeacherStudentTask": "grokjax.tasks",
+    "DigitsTask": "grokjax.tasks",
+    "ArraysTask": "grokjax.tasks",
+    "TransformerSpec": "grokjax.model",
+    "MLPSpec": "grokjax.model",
     "Product": "grokjax.spec",
     "VARIANTS": "grokjax.spec",
     "variant_grid": "grokjax.spec",
-    "SpecError": "grokjax.spec",
+    "SpecError": "grokjax.errors",
     "CheckpointError": "grokjax.checkpoint",
 }
 

@@ -1,7 +1,7 @@
 """grokjax from Python: ``run``, ``resume`` and ``load``, and their ``Results``.
 
     import grokjax
-    spec = grokjax.SweepSpec(task=grokjax.TaskSpec(op="add", modulus=23), fracs=(0.3, 0.5), steps=2000)
+    spec = grokjax.SweepSpec(task=grokjax.TableTask(op="add", modulus=23), fracs=(0.3, 0.5), steps=2000)
     res = grokjax.run(spec)                    # in memory; run(spec, out="results/x") also writes the folder
     res.runs[0]["steps_to_99_val"], res.curves["val_acc"][:, 0]
     again = grokjax.load("results/x")          # the same numbers, read back from the folder

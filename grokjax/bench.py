@@ -49,11 +49,12 @@ def step_flops(config, vocab_size: int, path: str = "answer", seq_len: int = 4) 
     per-symbol tables included. Attention scores and LayerNorms are left out
     (under 2% here).
     """
-    D, F, L, V, B = config.d_model, config.d_mlp, seq_len, vocab_size, config.batch_size
+    m = config.model
+    D, F, L, V, B = m.d_model, m.d_mlp, seq_len, vocab_size, config.batch_size
     qkv, out, mlp = 3 * D * D, D * D, 2 * D * F
     block = qkv + out + mlp  # MACs per position of a full block
     last = L * 2 * D * D + (D * D + out + mlp)  # keys/values everywhere, the rest at "="
-    n = config.n_layers
+    n = m.n_layers
     if path == "answer":
         per_example = (n - 1) * L * block + last + D * V
         per_step = 0
@@ -121,15 +122,15 @@ def time_case(case: Case, steps: int, repeats: int, frac: float = 0.5, profile: 
     """Compiles and times ``steps`` updates of ``case.runs`` paper runs."""
     import jax
 
-    from grokjax import data, train
+    from grokjax import train
     from grokjax.config import Config, make_runs
 
     config = Config(run_axis=case.run_axis, map_batch=case.map_batch, model_path=case.model_path,
                     matmul_precision=case.matmul_precision, devices=case.devices)
-    table = data.table_for(config.op, config.modulus)
+    table = config.task.data()
     replicated = jax.sharding.NamedSharding(train.run_mesh(case.devices), jax.sharding.PartitionSpec())
     x, y = train.put_global(table.x, replicated), train.put_global(table.y, replicated)
-    runs = make_runs(table.size, [dict(seed=s, frac=frac, lr=1e-3, weight_decay=1.0) for s in range(case.runs)])
+    runs = make_runs(table, [dict(seed=s, frac=frac, lr=1e-3, weight_decay=1.0) for s in range(case.runs)])
     runs = train.put_global(runs, train.run_sharding(config))
     states = jax.block_until_ready(train.sweep_init(config, x, runs))
 
@@ -177,12 +178,12 @@ def time_to_grok(config, frac: float, seed: int, max_steps: int, eval_every: int
     """Trains one run until ``threshold`` val accuracy, evaluating every ``eval_every`` steps."""
     import jax
 
-    from grokjax import data, train
+    from grokjax import train
     from grokjax.config import make_runs
 
-    table = data.table_for(config.op, config.modulus)
+    table = config.task.data()
     x, y = jax.device_put(table.x), jax.device_put(table.y)
-    runs = make_runs(table.size, [dict(seed=seed, frac=frac, lr=1e-3, weight_decay=1.0)])
+    runs = make_runs(table, [dict(seed=seed, frac=frac, lr=1e-3, weight_decay=1.0)])
     t0 = time.perf_counter()
     states = train.sweep_init(config, x, runs)
     states, m = train.sweep_chunk(config, x, y, runs, states, 0)
@@ -201,7 +202,7 @@ def time_to_grok(config, frac: float, seed: int, max_steps: int, eval_every: int
             break
     wall = time.perf_counter() - t0
     return {
-        "op": config.op, "modulus": config.modulus, "frac": frac, "seed": seed,
+        **config.task.columns(), "frac": frac, "seed": seed,
         "eval_every": eval_every, "run_axis": config.run_axis, "model_path": config.model_path,
         "matmul_precision": config.matmul_precision,
         "steps_to_99_train": train_step, "steps_to_99_val": grok_step, "steps_run": step,

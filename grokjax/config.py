@@ -16,8 +16,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from grokjax import data
+from grokjax import tasks
+from grokjax.errors import SpecError
 from grokjax.knobs import KNOBS, TRANSFORMS
+from grokjax.losses import CLASSIFICATION_ONLY, LOSSES
+from grokjax.model import MLPSpec, TransformerSpec
 
 MATMUL_PRECISIONS = ("highest", "tensorfloat32", "bfloat16")
 
@@ -26,13 +29,9 @@ MATMUL_PRECISIONS = ("highest", "tensorfloat32", "bfloat16")
 class Config:
     """Static settings of one compiled program. Defaults are the paper's (appendix A.1.2)."""
 
-    op: str = "add"
-    modulus: int = data.DEFAULT_MODULUS
-    # model
-    n_layers: int = 2
-    d_model: int = 128
-    n_heads: int = 4
-    d_mlp: int = 512
+    # what is learned (tasks.py) and by what (model.py)
+    task: tasks.Task = tasks.TableTask()
+    model: TransformerSpec | MLPSpec = TransformerSpec()
     # optimization
     batch_size: int = 512
     warmup_steps: int = 10
@@ -57,7 +56,7 @@ class Config:
     # transforms in the program beyond AdamW (TRANSFORMS); each run sets its
     # strength through its knob, and the default number is "off".
     transforms: tuple = ()
-    # the loss: "softmax" cross-entropy or "stablemax" (Prieto et al. 2025)
+    # the loss (losses.py): "softmax" or "stablemax" cross-entropy, or "mse"
     loss: str = "softmax"
     # every step's gradient from the whole training set instead of a minibatch
     full_batch: bool = False
@@ -71,19 +70,25 @@ class Config:
             raise ValueError(f"model_path must be 'factorized' or 'answer', got {self.model_path!r}")
         if self.matmul_precision not in MATMUL_PRECISIONS:
             raise ValueError(f"matmul_precision must be one of {MATMUL_PRECISIONS}, got {self.matmul_precision!r}")
-        if self.loss not in ("softmax", "stablemax"):
-            raise ValueError(f"loss must be 'softmax' or 'stablemax', got {self.loss!r}")
+        if self.loss not in LOSSES:
+            raise SpecError(f"unknown loss {self.loss!r}; valid: {', '.join(LOSSES)}")
+        family = "mlp" if isinstance(self.model, MLPSpec) else "transformer"
+        if family != self.task.family:
+            raise SpecError(f"the {self.task.name} task is learned by the {self.task.family}, not the {family}")
+        regression = self.task.data().kind == "regression"
+        if regression and self.loss in CLASSIFICATION_ONLY:
+            raise SpecError(f"loss {self.loss} needs class labels; the {self.task.describe()} task is a regression: use mse")
+        if regression and "outliers" in self.transforms:
+            raise SpecError(f"outliers swap class labels; the {self.task.describe()} task is a regression and has none")
         unknown = set(self.transforms) - set(TRANSFORMS)
         if unknown:
             raise ValueError(f"unknown transforms {sorted(unknown)}; valid: {', '.join(TRANSFORMS)}")
-        if "dropout" in self.transforms and self.model_path == "factorized":
+        if "dropout" in self.transforms and self.model_path == "factorized" and family == "transformer":
             raise ValueError("dropout needs model_path='answer': its masks differ per example")
         if self.devices < 1:
             raise ValueError(f"devices must be >= 1, got {self.devices}")
         if self.map_batch < 1:
             raise ValueError(f"map_batch must be >= 1, got {self.map_batch}")
-        if self.d_model % self.n_heads:
-            raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
 
     def replace(self, **kw) -> "Config":
         return dataclasses.replace(self, **kw)
@@ -93,9 +98,9 @@ class Config:
 class RunParams:
     """Per-run numbers; every field has shape ``[R]`` (or ``[]`` inside vmap).
 
-    ``seed`` fixes the run's init, split, batches and noise; ``frac`` is its
-    data fraction and ``n_train = round(frac·N)`` its training-set size,
-    computed once on the host. The rest are the knobs of ``KNOBS``.
+    ``seed`` fixes the run's init, split, batches and noise; ``n_train`` is
+    its training-set size, drawn from the task's pool, and ``frac`` that
+    size as a fraction of the pool, for the record. The rest are the knobs of ``KNOBS``.
     """
 
     seed: jax.Array  # int32
@@ -124,12 +129,19 @@ class RunParams:
         return jax.tree.map(lambda v: v[i : i + 1], self)
 
 
-def make_runs(table_size: int, rows: list[dict]) -> RunParams:
-    """RunParams from per-run dicts with keys seed and frac and any of KNOBS
-    (a knob left out takes its default)."""
+def make_runs(pool, rows: list[dict]) -> RunParams:
+    """RunParams from per-run dicts with keys seed, and n_train or frac, and
+    any of KNOBS (a knob left out takes its default). ``pool`` is the task's
+    TaskData, or the pool's size for a task without a fixed test set."""
+    if not isinstance(pool, tasks.TaskData):
+        pool = tasks.TaskData(np.zeros((pool, 0)), np.zeros(pool), int(pool), 2, 2)
+
+    def size(r):
+        return r["n_train"] if "n_train" in r else tasks.n_train(r["frac"], pool)
+
     return RunParams(
         seed=jnp.asarray([r["seed"] for r in rows], jnp.int32),
-        frac=jnp.asarray([r["frac"] for r in rows], jnp.float32),
-        n_train=jnp.asarray([data.n_train(r["frac"], table_size) for r in rows], jnp.int32),
+        frac=jnp.asarray([r.get("frac", size(r) / pool.n_pool) for r in rows], jnp.float32),
+        n_train=jnp.asarray([size(r) for r in rows], jnp.int32),
         **{k.name: jnp.asarray([r.get(k.name, k.default) for r in rows], jnp.float32) for k in KNOBS},
     )

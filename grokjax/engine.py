@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from grokjax import analysis, data, train as training
+from grokjax import analysis, tasks, train as training
 from grokjax.plan import Plan
 
 
@@ -48,11 +48,11 @@ def abstract_states(plan: Plan) -> list:
     axis, split over the devices): what a restore fills."""
     import jax
 
-    table = data.table_for(plan.spec.task.op, plan.spec.task.modulus)
+    x = plan.spec.task.data().x
     out = []
     with jax.enable_x64(plan.spec.x64):
         for p in plan.programs:
-            shapes = jax.eval_shape(functools.partial(training.sweep_init, p.config), table.x, plan.run_params(p))
+            shapes = jax.eval_shape(functools.partial(training.sweep_init, p.config), x, plan.run_params(p))
             sharding = training.run_sharding(p.config)
             out.append(jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes))
     return out
@@ -90,9 +90,9 @@ def _train(plan: Plan, resume, save, ckpt_every, on_chunk, stop) -> Outcome:
     from jax.sharding import NamedSharding, PartitionSpec
 
     spec = plan.spec
-    table = data.table_for(spec.task.op, spec.task.modulus)
+    data = spec.task.data()
     mesh = training.run_mesh(plan.programs[0].config.devices)
-    x, y = (training.put_global(a, NamedSharding(mesh, PartitionSpec())) for a in (table.x, table.y))
+    x, y = (training.put_global(a, NamedSharding(mesh, PartitionSpec())) for a in (data.x, data.y))
     runs = [training.put_global(plan.run_params(p), training.run_sharding(p.config)) for p in plan.programs]
     order = plan.grid_order()
 
@@ -163,23 +163,26 @@ def _all_done(steps, curves, stop_at: float) -> bool:
 
 def evaluate_run(config, row: dict, params) -> dict:
     """One run's evaluation from its params, as the sweep computes it: its
-    metrics, and per table row its predicted answer, label and split."""
+    metrics, and per row of the task's data its output, predicted class
+    (classification), label and split."""
     import jax
 
     from grokjax.config import make_runs
 
-    table = data.table_for(config.op, config.modulus)
+    data = config.task.data()
     with jax.enable_x64(config.x64), jax.default_matmul_precision(config.matmul_precision):
-        run = jax.tree.map(lambda v: v[0], make_runs(table.size, [row]))
+        run = jax.tree.map(lambda v: v[0], make_runs(data, [row]))
         order = training.run_order(config, run)
-        y = training.run_labels(config, jax.numpy.asarray(table.y), order, run)
-        mask = data.train_mask(order, run.n_train)
-        metrics = jax.jit(training.evaluate, static_argnums=0)(config, table.x, y, mask, params)
+        y = training.run_labels(config, jax.numpy.asarray(data.y), order, run)
+        mask = tasks.train_mask(order, run.n_train, data.size)
+        metrics = jax.jit(training.evaluate, static_argnums=0)(config, data.x, y, mask, params)
         model = training.model_for(config)
-        logits = jax.jit(lambda p, x: model.apply(p, x, path=config.model_path))(params, table.x)
+        out = jax.jit(lambda p, x: model.apply(p, x, path=config.model_path))(params, data.x)
         return {
             "metrics": {k: float(v) for k, v in metrics.items()},
-            "pred": np.asarray(jax.numpy.argmax(logits, -1)),
+            "output": np.asarray(out),
+            "pred": np.asarray(jax.numpy.argmax(out, -1)) if data.n_classes is not None else None,
             "labels": np.asarray(y),
             "train": np.asarray(mask),
+            "test": np.asarray(tasks.test_mask(mask, data.n_pool)),
         }

@@ -54,9 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         return UsageError(str(e)).report("grokjax.inspect")
     got = engine.evaluate_run(loaded.config, loaded.run, loaded.params)
     m = got["metrics"]
-    print(f"run {args.run} of {args.out} at step {loaded.step} ({loaded.config.op}, modulus {loaded.config.modulus})")
+    task = loaded.config.task
+    print(f"run {args.run} of {args.out} at step {loaded.step} ({task.describe()})")
     first = ("run", "frac", "seed", "n_train", "lr", "weight_decay", "full_batch")
-    for k in [*first, *(k for k in loaded.run if k not in first and k not in ("op", "modulus"))]:
+    for k in [*first, *(k for k in loaded.run if k not in first and k not in task.columns())]:
         print(f"  {k:18s} {loaded.run[k]}")
     from grokjax.report import fmt
 
@@ -67,13 +68,16 @@ def main(argv: list[str] | None = None) -> int:
     if rec is not None:
         print(f"  (curves.csv at step {loaded.step}: train_acc {rec['train_acc']}, val_acc {rec['val_acc']})")
     if args.table:
-        from grokjax import data, plots
+        from grokjax import plots, tables
 
+        if task.name != "table":
+            return UsageError(f"--table draws an operation table; run {args.run} learns the {task.name} task").report(
+                "grokjax.inspect")
         png = args.png or Path(args.out) / "inspect" / f"run{args.run}_step{loaded.step}_table.png"
         png.parent.mkdir(parents=True, exist_ok=True)
-        table = data.table_for(loaded.config.op, loaded.config.modulus)
+        table = tables.table_for(task.op, task.modulus)
         plots.predicted_table(png, table, got["pred"], got["labels"], got["train"],
-                              title=f"{loaded.config.op} run {args.run} (frac {loaded.run['frac']:g}, seed "
+                              title=f"{task.op} run {args.run} (frac {loaded.run['frac']:g}, seed "
                                     f"{loaded.run['seed']}) at step {loaded.step}: val acc {m['val_acc']:.3f}")
         print(f"wrote {png}")
     return 0

@@ -1,6 +1,7 @@
-"""The decoder-only transformer of Power et al. (appendix A.1.2).
+"""The models: the decoder-only transformer of Power et al. (appendix A.1.2),
+and the MLP of Omnigrok; each with its frozen spec (``TransformerSpec``, ``MLPSpec``).
 
-As in the paper's implementation: post-LayerNorm blocks (``LN(x + f(x))``),
+The transformer is as in the paper's implementation: post-LayerNorm blocks (``LN(x + f(x))``),
 causal multi-head attention and a ReLU MLP of width 4·D, no bias in any
 linear map, fixed sinusoidal positions, learned token embeddings and an
 untied unembedding. Initial values follow PyTorch's defaults, which the paper
@@ -33,10 +34,15 @@ tokens, used as the first operand of a precomputed prefix).
 
 from __future__ import annotations
 
+import dataclasses
+from typing import ClassVar
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from grokjax.errors import SpecError
 
 PATHS = ("factorized", "answer", "full")
 
@@ -177,7 +183,7 @@ class Transformer(nn.Module):
         """The answer logits of ``[a, ∘, b, =]`` rows, prefix computed per symbol.
 
         Reads only columns 0 and 2: the ∘ and = tokens are the vocabulary's
-        last two (``data.Table``'s layout), the same in every row.
+        last two (``tables.Table``'s layout), the same in every row.
         """
         V, D = self.vocab_size, self.d_model
         a_B, b_B = x_BxL[:, 0], x_BxL[:, 2]
@@ -216,15 +222,128 @@ class Transformer(nn.Module):
         return self.unembed(hs_Bx2xD[:, -1])
 
 
-def make_model(config, vocab_size: int) -> Transformer:
-    return Transformer(
-        vocab_size=vocab_size,
-        n_layers=config.n_layers,
-        d_model=config.d_model,
-        n_heads=config.n_heads,
-        d_mlp=config.d_mlp,
-        dtype=jnp.float64 if getattr(config, "x64", False) else jnp.float32,
-    )
+class MLP(nn.Module):
+    """``depth`` linear maps with biases, ``activation`` between them:
+    widths ``d_in → width → … → width → n_outputs``. PyTorch's default init
+    (weight and bias U(±1/√fan_in)), as in Omnigrok's notebooks.
+
+    Dropout, when a rate is given, drops each hidden activation."""
+
+    n_outputs: int
+    depth: int = 3
+    width: int = 200
+    activation: str = "relu"
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x_BxI, path: str | None = None, dropout_rate=None):
+        del path  # the transformer's; an MLP has one path
+        act = ACTIVATIONS[self.activation]
+        h = x_BxI.astype(self.dtype)
+        for i in range(self.depth):
+            last = i == self.depth - 1
+            fan_in = h.shape[-1]
+            h = nn.Dense(self.n_outputs if last else self.width, kernel_init=torch_linear_init,
+                         bias_init=_uniform_bias(fan_in), dtype=self.dtype, param_dtype=self.dtype,
+                         name=f"linear{i}")(h)
+            if not last:
+                h = act(h)
+                if dropout_rate is not None:
+                    h = residual_dropout(h, dropout_rate, self.make_rng("dropout"))
+        return h
+
+
+def _uniform_bias(fan_in: int):
+    """PyTorch's nn.Linear bias init, U(±1/√fan_in)."""
+    bound = 1 / np.sqrt(fan_in)
+
+    def init(key, shape, dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
+
+
+ACTIVATIONS = {"relu": nn.relu, "tanh": jnp.tanh, "silu": nn.silu, "gelu": nn.gelu}
+
+
+# ---------------------------------------------------------------- model specs
+
+
+def _whole(name: str, v, low: int = 1) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+        raise SpecError(f"{name} must be a whole number >= {low}, got {v!r}")
+    return int(v)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TransformerSpec:
+    """The paper's decoder-only transformer (appendix A.1.2); ``d_mlp``
+    defaults to 4·``d_model``. The ``table`` task's model."""
+
+    name: ClassVar[str] = "transformer"
+    n_layers: int = 2
+    d_model: int = 128
+    n_heads: int = 4
+    d_mlp: int | None = None
+
+    def __post_init__(self):
+        for f in ("n_layers", "d_model", "n_heads"):
+            object.__setattr__(self, f, _whole(f, getattr(self, f)))
+        object.__setattr__(self, "d_mlp", 4 * self.d_model if self.d_mlp is None else _whole("d_mlp", self.d_mlp))
+        if self.d_model % self.n_heads:
+            raise SpecError(f"n_heads {self.n_heads} does not divide d_model {self.d_model}")
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, **dataclasses.asdict(self)}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MLPSpec:
+    """An MLP of ``depth`` linear maps (``depth − 1`` hidden layers of
+    ``width``) with biases: Omnigrok's model for teacher-student (5-100-100-5,
+    tanh) and MNIST (784-200-200-10, ReLU). Input and output widths follow the task."""
+
+    name: ClassVar[str] = "mlp"
+    depth: int = 3
+    width: int = 200
+    activation: str = "relu"
+
+    def __post_init__(self):
+        object.__setattr__(self, "depth", _whole("depth", self.depth))
+        object.__setattr__(self, "width", _whole("width", self.width))
+        if self.activation not in ACTIVATIONS:
+            raise SpecError(f"unknown activation {self.activation!r}; valid: {', '.join(ACTIVATIONS)}")
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, **dataclasses.asdict(self)}
+
+
+MODELS = {m.name: m for m in (TransformerSpec, MLPSpec)}
+
+
+def model_from_dict(d: dict, default_name: str = "transformer"):
+    """A model spec from ``{"name": ..., field: value}``; no name is ``default_name``."""
+    if not isinstance(d, dict):
+        raise SpecError(f"model must be a table of settings, got {d!r}")
+    d = dict(d)
+    name = d.pop("name", default_name)
+    if name not in MODELS:
+        raise SpecError(f"unknown model {name!r}; valid: {', '.join(MODELS)}")
+    fields = {f.name for f in dataclasses.fields(MODELS[name])}
+    unknown = set(d) - fields
+    if unknown:
+        raise SpecError(f"model {name} has no setting {sorted(unknown)[0]!r}; its settings: {', '.join(sorted(fields))}")
+    return MODELS[name](**d)
+
+
+def make_model(spec, n_outputs: int, x64: bool = False) -> nn.Module:
+    """The Flax module of a model spec, with ``n_outputs`` outputs (the
+    transformer: its vocabulary, input and output)."""
+    dtype = jnp.float64 if x64 else jnp.float32
+    if isinstance(spec, MLPSpec):
+        return MLP(n_outputs=n_outputs, depth=spec.depth, width=spec.width, activation=spec.activation, dtype=dtype)
+    return Transformer(vocab_size=n_outputs, n_layers=spec.n_layers, d_model=spec.d_model, n_heads=spec.n_heads,
+                       d_mlp=spec.d_mlp, dtype=dtype)
 
 
 EMBEDDING_PARAMS = ("tok_embed", "unembed")

@@ -12,7 +12,7 @@ import dataclasses
 
 import numpy as np
 
-from grokjax import data
+from grokjax import tasks
 from grokjax.config import Config, RunParams, make_runs
 from grokjax.knobs import transforms_for
 from grokjax.spec import SpecError, SweepSpec
@@ -47,7 +47,7 @@ class Plan:
 
     def run_params(self, program: Program) -> RunParams:
         """The program's per-run numbers, padded (host arrays)."""
-        return make_runs(self.spec.task.size, [self.rows[i] for i in program.padded])
+        return make_runs(self.spec.task.data(), [self.rows[i] for i in program.padded])
 
     def grid_order(self) -> np.ndarray:
         """Indexes program-major results (programs' real runs, concatenated) into grid order."""
@@ -78,19 +78,22 @@ def expand(spec: SweepSpec, devices: int | None = None) -> Plan:
     """The runs of ``spec`` in grid order (products, then each product's
     settings, then fractions, then seeds) and its programs. ``devices``
     overrides the spec's (loading a run uses one device, whatever the sweep used)."""
-    task, size = spec.task, spec.task.size
+    task, data = spec.task, spec.task.data()
+    if spec.fracs is not None:
+        sizes = [(frac, tasks.n_train(frac, data)) for frac in spec.fracs]
+    else:  # a count: its fraction of the pool, for the record
+        sizes = [(float(n / data.n_pool), n) for n in spec.train_sizes]
     rows = []
     for product in spec.grid:
         for setting in product.settings():
-            for frac in spec.fracs:
+            for frac, n_train in sizes:
                 for seed in range(spec.seeds):
-                    row = {"run": len(rows), "op": task.op, "modulus": task.modulus, "frac": frac, "seed": seed}
+                    row = {"run": len(rows), **task.columns(), "frac": frac, "seed": seed}
                     if spec.has_variants:
                         row["variant"] = product.variant
-                    rows.append({**row, **setting, "n_train": data.n_train(frac, size)})
+                    rows.append({**row, **setting, "n_train": n_train})
     base = Config(
-        op=task.op, modulus=task.modulus,
-        n_layers=spec.model.n_layers, d_model=spec.model.d_model, n_heads=spec.model.n_heads, d_mlp=spec.model.d_mlp,
+        task=task, model=spec.model, beta2=spec.beta2, warmup_steps=spec.warmup_steps,
         batch_size=spec.batch_size, run_axis=resolve_run_axis(spec.run_axis),
         devices=resolve_devices(spec.devices if devices is None else devices),
         matmul_precision=spec.matmul_precision, loss=spec.loss, x64=spec.x64,

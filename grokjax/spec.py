@@ -4,7 +4,7 @@ A spec holds what defines a sweep and nothing else: the task, the model, the
 static switches, the per-run grid, the budget and evaluation schedule, and
 checkpointing and devices. It is built three ways and validated once, here:
 
-- from Python: ``SweepSpec(task=TaskSpec(op="s5_mul"), fracs=(0.3, 0.5), ...)``;
+- from Python: ``SweepSpec(task=TableTask(op="s5_mul"), fracs=(0.3, 0.5), ...)``;
 - from a dict or a TOML file: ``SweepSpec.from_dict(d)``, ``from_toml(path, profile)``;
 - from command-line flags (``grokjax.sweep`` turns them into a dict).
 
@@ -27,13 +27,16 @@ from pathlib import Path
 
 import numpy as np
 
-from grokjax import data
+from grokjax import tasks
 from grokjax.config import MATMUL_PRECISIONS
+from grokjax.errors import SpecError
 from grokjax.knobs import KNOB, KNOBS
+from grokjax.losses import LOSSES
+from grokjax.model import MLPSpec, TransformerSpec, model_from_dict
+from grokjax.tasks import ArraysTask, DigitsTask, TableTask, TeacherStudentTask, task_from_dict
 
-
-class SpecError(ValueError):
-    """A sweep that cannot run, said in one line."""
+__all__ = ["SweepSpec", "Product", "SpecError", "TableTask", "TeacherStudentTask", "DigitsTask", "ArraysTask",
+           "TransformerSpec", "MLPSpec", "VARIANTS", "variant_grid", "parse_fracs", "read_toml"]
 
 
 # Figure 2 (left) of Power et al., in the paper's order (appendix A.1.2).
@@ -50,9 +53,7 @@ VARIANTS: dict[str, dict] = {
     "adam_weight_noise": dict(weight_decay=0.0, weight_noise=0.01),
 }
 
-TASKS = ("table",)
 RUN_AXES = ("auto", "vmap", "map")
-LOSSES = ("softmax", "stablemax")
 
 
 # ---------------------------------------------------------------- parsing helpers
@@ -176,51 +177,6 @@ def _set(obj, **kw):
 # ---------------------------------------------------------------- the parts
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class TaskSpec:
-    """What the runs learn. Today one task: ``table``, the operation table
-    ``op`` (``--list-ops``) with modulus ``modulus`` for the arithmetic ops."""
-
-    name: str = "table"
-    op: str = "add"
-    modulus: int = data.DEFAULT_MODULUS
-
-    def __post_init__(self):
-        _choice("task", self.name, TASKS)
-        _set(self, modulus=_int("modulus", self.modulus, 1))
-        try:
-            data.check_modulus(self.op, self.modulus)
-        except data.OpError as e:
-            raise SpecError(str(e)) from None
-
-    @property
-    def size(self) -> int:
-        """Rows of the table: the pool a run draws its training set from."""
-        return data.table_for(self.op, self.modulus).size
-
-    def describe(self) -> str:
-        op = data.get_op(self.op)
-        return f"{self.op} mod {self.modulus}" if op.uses_modulus else self.op
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class ModelSpec:
-    """The paper's decoder-only transformer (appendix A.1.2); ``d_mlp``
-    defaults to 4·``d_model``."""
-
-    n_layers: int = 2
-    d_model: int = 128
-    n_heads: int = 4
-    d_mlp: int | None = None
-
-    def __post_init__(self):
-        for f in ("n_layers", "d_model", "n_heads"):
-            _set(self, **{f: _int(f, getattr(self, f), 1)})
-        _set(self, d_mlp=4 * self.d_model if self.d_mlp is None else _int("d_mlp", self.d_mlp, 1))
-        if self.d_model % self.n_heads:
-            raise SpecError(f"n_heads {self.n_heads} does not divide d_model {self.d_model}")
-
-
 def _product_init(self):
     """Every knob a tuple of valid numbers; a knob left unset takes the
     variant's value, else its default (config.KNOBS)."""
@@ -230,6 +186,7 @@ def _product_init(self):
             or self.variant == "all" else ""
         raise SpecError(f"unknown variant {self.variant!r}; valid: {', '.join(VARIANTS)}{hint}")
     preset = VARIANTS.get(self.variant, {})
+    _set(self, unset=tuple(k.name for k in KNOBS if getattr(self, k.name) is None and k.name not in preset))
     for k in KNOBS:
         given = getattr(self, k.name)
         vals = _tuple(preset.get(k.name, k.default) if given is None else given)
@@ -260,6 +217,13 @@ def _product_settings(self) -> list[dict]:
     return [dict(zip([*names, "full_batch"], c)) for c in combos]
 
 
+def _product_under(self, defaults: dict):
+    """This product with the knobs it left unset taken from ``defaults``
+    (a task's, say) instead of the paper's."""
+    given = {k: v for k, v in defaults.items() if k in self.unset}
+    return dataclasses.replace(self, **given) if given else self
+
+
 def _product_to_dict(self) -> dict:
     d = {"variant": self.variant} if self.variant else {}
     d.update({k.name: list(getattr(self, k.name)) for k in KNOBS})
@@ -273,7 +237,8 @@ Product = dataclasses.make_dataclass(
     "Product",
     [("variant", str, dataclasses.field(default=""))]
     + [(k.name, tuple, dataclasses.field(default=None)) for k in KNOBS]
-    + [("full_batch", tuple, dataclasses.field(default=None))],
+    + [("full_batch", tuple, dataclasses.field(default=None)),
+       ("unset", tuple, dataclasses.field(default=(), init=False, compare=False, repr=False))],
     frozen=True,
     kw_only=True,
     namespace={"__module__": __name__,
@@ -284,6 +249,7 @@ Product = dataclasses.make_dataclass(
                    "and labels its runs.",
         "__post_init__": _product_init,
         "settings": _product_settings,
+        "under": _product_under,
         "to_dict": _product_to_dict,
     },
 )
@@ -320,18 +286,23 @@ def products_from_dict(d: dict) -> list:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SweepSpec:
-    """A whole sweep. Defaults are the paper's settings at CPU scale."""
+    """A whole sweep. What is left unset (None) takes the task's default:
+    for the ``table`` task the paper's settings at CPU scale."""
 
     name: str = ""  # names the default output folder, results/<name>-<time>
-    task: TaskSpec = TaskSpec()
-    model: ModelSpec = ModelSpec()
-    # the grid: fractions × seeds × every setting of every product
-    fracs: tuple = (0.3, 0.4, 0.5, 0.6)
+    task: tasks.Task = TableTask()  # TableTask, TeacherStudentTask, DigitsTask or ArraysTask
+    model: TransformerSpec | MLPSpec | None = None  # the task's model family, at its default size
+    # the grid: data sizes × seeds × every setting of every product. A data
+    # size is a fraction of the task's pool (fracs) or a count (train_sizes).
+    fracs: tuple | None = None
+    train_sizes: tuple | None = None
     seeds: int = 1  # seeds 0..seeds-1; a seed fixes the init, the split, the batches and the noise
     grid: tuple = (Product(),)
     # static switches: each value compiles its own program
-    batch_size: int = 512  # B; a run uses min(B, n_train/2), the paper's rule
-    loss: str = "softmax"  # or "stablemax" (Prieto et al. 2025)
+    batch_size: int | None = None  # B; the table task uses min(B, n_train/2), the paper's rule, others min(B, n_train)
+    loss: str | None = None  # softmax, stablemax or mse (losses.py)
+    beta2: float | None = None  # Adam's β₂: 0.98 for the table task (the paper), else PyTorch's 0.999
+    warmup_steps: int | None = None  # linear learning-rate warmup: 10 for the table task, else 0
     x64: bool = False  # model, optimizer and loss in float64
     matmul_precision: str = "highest"  # exact float32; "tensorfloat32"/"bfloat16" are opt-in GPU speed-ups
     run_axis: str = "auto"  # vmap or map over runs; auto: map on CPU, vmap elsewhere
@@ -347,33 +318,35 @@ class SweepSpec:
 
     def __post_init__(self):
         _set(self, imports=_import_all(self.imports), name=_str("name", self.name))
-        if not isinstance(self.task, TaskSpec):
-            raise SpecError(f"task must be a TaskSpec, got {self.task!r}")
-        if not isinstance(self.model, ModelSpec):
-            raise SpecError(f"model must be a ModelSpec, got {self.model!r}")
-        fracs = parse_fracs(self.fracs) if isinstance(self.fracs, str) else tuple(
-            _number("fraction", f) for f in _tuple(self.fracs))
-        if not fracs:
-            raise SpecError("fracs is empty")
-        for f in fracs:
-            if not 0 < f < 1:
-                raise SpecError(f"fraction {f:g} is outside (0, 1)")
-        if len(set(fracs)) != len(fracs):
-            raise SpecError(f"fracs repeats a fraction: {list(fracs)}")
-        size = self.task.size
-        for f in fracs:
-            if round(f * size) < 2 or round(f * size) > size - 1:
-                raise SpecError(f"fraction {f:g} of {size} rows leaves no training pair or no validation row")
+        task = self.task
+        if not isinstance(task, tuple(tasks.TASKS.values())):
+            raise SpecError(f"task must be one of {', '.join(c.__name__ for c in tasks.TASKS.values())}, got {task!r}")
+        model = task.default_model() if self.model is None else self.model
+        if not isinstance(model, (TransformerSpec, MLPSpec)):
+            raise SpecError(f"model must be a TransformerSpec or MLPSpec, got {model!r}")
+        if model.name != task.family:
+            raise SpecError(f"the {task.name} task is learned by the {task.family}, not the {model.name}")
+        if isinstance(task, TeacherStudentTask) and self.train_sizes is not None:
+            biggest = max(_number("train size", n, int) for n in _tuple(self.train_sizes))
+            if biggest > task.n_train:  # its pool grows to the largest size; its test set stays
+                task = dataclasses.replace(task, n_train=biggest)
+                _set(self, task=task)
+        data = task.data()
+        fracs, sizes = self._data_sizes(data)
         grid = tuple(_tuple(self.grid))
         if not grid or not all(isinstance(p, Product) for p in grid):
             raise SpecError("grid must be one or more Product")
+        grid = tuple(p.under(task.knob_defaults) for p in grid)
         if len(set(grid)) != len(grid):
             raise SpecError("grid lists one product twice: its runs would repeat")
+        n_trains = [tasks.n_train(f, data) for f in fracs] if fracs else list(sizes)
         for p in grid:
             for k in p.outliers:
-                for f in fracs:
-                    if k >= data.n_train(f, size):
-                        raise SpecError(f"outliers {k} is not below the {data.n_train(f, size)} training rows of fraction {f:g}")
+                if k and data.kind == "regression":
+                    raise SpecError(f"outliers swap class labels; the {task.describe()} task is a regression and has none")
+                for n in n_trains:
+                    if k >= n:
+                        raise SpecError(f"outliers {k} is not below the {n} training rows of a run")
         eval_every = self.eval_every.strip() if isinstance(self.eval_every, str) else self.eval_every
         if isinstance(eval_every, str) and not eval_every.startswith("log:"):
             if not eval_every.lstrip("-").isdigit():
@@ -389,15 +362,58 @@ class SweepSpec:
         stop_at = None if off else _number("stop_at", self.stop_at)
         if stop_at is not None and not 0 < stop_at <= 1:
             raise SpecError(f"stop_at {stop_at:g} must be in (0, 1]")
+        d = task.defaults
+        loss = _choice("loss", task.default_loss if self.loss is None else self.loss, LOSSES)
+        if data.kind == "regression" and loss != "mse":
+            raise SpecError(f"loss {loss} needs class labels; the {task.describe()} task is a regression: use mse")
+        beta2 = d["beta2"] if self.beta2 is None else _number("beta2", self.beta2)
+        if not 0 <= beta2 < 1:
+            raise SpecError(f"beta2 {beta2:g} must be in [0, 1)")
         _set(
-            self, fracs=fracs, grid=grid, eval_every=eval_every, stop_at=stop_at,
+            self, model=model, fracs=fracs, train_sizes=sizes, grid=grid, eval_every=eval_every, stop_at=stop_at,
             seeds=_int("seeds", self.seeds, 1), steps=_int("steps", self.steps, 1),
-            batch_size=_int("batch_size", self.batch_size, 1), x64=_bool("x64", self.x64),
+            batch_size=_int("batch_size", d["batch_size"] if self.batch_size is None else self.batch_size, 1),
+            loss=loss, beta2=beta2,
+            warmup_steps=_int("warmup_steps", d["warmup_steps"] if self.warmup_steps is None else self.warmup_steps, 0),
+            x64=_bool("x64", self.x64),
             ckpt_every=_int("ckpt_every", self.ckpt_every, 0), ckpt_keep=_int("ckpt_keep", self.ckpt_keep, 1),
-            devices=_int("devices", self.devices, 0),
-            loss=_choice("loss", self.loss, LOSSES), run_axis=_choice("run_axis", self.run_axis, RUN_AXES),
+            devices=_int("devices", self.devices, 0), run_axis=_choice("run_axis", self.run_axis, RUN_AXES),
             matmul_precision=_choice("matmul_precision", self.matmul_precision, MATMUL_PRECISIONS),
         )
+
+    def _data_sizes(self, data: tasks.TaskData) -> tuple:
+        """``(fracs, None)`` or ``(None, train_sizes)``, checked against the pool."""
+        fracs, sizes = self.fracs, self.train_sizes
+        if fracs is not None and sizes is not None:
+            raise SpecError("give fracs or train_sizes, not both")
+        if fracs is None and sizes is None:
+            d = self.task.default_sizes()
+            fracs, sizes = d.get("fracs"), d.get("train_sizes")
+        top = data.n_pool if data.fixed_test else data.n_pool - 1
+        if sizes is not None:
+            sizes = tuple(_number("train size", n, int) for n in _tuple(sizes))
+            if not sizes:
+                raise SpecError("train_sizes is empty")
+            if len(set(sizes)) != len(sizes):
+                raise SpecError(f"train_sizes repeats a size: {list(sizes)}")
+            for n in sizes:
+                if not 1 <= n <= top:
+                    left = "" if data.fixed_test else ", leaving at least one held-out row"
+                    raise SpecError(f"train size {n} is outside 1..{top}: the task's pool has {data.n_pool} rows{left}")
+            return None, sizes
+        fracs = parse_fracs(fracs) if isinstance(fracs, str) else tuple(_number("fraction", f) for f in _tuple(fracs))
+        if not fracs:
+            raise SpecError("fracs is empty")
+        for f in fracs:
+            if not (0 < f <= 1 if data.fixed_test else 0 < f < 1):
+                raise SpecError(f"fraction {f:g} is outside {'(0, 1]' if data.fixed_test else '(0, 1)'}")
+        if len(set(fracs)) != len(fracs):
+            raise SpecError(f"fracs repeats a fraction: {list(fracs)}")
+        for f in fracs:
+            n = round(f * data.n_pool)
+            if n < 2 or n > top:
+                raise SpecError(f"fraction {f:g} of {data.n_pool} rows leaves no training pair or no held-out row")
+        return fracs, None
 
     # ------------------------------------------------------------ derived
 
@@ -413,6 +429,11 @@ class SweepSpec:
     def has_variants(self) -> bool:
         return any(p.variant for p in self.grid)
 
+    @property
+    def data_axis(self) -> str:
+        """What tells a sweep's data sizes apart: ``frac`` or ``n_train``."""
+        return "frac" if self.fracs is not None else "n_train"
+
     def replace(self, **kw) -> "SweepSpec":
         return dataclasses.replace(self, **kw)
 
@@ -423,13 +444,16 @@ class SweepSpec:
         ``from_dict`` gives back an equal spec."""
         return {
             "name": self.name,
-            "task": dataclasses.asdict(self.task),
-            "model": dataclasses.asdict(self.model),
-            "fracs": list(self.fracs),
+            "task": self.task.to_dict(),
+            "model": self.model.to_dict(),
+            "fracs": None if self.fracs is None else list(self.fracs),
+            "train_sizes": None if self.train_sizes is None else list(self.train_sizes),
             "seeds": self.seeds,
             "grid": [p.to_dict() for p in self.grid],
             "batch_size": self.batch_size,
             "loss": self.loss,
+            "beta2": self.beta2,
+            "warmup_steps": self.warmup_steps,
             "x64": self.x64,
             "matmul_precision": self.matmul_precision,
             "run_axis": self.run_axis,
@@ -450,14 +474,14 @@ class SweepSpec:
         _check_keys("spec", d, cls)
         kw = dict(d)
         _import_all(kw.get("imports", ()))  # first: a module may register the op that the task names
-        for key, part in (("task", TaskSpec), ("model", ModelSpec)):
-            if key in kw:
-                _check_keys(key, kw[key], part)
-                kw[key] = part(**kw[key])
+        if "task" in kw:
+            kw["task"] = task_from_dict(kw["task"])
+        if "model" in kw:
+            kw["model"] = model_from_dict(kw["model"], kw.get("task", TableTask()).family)
         if "grid" in kw:
             entries = kw["grid"] if isinstance(kw["grid"], (list, tuple)) else [kw["grid"]]
             kw["grid"] = tuple(p for e in entries for p in products_from_dict(e))
-        for key in ("fracs", "imports"):
+        for key in ("fracs", "train_sizes", "imports"):
             if isinstance(kw.get(key), list):
                 kw[key] = tuple(kw[key])
         try:

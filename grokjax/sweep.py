@@ -13,23 +13,33 @@ import signal
 import sys
 from pathlib import Path
 
-from grokjax import data
+from grokjax import tables, tasks
 from grokjax.cli import Parser, UsageError, given_flags
 from grokjax.knobs import KNOBS
+from grokjax.losses import LOSSES
+from grokjax.model import ACTIVATIONS
 from grokjax.spec import VARIANTS, SpecError, SweepSpec, parse_fracs, read_toml
 
 DEFAULT = SweepSpec()
+
+
+def _ints(text: str) -> list[int]:
+    return [int(v) for v in text.split(",")]
+
 
 # Flags that set a field of the spec directly: dest -> (spec field, type).
 FIELDS = {
     "name": ("name", str),
     "fracs": ("fracs", parse_fracs),
+    "train_size": ("train_sizes", _ints),
     "seeds": ("seeds", int),
     "steps": ("steps", int),
     "eval_every": ("eval_every", lambda t: int(t) if t.strip().isdigit() else t),
     "stop_at": ("stop_at", lambda t: None if t.lower() in ("off", "none") else float(t)),
     "batch_size": ("batch_size", int),
     "loss": ("loss", str),
+    "beta2": ("beta2", float),
+    "warmup_steps": ("warmup_steps", int),
     "x64": ("x64", bool),
     "matmul_precision": ("matmul_precision", str),
     "run_axis": ("run_axis", str),
@@ -37,11 +47,14 @@ FIELDS = {
     "ckpt_keep": ("ckpt_keep", int),
     "devices": ("devices", int),
 }
-TASK_FLAGS = ("op", "modulus")
-MODEL_FLAGS = ("n_layers", "d_model", "n_heads", "d_mlp")
+# Flags that set an option of the task or the model: dest -> key.
+TASK_FLAGS = {"task": "name", "op": "op", "modulus": "modulus", "data": "data_path", "n_test": "n_test",
+              "threshold": "threshold"}
+MODEL_FLAGS = {f: f for f in ("n_layers", "d_model", "n_heads", "d_mlp", "depth", "width", "activation")}
 # Flags --resume may take; any other must agree with the recorded sweep.
 RESUME_MAY_CHANGE = ("steps", "ckpt_every", "ckpt_keep", "devices", "stop_at")
-RUN_CONTROL = ("resume", "no_progress", "coordinator", "num_processes", "process_id", "out", "list_ops", "spec", "profile")
+RUN_CONTROL = ("resume", "no_progress", "coordinator", "num_processes", "process_id", "out", "list_ops", "list_tasks",
+               "spec", "profile")
 
 
 def _flag(dest: str) -> str:
@@ -53,14 +66,19 @@ def make_parser() -> argparse.ArgumentParser:
     p = Parser(
         prog="python -m grokjax.sweep",
         description=(
-            "Train every run of a grid (fractions × seeds × optimizer settings) side by side as one compiled JAX "
-            "program, then write runs.csv, curves.csv, config.json and figures. Defaults are the paper's "
-            "(Power et al. 2022, A.1.2): 2 layers, width 128, 4 heads, AdamW lr 1e-3, weight decay 1, "
-            "betas (0.9, 0.98), 10 warmup updates, batch min(512, n_train/2)."
+            "Train every run of a grid (data sizes × seeds × optimizer settings) side by side as one compiled JAX "
+            "program, then write runs.csv, curves.csv, config.json and figures. For the table task the defaults "
+            "are the paper's (Power et al. 2022, A.1.2): 2 layers, width 128, 4 heads, AdamW lr 1e-3, weight "
+            "decay 1, betas (0.9, 0.98), 10 warmup updates, batch min(512, n_train/2). The Omnigrok tasks "
+            "(teacher_student, digits, arrays) default to an MLP, MSE and the authors' notebooks' AdamW "
+            "(betas (0.9, 0.999), no warmup): see --list-tasks."
         ),
         epilog=(
             "examples:\n"
             "  python -m grokjax.sweep --op s5_mul --fracs 0.2:0.9 --seeds 3\n"
+            "  python -m grokjax.sweep --task teacher_student --init-scale 1,2 --weight-decay 0,0.05 --steps 20000\n"
+            "  python -m grokjax.sweep --task digits --train-size 200,500,1000 --init-scale 8\n"
+            "  python -m grokjax.sweep --task arrays --data mine.npz --fracs 0.5\n"
             "  python -m grokjax.sweep --spec sweeps/quickstart.toml\n"
             "  python -m grokjax.sweep --spec sweeps/s5_variants.toml --profile gpu --seeds 1\n"
             "  python -m grokjax.sweep --resume results/s5_mul-20261125-101500 --steps 20000\n"
@@ -74,9 +92,17 @@ def make_parser() -> argparse.ArgumentParser:
     f.add_argument("--profile", metavar="NAME", help="apply the file's [profile.NAME] table, e.g. cpu or gpu "
                    "(default: the file's default_profile, if any)")
     t = p.add_argument_group("task and grid")
-    t.add_argument("--op", help=f"binary operation; see --list-ops ({task.op})")
-    t.add_argument("--modulus", type=int, help=f"modulus p of the arithmetic ops; prime for div, mix ({task.modulus})")
-    t.add_argument("--fracs", help="training fractions: a:b (step 0.1, ends included), a:b:step, or a,b,c (0.3:0.6)")
+    t.add_argument("--task", choices=tuple(tasks.TASKS), help="what the runs learn; see --list-tasks (table)")
+    t.add_argument("--op", help=f"table: the binary operation; see --list-ops ({task.op})")
+    t.add_argument("--modulus", type=int, help=f"table: modulus p of the arithmetic ops; prime for div, mix ({task.modulus})")
+    t.add_argument("--data", metavar="FILE.npz", help="arrays: the file of x and y, optionally x_test and y_test")
+    t.add_argument("--n-test", type=int, metavar="N", help="teacher_student: test samples (100)")
+    t.add_argument("--threshold", type=float, metavar="MSE",
+                   help="teacher_student, arrays regression: a sample is correct below this mean squared error (1e-3)")
+    t.add_argument("--fracs", help="training fractions of the task's pool: a:b (step 0.1, ends included), a:b:step, "
+                   "or a,b,c (table: 0.3:0.6)")
+    t.add_argument("--train-size", metavar="N[,M...]", help="training-set sizes, as counts instead of --fracs "
+                   "(teacher_student: 100; digits: 1000)")
     t.add_argument("--seeds", type=int, help=f"seeds per setting: 0..N-1; a seed fixes init, split and batches ({d.seeds})")
     t.add_argument("--variant", help="preset(s) of Figure 2 (left), a comma list or 'all': " + ", ".join(VARIANTS))
     t.add_argument("--name", help="names the default output folder, results/<name>-<time> (the op, or the file's name)")
@@ -87,12 +113,19 @@ def make_parser() -> argparse.ArgumentParser:
     k.add_argument("--full-batch", action=argparse.BooleanOptionalAction, default=None,
                    help="every step's gradient from the whole training set (exact gradient)")
     s = p.add_argument_group("model and static switches")
+    s.add_argument("--depth", type=int, help="MLP: linear layers (3)")
+    s.add_argument("--width", type=int, help="MLP: hidden width (teacher_student 100, else 200)")
+    s.add_argument("--activation", choices=tuple(ACTIVATIONS), help="MLP: nonlinearity (teacher_student tanh, else relu)")
     s.add_argument("--n-layers", type=int, help=f"transformer layers ({model.n_layers})")
     s.add_argument("--d-model", type=int, help=f"transformer width ({model.d_model})")
     s.add_argument("--n-heads", type=int, help=f"attention heads; must divide --d-model ({model.n_heads})")
     s.add_argument("--d-mlp", type=int, help="MLP width (4 × --d-model)")
-    s.add_argument("--batch-size", type=int, help=f"minibatch B; a run uses min(B, n_train/2) as in the paper ({d.batch_size})")
-    s.add_argument("--loss", choices=("softmax", "stablemax"), help="cross-entropy over softmax, or over StableMax (softmax)")
+    s.add_argument("--batch-size", type=int, help=f"minibatch B; table runs use min(B, n_train/2) as in the paper, "
+                   f"others min(B, n_train) (table {d.batch_size}, digits 200)")
+    s.add_argument("--loss", choices=LOSSES, help="cross-entropy over softmax or StableMax, or mean squared error "
+                   "(on one-hot classes, or the targets) (table: softmax; teacher_student, digits: mse)")
+    s.add_argument("--beta2", type=float, help="Adam's beta2 (table 0.98, the paper; else 0.999, PyTorch's)")
+    s.add_argument("--warmup-steps", type=int, help="linear learning-rate warmup (table 10; else 0)")
     s.add_argument("--x64", action=argparse.BooleanOptionalAction, default=None, help="model, optimizer and loss in float64")
     s.add_argument("--matmul-precision", choices=("highest", "tensorfloat32", "bfloat16"),
                    help="float32 matmul precision; tensorfloat32/bfloat16 are opt-in GPU speed-ups that round (highest)")
@@ -126,9 +159,10 @@ def make_parser() -> argparse.ArgumentParser:
     h.add_argument("--num-processes", type=int, metavar="N", help="processes in all (with --coordinator HOST:PORT)")
     h.add_argument("--process-id", type=int, metavar="I", help="this process, 0..N-1 (with --coordinator HOST:PORT)")
     p.add_argument("--import", dest="imports", action="append", metavar="MODULE",
-                   help="import MODULE first, e.g. one that calls grokjax.data.register_modular to add an op")
+                   help="import MODULE first, e.g. one that calls grokjax.tables.register_modular to add an op")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--list-ops", action="store_true", help="list the operations and exit")
+    p.add_argument("--list-ops", action="store_true", help="list the operations of the table task and exit")
+    p.add_argument("--list-tasks", action="store_true", help="list the tasks and exit")
     return p
 
 
@@ -153,9 +187,16 @@ def spec_dict(args: argparse.Namespace, given: set[str], base: dict | None = Non
                 raise
             except ValueError:
                 raise UsageError(f"malformed {_flag(dest)} {getattr(args, dest)!r}") from None
+    if "task" in given and d.get("task", {}).get("name", "table") != args.task:
+        d["task"] = {}  # another task: the file's options were the other task's
+        d.pop("model", None)
     for key, flags in (("task", TASK_FLAGS), ("model", MODEL_FLAGS)):
         if given & set(flags):
-            d[key] = {**d.get(key, {}), **{f: getattr(args, f) for f in flags if f in given}}
+            d[key] = {**d.get(key, {}), **{k: getattr(args, f) for f, k in flags.items() if f in given}}
+    if "fracs" in given:
+        d.pop("train_sizes", None)
+    if "train_size" in given:
+        d.pop("fracs", None)
     if "imports" in given:
         d["imports"] = list(dict.fromkeys([*d.get("imports", []), *args.imports]))
     if "variant" in given:  # replaces the grid, a file's too
@@ -196,7 +237,8 @@ def spec_from_args(args: argparse.Namespace, given: set[str]) -> SweepSpec:
 
 def default_out(spec: SweepSpec) -> Path:
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("results") / f"{spec.name or spec.task.op}-{stamp}"
+    task = spec.task
+    return Path("results") / f"{spec.name or getattr(task, 'op', task.name)}-{stamp}"
 
 
 # ---------------------------------------------------------------- main
@@ -210,8 +252,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         if args.list_ops:
-            for name, op in data.OPS.items():
+            for name, op in tables.OPS.items():
                 print(f"{name:12s} {op.description}")
+            return 0
+        if args.list_tasks:
+            for name, cls in tasks.TASKS.items():
+                print(f"{name:16s} {(cls.__doc__ or '').strip().splitlines()[0]}")
             return 0
         given = given_flags(parser, argv)
         _join_hosts(args)

@@ -1,4 +1,4 @@
-"""Training, as pure functions of (Config, table, RunParams, TrainState).
+"""Training, as pure functions of (Config, task data, RunParams, TrainState).
 
 Single-run functions (``init_run``, ``train_step``, ``train_chunk``,
 ``evaluate``) see scalars; ``sweep_init`` and ``sweep_chunk`` lift them over
@@ -17,12 +17,12 @@ import numpy as np
 import optax
 from jax.sharding import PartitionSpec as P
 
-from grokjax import data, optim
+from grokjax import losses, optim, tasks
 from grokjax.config import Config, RunParams
 from grokjax.model import make_model
 from grokjax.optim import make_optimizer
 
-EVAL_ROWS = 2048  # rows of the table evaluated per block: bounds eval memory per run
+EVAL_ROWS = 2048  # rows of the data evaluated per block: bounds eval memory per run
 
 
 @flax.struct.dataclass
@@ -33,7 +33,7 @@ class TrainState:
 
 
 def model_for(config: Config):
-    return make_model(config, data.table_for(config.op, config.modulus).vocab_size)
+    return make_model(config.model, config.task.data().n_outputs, config.x64)
 
 
 def run_keys(run: RunParams):
@@ -43,52 +43,41 @@ def run_keys(run: RunParams):
 
 
 def run_order(config: Config, run: RunParams) -> jax.Array:
-    """The run's row order; it trains on the first ``run.n_train`` rows."""
-    size = data.table_for(config.op, config.modulus).size
-    return data.split_order(run_keys(run)[1], size)
+    """The run's order of the task's pool; it trains on the first ``run.n_train`` rows."""
+    return tasks.split_order(run_keys(run)[1], config.task.data().n_pool)
 
 
 def init_run(config: Config, x: jax.Array, run: RunParams) -> TrainState:
     params = model_for(config).init(run_keys(run)[0], x[:1])
     params = jax.tree.map(lambda p: p * run.init_scale, params)
+    if "weight_norm_target" in config.transforms:
+        # a held norm holds from step 0: the init rescaled to ‖θ‖ = w (Omnigrok §5's landscapes)
+        scale = run.weight_norm_target / optax.tree.norm(params)
+        params = jax.tree.map(lambda p: jnp.where(run.weight_norm_target > 0, p * scale, p).astype(p.dtype), params)
     opt_state = make_optimizer(config, run).init(params)
     return TrainState(params=params, opt_state=opt_state, step=jnp.zeros((), jnp.int32))
 
 
-def stablemax_cross_entropy(logits_BxV, y_B):
-    """−log of StableMax (Prieto et al. 2025): s(x) = x+1 for x ≥ 0, 1/(1−x)
-    for x < 0, normalized over the vocabulary. s grows linearly, not
-    exponentially, so the loss cannot be driven to 0 by scaling the logits."""
-    s_BxV = jnp.where(logits_BxV >= 0, logits_BxV + 1, 1 / (1 - jnp.minimum(logits_BxV, 0)))
-    s_y = jnp.take_along_axis(s_BxV, y_B[:, None], axis=-1)[:, 0]
-    return jnp.log(s_BxV.sum(-1)) - jnp.log(s_y)
-
-
-def nll(config: Config, logits_BxV, y_B):
-    if config.loss == "stablemax":
-        return stablemax_cross_entropy(logits_BxV, y_B)
-    return optax.softmax_cross_entropy_with_integer_labels(logits_BxV, y_B)
-
-
 def answer_loss(logits_BxV, y_B, w_B, config: Config = Config()):
-    """Weighted mean loss and accuracy of the answer token."""
-    nll_B = nll(config, logits_BxV, y_B)
-    correct_B = (jnp.argmax(logits_BxV, -1) == y_B).astype(logits_BxV.dtype)
+    """Weighted mean loss and accuracy."""
+    loss_B = losses.per_example(config.loss, logits_BxV, y_B)
+    correct_B = losses.correct(logits_BxV, y_B, getattr(config.task, "threshold", 0.0))
     total = jnp.maximum(w_B.sum(), 1.0)
-    return (nll_B * w_B).sum() / total, (correct_B * w_B).sum() / total
+    return (loss_B * w_B).sum() / total, (correct_B * w_B).sum() / total
 
 
-def sample_batch(key, order, n_train, batch_size: int):
+def sample_batch(key, order, n_train, batch_size: int, halve: bool = True):
     """Row indices ``[B]`` and weights ``[B]`` of one minibatch.
 
     B distinct rows drawn uniformly from the run's training rows (the first
-    ``n_train`` of ``order``). The paper's batch is min(512, n_train/2): when
-    ``n_train/2 < B`` the extra rows get weight 0, so the shape stays fixed.
+    ``n_train`` of ``order``). The paper's batch is min(512, n_train/2)
+    (``halve``; other tasks use min(B, n_train)): when that is below B the
+    extra rows get weight 0, so the shape stays fixed.
     """
     size = order.shape[0]
     scores = jnp.where(jnp.arange(size) < n_train, jax.random.uniform(key, (size,)), -1.0)
     _, pos_B = jax.lax.top_k(scores, batch_size)
-    w_B = (jnp.arange(batch_size) < jnp.minimum(batch_size, n_train // 2)).astype(jnp.float32)
+    w_B = (jnp.arange(batch_size) < jnp.minimum(batch_size, n_train // 2 if halve else n_train)).astype(jnp.float32)
     return order[pos_B], w_B
 
 
@@ -115,11 +104,10 @@ def outlier_labels(y, order, n_train, k, n_symbols: int, tries: int = 16):
 
 
 def run_labels(config: Config, y, order, run: RunParams):
-    """The labels this run trains on: the table's, or with its outliers."""
+    """The labels this run trains on: the task's, or with its outliers."""
     if "outliers" not in config.transforms:
         return y
-    n_symbols = data.table_for(config.op, config.modulus).n_symbols
-    return outlier_labels(y, order, run.n_train, run.outliers, n_symbols)
+    return outlier_labels(y, order, run.n_train, run.outliers, config.task.data().n_classes)
 
 
 def full_batch_slice(order, n_train, i, size: int):
@@ -153,7 +141,7 @@ def step_grads(config: Config, x, y, order, run: RunParams, state: TrainState):
         if "weight_noise" in config.transforms:
             params = perturbed(params, run.weight_noise, noise_key)
         logits = model.apply(params, x[rows_B], path=config.model_path, **kw)
-        return (nll(config, logits, y[rows_B]) * w_B).sum() / denom
+        return (losses.per_example(config.loss, logits, y[rows_B]) * w_B).sum() / denom
 
     if config.full_batch:
         # The exact gradient of the mean over the run's n_train rows, summed
@@ -167,7 +155,7 @@ def step_grads(config: Config, x, y, order, run: RunParams, state: TrainState):
         grads = jax.lax.fori_loop(0, n_slices, add_slice, jax.tree.map(jnp.zeros_like, state.params))
     else:
         batch_key = jax.random.fold_in(run_keys(run)[2], state.step)
-        rows_B, w_B = sample_batch(batch_key, order, run.n_train, B)
+        rows_B, w_B = sample_batch(batch_key, order, run.n_train, B, config.task.halve_batch)
         grads = jax.grad(loss_fn)(state.params, rows_B, w_B, jnp.maximum(w_B.sum(), 1.0), 0)
     return grads
 
@@ -181,28 +169,33 @@ def train_step(config: Config, x, y, order, run: RunParams, state: TrainState) -
 
 
 def evaluate(config: Config, x, y, train_mask, params) -> dict:
-    """Loss and accuracy over the whole table, split by the run's train mask.
+    """Loss and accuracy over every row of the task's data: on the run's
+    training rows, and on its held-out rows (``tasks.test_mask``).
 
     ``y`` is the run's labels: on training rows they include its outliers, so
-    train accuracy measures what it memorized; validation rows are the table's.
+    train accuracy measures what it memorized; held-out rows are the task's.
     """
     model = model_for(config)
     size = x.shape[0]
-    pad = (-size) % EVAL_ROWS
-    xs = jnp.pad(x, ((0, pad), (0, 0))).reshape(-1, EVAL_ROWS, x.shape[1])
-    ys = jnp.pad(y, (0, pad)).reshape(-1, EVAL_ROWS)
-    valid = jnp.pad(jnp.ones(size, bool), (0, pad)).reshape(-1, EVAL_ROWS)
-    train = jnp.pad(train_mask, (0, pad)).reshape(-1, EVAL_ROWS)
+    rows = min(EVAL_ROWS, size)
+    pad = (-size) % rows
+
+    def blocks(a):
+        return jnp.pad(a, ((0, pad),) + ((0, 0),) * (a.ndim - 1)).reshape(-1, rows, *a.shape[1:])
+
+    threshold = getattr(config.task, "threshold", 0.0)
+    held_out = tasks.test_mask(train_mask, config.task.data().n_pool)
+    valid = blocks(jnp.ones(size, bool))
 
     def sums(block):
-        xc, yc, vc, tc = block
-        logits = model.apply(params, xc, path=config.model_path)
-        loss = nll(config, logits, yc)
-        ok = (jnp.argmax(logits, -1) == yc).astype(loss.dtype)
-        t, v = (tc & vc).astype(loss.dtype), (~tc & vc).astype(loss.dtype)
+        xc, yc, vc, tc, hc = block
+        out = model.apply(params, xc, path=config.model_path)
+        loss = losses.per_example(config.loss, out, yc)
+        ok = losses.correct(out, yc, threshold).astype(loss.dtype)
+        t, v = (tc & vc).astype(loss.dtype), (hc & vc).astype(loss.dtype)
         return jnp.stack([(loss * t).sum(), (ok * t).sum(), t.sum(), (loss * v).sum(), (ok * v).sum(), v.sum()])
 
-    s = jax.lax.map(sums, (xs, ys, valid, train)).sum(0)
+    s = jax.lax.map(sums, (blocks(x), blocks(y), valid, blocks(train_mask), blocks(held_out))).sum(0)
     n_tr, n_va = jnp.maximum(s[2], 1.0), jnp.maximum(s[5], 1.0)
     return {
         "train_loss": s[0] / n_tr,
@@ -218,7 +211,7 @@ def train_chunk(config: Config, x, y, run: RunParams, state: TrainState, n_steps
     order = run_order(config, run)
     y = run_labels(config, y, order, run)
     state = jax.lax.fori_loop(0, n_steps, lambda _, s: train_step(config, x, y, order, run, s), state)
-    return state, evaluate(config, x, y, data.train_mask(order, run.n_train), state.params)
+    return state, evaluate(config, x, y, tasks.train_mask(order, run.n_train, x.shape[0]), state.params)
 
 
 def run_mesh(n_devices: int) -> jax.sharding.Mesh:

@@ -9,12 +9,13 @@ if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", "")
 import pytest  # noqa: E402
 
 from grokjax.config import Config  # noqa: E402
-from grokjax.spec import ModelSpec, SweepSpec, TaskSpec  # noqa: E402
+from grokjax.spec import SweepSpec, TableTask, TransformerSpec  # noqa: E402
 
 # A small model on a small table: compiles in seconds and trains in a few more.
-TINY = Config(op="add", modulus=11, n_layers=1, d_model=32, n_heads=2, d_mlp=64, batch_size=32)
+TINY = Config(task=TableTask(op="add", modulus=11), model=TransformerSpec(n_layers=1, d_model=32, n_heads=2, d_mlp=64),
+              batch_size=32)
 # The same as a sweep: 2 fractions × 2 seeds, 30 steps, evaluated every 10.
-TINY_SPEC = SweepSpec(task=TaskSpec(op="add", modulus=11), model=ModelSpec(n_layers=1, d_model=32, n_heads=2),
+TINY_SPEC = SweepSpec(task=TableTask(op="add", modulus=11), model=TransformerSpec(n_layers=1, d_model=32, n_heads=2),
                       batch_size=32, fracs=(0.4, 0.6), seeds=2, steps=30, eval_every=10, devices=1)
 # ... and as flags of python -m grokjax.sweep
 TINY_ARGS = ["--op", "add", "--modulus", "11", "--n-layers", "1", "--d-model", "32", "--n-heads", "2", "--batch-size", "32",

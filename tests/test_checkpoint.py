@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import grokjax
-from grokjax import checkpoint, data, inspect, report, sweep, train
+from grokjax import checkpoint, tables, inspect, report, sweep, train
 
 STEPS = 2000  # long enough that a kill lands mid-run, short on a tiny model
 # 2 runs on 2 of the 4 test devices: the checkpointed state is sharded.
@@ -132,7 +132,7 @@ def test_resume_extends_steps_like_a_longer_run(spec, tmp_path):
 
 
 def test_state_round_trips_bit_for_bit(tiny, tmp_path):
-    table = data.table_for(tiny.op, tiny.modulus)
+    table = tables.table_for(tiny.task.op, tiny.task.modulus)
     from grokjax.config import make_runs
 
     runs = make_runs(table.size, [dict(seed=s, frac=0.5, lr=1e-3, weight_decay=1.0) for s in (0, 1)])

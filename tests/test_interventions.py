@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import grokjax
-from grokjax import data, sweep, train
+from grokjax import losses, sweep, tables, train
 from grokjax.config import make_runs
 from grokjax.knobs import TRANSFORMS
 from grokjax.model import Transformer
@@ -20,9 +20,9 @@ def test_stablemax_cross_entropy_matches_its_definition():
     y = jnp.array([0, 1])
     s = np.where(np.asarray(logits) >= 0, np.asarray(logits) + 1, 1 / (1 - np.asarray(logits)))
     want = -np.log(s[[0, 1], [0, 1]] / s.sum(1))
-    np.testing.assert_allclose(train.stablemax_cross_entropy(logits, y), want, rtol=1e-6)
+    np.testing.assert_allclose(losses.stablemax_cross_entropy(logits, y), want, rtol=1e-6)
     # the probabilities exp(−loss) over every label sum to 1
-    p = np.exp(-np.stack([train.stablemax_cross_entropy(logits, jnp.full(2, c)) for c in range(3)], 1))
+    p = np.exp(-np.stack([losses.stablemax_cross_entropy(logits, jnp.full(2, c)) for c in range(3)], 1))
     np.testing.assert_allclose(p.sum(1), 1.0, rtol=1e-6)
 
 
@@ -37,7 +37,7 @@ def test_weight_noise_perturbs_every_weight_by_sigma():
 
 
 def test_outliers_relabel_k_training_rows_with_other_training_answers():
-    table = data.table_for("add", 11)
+    table = tables.table_for("add", 11)
     y = jnp.asarray(table.y)
     order = jax.random.permutation(jax.random.key(0), table.size)
     n_train, k = 60, 7
@@ -65,7 +65,7 @@ def test_full_batch_step_is_the_exact_gradient_of_the_mean_training_loss(tiny):
     # The summed slices give the gradient of the mean loss over all n_train
     # rows, computed here directly.
     cfg = tiny.replace(full_batch=True, batch_size=16, warmup_steps=0)
-    t = data.table_for(cfg.op, cfg.modulus)
+    t = tables.table_for(cfg.task.op, cfg.task.modulus)
     x, y = jnp.asarray(t.x), jnp.asarray(t.y)
     run = jax.tree.map(lambda v: v[0], make_runs(t.size, [dict(GRID[0], weight_decay=0.0)]))
     state = train.init_run(cfg, x, run)
@@ -79,7 +79,7 @@ def test_full_batch_step_is_the_exact_gradient_of_the_mean_training_loss(tiny):
 
 def test_residual_dropout_rate_zero_is_the_identity_and_positive_rate_is_not():
     model = Transformer(vocab_size=13, d_model=32, n_heads=4, d_mlp=64)
-    x = jnp.asarray(data.table_for("add", 11).x[:32])
+    x = jnp.asarray(tables.table_for("add", 11).x[:32])
     params = model.init(jax.random.key(0), x[:1])
     apply = jax.jit(model.apply, static_argnames="path")
     plain = apply(params, x, path="answer")
@@ -95,7 +95,7 @@ GRID = [dict(seed=0, frac=0.5, lr=1e-3, weight_decay=1.0), dict(seed=1, frac=0.4
 
 
 def _train(cfg, grid, n=8):
-    t = data.table_for(cfg.op, cfg.modulus)
+    t = tables.table_for(cfg.task.op, cfg.task.modulus)
     x, y, runs = jnp.asarray(t.x), jnp.asarray(t.y), make_runs(t.size, grid)
     states = train.sweep_init(cfg, x, runs)
     return train.sweep_chunk(cfg, x, y, runs, states, n)

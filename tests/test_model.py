@@ -3,13 +3,13 @@ import pytest
 import jax.numpy as jnp
 import numpy as np
 
-from grokjax import data
-from grokjax.config import Config
-from grokjax.model import Transformer, count_params, make_model
+from grokjax import tables
+
+from grokjax.model import Transformer, TransformerSpec, count_params, make_model
 
 
 def test_paper_model_has_about_4e5_non_embedding_parameters():
-    model = Jitted(make_model(Config(), vocab_size=99))
+    model = Jitted(make_model(TransformerSpec(), 99))
     params = model.init(jax.random.key(0), jnp.zeros((1, 4), jnp.int32))
     n = count_params(params)
     # Appendix A.1.2: "about 4·10⁵ non-embedding parameters".
@@ -28,9 +28,8 @@ class Jitted:
 
 
 def _tiny():
-    cfg = Config(d_model=32, n_heads=4, d_mlp=64)
-    model = Jitted(make_model(cfg, vocab_size=13))
-    x = jnp.asarray(data.make_table("add", 11).x[:16])
+    model = Jitted(make_model(TransformerSpec(d_model=32, n_heads=4, d_mlp=64), 13))
+    x = jnp.asarray(tables.make_table("add", 11).x[:16])
     return model, model.init(jax.random.key(1), x), x
 
 
@@ -53,7 +52,7 @@ def test_causal_changing_a_later_token_never_changes_an_earlier_output():
 
 @pytest.mark.parametrize("op, modulus, n_layers", [("add", 11, 2), ("s5_conj", None, 2), ("x3_xy", 7, 1), ("mix", 7, 3)])
 def test_every_path_gives_the_full_models_answer_logits(op, modulus, n_layers):
-    table = data.make_table(op, modulus) if modulus else data.make_table(op)
+    table = tables.make_table(op, modulus) if modulus else tables.make_table(op)
     model = Jitted(Transformer(vocab_size=table.vocab_size, n_layers=n_layers, d_model=32, n_heads=4, d_mlp=64))
     x = jnp.asarray(table.x[:200])
     params = model.init(jax.random.key(2), x[:1])

@@ -9,7 +9,7 @@ import pytest
 from grokjax import sweep
 from grokjax.knobs import KNOBS
 from grokjax.plan import expand
-from grokjax.spec import (VARIANTS, ModelSpec, Product, SpecError, SweepSpec, TaskSpec, eval_schedule, parse_fracs,
+from grokjax.spec import (VARIANTS, TransformerSpec, Product, SpecError, SweepSpec, TableTask, eval_schedule, parse_fracs,
                           read_toml, toml_profiles)
 
 
@@ -30,7 +30,7 @@ def test_parse_fracs(text, want):
 
 def busy_spec():
     return SweepSpec(
-        name="busy", task=TaskSpec(op="s5_conj"), model=ModelSpec(n_layers=1, d_model=64, n_heads=8, d_mlp=100),
+        name="busy", task=TableTask(op="s5_conj"), model=TransformerSpec(n_layers=1, d_model=64, n_heads=8, d_mlp=100),
         fracs=(0.25, 0.5), seeds=3,
         grid=(Product(lr=(1e-3, 3e-3), weight_decay=(0, 0.5), orthograd=(0, 1), outliers=(0, 7)),
               Product(variant="adam_fullbatch_noise", init_scale=(0.5, 2.0)),
@@ -92,16 +92,16 @@ model = { d_model = 256 }
     )
     cpu = SweepSpec.from_toml(path)
     assert cpu.name == "fig" and cpu.steps == 300 and cpu.seeds == 1 and cpu.fracs == (0.3, 0.4, 0.5)
-    assert cpu.task == TaskSpec(op="s5_mul") and cpu.model == ModelSpec(n_layers=1)
+    assert cpu.task == TableTask(op="s5_mul") and cpu.model == TransformerSpec(n_layers=1)
     assert [p.variant for p in cpu.grid] == ["adamw", "adam"] and cpu.grid[1].init_scale == (1.0, 2.0)
     gpu = SweepSpec.from_toml(path, "gpu")
-    assert gpu.seeds == 3 and gpu.steps == 100000 and gpu.model == ModelSpec(n_layers=1, d_model=256)
-    assert gpu.replace(seeds=1, steps=300, model=ModelSpec(n_layers=1)) == cpu
+    assert gpu.seeds == 3 and gpu.steps == 100000 and gpu.model == TransformerSpec(n_layers=1, d_model=256)
+    assert gpu.replace(seeds=1, steps=300, model=TransformerSpec(n_layers=1)) == cpu
     # flags on the command line override the file, the profile included
     argv = ["--spec", str(path), "--profile", "gpu", "--steps", "50", "--init-scale", "3", "--op", "s5_aba"]
     args = sweep.make_parser().parse_args(argv)
     got = sweep.spec_from_args(args, sweep.given_flags(sweep.make_parser(), argv))
-    assert got == gpu.replace(steps=50, task=TaskSpec(op="s5_aba"),
+    assert got == gpu.replace(steps=50, task=TableTask(op="s5_aba"),
                               grid=(Product(variant="adamw", init_scale=3), Product(variant="adam", init_scale=3)))
 
 
@@ -136,8 +136,8 @@ def test_bad_sweep_files_say_what_is_wrong(tmp_path, text, message):
         (dict(grid=lambda: (Product(lr=0),)), "lr 0 must be > 0"),
         (dict(grid=lambda: (Product(orthograd=(0, 2)),)), "orthograd 2 takes 0 or 1"),
         (dict(grid=lambda: (Product(grokfast_alpha=1),)), "grokfast_alpha 1 must be in [0, 1)"),
-        (dict(task=lambda: TaskSpec(op="div", modulus=96)), "modulus must be prime; 96 is not"),
-        (dict(model=lambda: ModelSpec(d_model=30, n_heads=4)), "n_heads 4 does not divide d_model 30"),
+        (dict(task=lambda: TableTask(op="div", modulus=96)), "modulus must be prime; 96 is not"),
+        (dict(model=lambda: TransformerSpec(d_model=30, n_heads=4)), "n_heads 4 does not divide d_model 30"),
         (dict(loss="hinge"), "unknown loss 'hinge'"),
         (dict(imports=("no_such_module_here",)), "import no_such_module_here"),
     ],
@@ -203,5 +203,5 @@ def test_every_sweep_file_is_a_valid_spec_under_each_of_its_profiles(path):
 
 def test_the_quick_start_file_is_the_readme_quick_start():
     spec = SweepSpec.from_toml(SWEEPS / "quickstart.toml")
-    assert spec.task == TaskSpec(op="add", modulus=97) and spec.fracs == (0.5,) and spec.seeds == 1
+    assert spec.task == TableTask(op="add", modulus=97) and spec.fracs == (0.5,) and spec.seeds == 1
     assert spec.steps == 4000 and spec.eval_every == "log:200" and spec.grid == (Product(),)

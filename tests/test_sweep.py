@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from grokjax import plots, report, sweep
-from grokjax.spec import Product, SweepSpec, TaskSpec
+from grokjax.spec import Product, SweepSpec, TableTask
 
 
 def spec_of(argv):
@@ -19,7 +19,7 @@ def spec_of(argv):
 def test_flags_become_a_spec():
     got = spec_of(["--fracs", "0.3,0.5", "--seeds", "3", "--lr", "1e-3,3e-3", "--weight-decay", "0,1",
                    "--orthograd", "0,1", "--op", "sub", "--modulus", "31", "--eval-every", "log:50", "--stop-at", "0.99"])
-    assert got == SweepSpec(task=TaskSpec(op="sub", modulus=31), fracs=(0.3, 0.5), seeds=3, eval_every="log:50",
+    assert got == SweepSpec(task=TableTask(op="sub", modulus=31), fracs=(0.3, 0.5), seeds=3, eval_every="log:50",
                             stop_at=0.99, grid=(Product(lr=(1e-3, 3e-3), weight_decay=(0, 1), orthograd=(0, 1)),))
     assert spec_of([]) == SweepSpec()  # no flags: the defaults, the paper's AdamW run
     assert spec_of(["--full-batch", "--variant", "adam,adamw"]).grid == (

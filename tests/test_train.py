@@ -3,12 +3,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from grokjax import data, train
+from grokjax import tables, train
 from grokjax.config import make_runs
 
 
 def _setup(cfg, grid):
-    t = data.table_for(cfg.op, cfg.modulus)
+    t = tables.table_for(cfg.task.op, cfg.task.modulus)
     return jnp.asarray(t.x), jnp.asarray(t.y), make_runs(t.size, grid)
 
 

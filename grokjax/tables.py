@@ -1,4 +1,4 @@
-"""Binary-operation tables (Power et al. 2022, appendix A.1.1) and their splits.
+"""Binary-operation tables (Power et al. 2022, appendix A.1.1): the ``table`` task's data.
 
 A table holds every equation ``a ∘ b = c`` of one operation as tokens
 ``[a, ∘, b, =]`` with answer ``c``. Elements are opaque symbols ``0..n-1``; the
@@ -13,14 +13,14 @@ import functools
 import itertools
 from typing import Callable
 
-import jax
-import jax.numpy as jnp
 import numpy as np
+
+from grokjax.errors import SpecError
 
 DEFAULT_MODULUS = 97
 
 
-class OpError(ValueError):
+class OpError(SpecError):
     """A bad operation name or modulus, worded for a one-line CLI error."""
 
 
@@ -202,29 +202,3 @@ def make_table(op: str, modulus: int = DEFAULT_MODULUS) -> Table:
 def table_for(op: str, modulus: int = DEFAULT_MODULUS) -> Table:
     """``make_table``, built once per (op, modulus) and shared: treat it as read-only."""
     return make_table(op, modulus)
-
-
-def n_train(frac: float, size: int) -> int:
-    """Training equations for a fraction: round(frac·N), at least 1 and at most N-1."""
-    return int(min(max(round(frac * size), 1), size - 1))
-
-
-def split_order(key: jax.Array, size: int) -> jax.Array:
-    """A random order of the table's rows; a run trains on its first ``n_train``.
-
-    It depends on the key alone, so for one seed the training set of a smaller
-    fraction is a prefix, hence a subset, of that of a larger one.
-    """
-    return jax.random.permutation(key, size)
-
-
-def split(key: jax.Array, frac: float | jax.Array, size: int) -> jax.Array:
-    """Training mask ``bool[N]`` with ``round(frac·N)`` rows set; fixed shape."""
-    k = jnp.clip(jnp.round(jnp.asarray(frac, jnp.float32) * size), 1, size - 1).astype(jnp.int32)
-    return train_mask(split_order(key, size), k)
-
-
-def train_mask(order: jax.Array, n: jax.Array) -> jax.Array:
-    """``mask[order[i]] = i < n``: the first ``n`` rows of ``order`` train."""
-    return jnp.zeros(order.shape, bool).at[order].set(jnp.arange(order.shape[0]) < n)
-

@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from grokjax import data
+from grokjax import tables, tasks
 
 P = 7
 
@@ -29,7 +29,7 @@ MODULAR = ["add", "sub", "div", "mix", "x2_y2", "x2_xy_y2", "x2_xy_y2_x", "x3_xy
 
 @pytest.mark.parametrize("op", MODULAR)
 def test_modular_table_matches_direct_computation(op):
-    t = data.make_table(op, P)
+    t = tables.make_table(op, P)
     pairs = [(a, b) for a in range(P) for b in range(P) if not (op == "div" and b == 0)]
     assert t.size == len(pairs)
     got = {(int(r[0]), int(r[2])): int(c) for r, c in zip(t.x, t.y)}
@@ -37,15 +37,15 @@ def test_modular_table_matches_direct_computation(op):
 
 
 def test_every_appendix_op_is_registered():
-    assert set(MODULAR + ["s5_mul", "s5_conj", "s5_aba"]) <= set(data.OPS)
+    assert set(MODULAR + ["s5_mul", "s5_conj", "s5_aba"]) <= set(tables.OPS)
 
 
 def test_tokens_are_a_op_b_eq():
-    t = data.make_table("add", 97)
+    t = tables.make_table("add", 97)
     assert t.x.shape == (97 * 97, 4) and t.x.dtype == np.int32
     assert (t.x[:, 1] == 97).all() and (t.x[:, 3] == 98).all()
     assert t.vocab_size == 99 and t.y.max() == 96
-    assert data.make_table("div", 97).size == 97 * 96
+    assert tables.make_table("div", 97).size == 97 * 96
 
 
 def perm_index():
@@ -55,21 +55,21 @@ def perm_index():
 @pytest.mark.parametrize(
     "op, fn",
     [
-        ("s5_mul", lambda x, y: data.compose(x, y)),
-        ("s5_conj", lambda x, y: data.compose(data.compose(x, y), data.invert(x))),
-        ("s5_aba", lambda x, y: data.compose(data.compose(x, y), x)),
+        ("s5_mul", lambda x, y: tables.compose(x, y)),
+        ("s5_conj", lambda x, y: tables.compose(tables.compose(x, y), tables.invert(x))),
+        ("s5_aba", lambda x, y: tables.compose(tables.compose(x, y), x)),
     ],
 )
 def test_s5_tables_match_direct_composition(op, fn):
-    t = data.make_table(op)
-    perms, idx = data.S5, perm_index()
+    t = tables.make_table(op)
+    perms, idx = tables.S5, perm_index()
     assert t.size == 120 * 120 and t.n_symbols == 120
     want = np.array([idx[fn(perms[a], perms[b])] for a, b in zip(t.x[:, 0], t.x[:, 2])])
     np.testing.assert_array_equal(t.y, want)
 
 
 def test_s5_closure_identity_and_inverses():
-    t = data.make_table("s5_mul")
+    t = tables.make_table("s5_mul")
     table = np.zeros((120, 120), int)
     table[t.x[:, 0], t.x[:, 2]] = t.y
     assert set(t.y.tolist()) == set(range(120))  # closed, and every element is a product
@@ -83,49 +83,49 @@ def test_s5_closure_identity_and_inverses():
 
 def test_div_inverts_mul():
     p = 97
-    t = data.make_table("div", p)
+    t = tables.make_table("div", p)
     x, y, c = t.x[:, 0].astype(int), t.x[:, 2].astype(int), t.y.astype(int)
     np.testing.assert_array_equal((c * y) % p, x)
 
 
 def test_modulus_checks():
-    with pytest.raises(data.OpError, match="prime"):
-        data.make_table("div", 96)
-    with pytest.raises(data.OpError, match="prime"):
-        data.check_modulus("mix", 15)
-    data.check_modulus("add", 96)  # add needs no prime
-    with pytest.raises(data.OpError, match="valid ops: add, sub"):
-        data.get_op("mul_mod")
+    with pytest.raises(tables.OpError, match="prime"):
+        tables.make_table("div", 96)
+    with pytest.raises(tables.OpError, match="prime"):
+        tables.check_modulus("mix", 15)
+    tables.check_modulus("add", 96)  # add needs no prime
+    with pytest.raises(tables.OpError, match="valid ops: add, sub"):
+        tables.get_op("mul_mod")
 
 
 def test_register_custom_ops():
-    op = data.register_modular("test_x2_y", lambda x, y, p: x * x + y, "x²+y", overwrite=True)
-    t = data.make_table(op.name, 5)
+    op = tables.register_modular("test_x2_y", lambda x, y, p: x * x + y, "x²+y", overwrite=True)
+    t = tables.make_table(op.name, 5)
     assert {(int(r[0]), int(r[2])): int(c) for r, c in zip(t.x, t.y)} == {
         (a, b): (a * a + b) % 5 for a in range(5) for b in range(5)
     }
-    with pytest.raises(data.OpError, match="already registered"):
-        data.register_modular("test_x2_y", lambda x, y, p: x)
-    z3 = data.register_table("test_z3", ["a", "b", "c"], lambda u, v: "abc"[("abc".index(u) + "abc".index(v)) % 3], overwrite=True)
-    assert data.make_table(z3.name).y.tolist() == [0, 1, 2, 1, 2, 0, 2, 0, 1]
-    bad = data.register_table("test_open", [0, 1], lambda u, v: u + v, overwrite=True)
-    with pytest.raises(data.OpError, match="not closed"):
-        data.make_table(bad.name)
+    with pytest.raises(tables.OpError, match="already registered"):
+        tables.register_modular("test_x2_y", lambda x, y, p: x)
+    z3 = tables.register_table("test_z3", ["a", "b", "c"], lambda u, v: "abc"[("abc".index(u) + "abc".index(v)) % 3], overwrite=True)
+    assert tables.make_table(z3.name).y.tolist() == [0, 1, 2, 1, 2, 0, 2, 0, 1]
+    bad = tables.register_table("test_open", [0, 1], lambda u, v: u + v, overwrite=True)
+    with pytest.raises(tables.OpError, match="not closed"):
+        tables.make_table(bad.name)
 
 
 @pytest.mark.parametrize("frac", [0.1, 0.3, 0.5, 0.9])
 def test_split_size_and_partition(frac):
     n = 9409
-    mask = np.asarray(data.split(jax.random.key(0), frac, n))
+    mask = np.asarray(tasks.split(jax.random.key(0), frac, n))
     assert mask.shape == (n,) and mask.dtype == bool
-    assert mask.sum() == round(frac * n) == data.n_train(frac, n)
+    assert mask.sum() == round(frac * n)
     assert (mask.sum() + (~mask).sum()) == n  # train and val partition the table
 
 
 def test_splits_nest_across_fractions_and_differ_across_seeds():
     n = 9409
-    masks = [np.asarray(data.split(jax.random.key(3), f, n)) for f in (0.2, 0.4, 0.6, 0.8)]
+    masks = [np.asarray(tasks.split(jax.random.key(3), f, n)) for f in (0.2, 0.4, 0.6, 0.8)]
     for small, big in zip(masks, masks[1:]):
         assert (big[small]).all()  # the smaller training set lies inside the larger
-    other = np.asarray(data.split(jax.random.key(4), 0.4, n))
+    other = np.asarray(tasks.split(jax.random.key(4), 0.4, n))
     assert (other != masks[1]).any()
