@@ -376,7 +376,7 @@ def _write(out: Path, plan: Plan, results: Results, outcome: engine.Outcome, sta
         "environment": environment,
     }
     report.write_json(out / "config.json", record)
-    plots.write_all(out, results.runs, results.steps, results.curves)
+    plots.write_all(out, results.runs, results.steps, results.curves, plan.spec.data_axis)
 
 
 def _checkpoint_stats(out: Path, outcome: engine.Outcome) -> dict:

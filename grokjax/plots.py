@@ -50,6 +50,8 @@ def _settings(rows: list[dict]) -> list[tuple]:
 
 def _title(rows: list[dict]) -> str:
     r = rows[0]
+    if "op" not in r:
+        return str(r.get("task", "")).replace("_", "-")
     mod = f" mod {r['modulus']}" if not str(r["op"]).startswith("s5") else ""
     return f"{r['op']}{mod}"
 
@@ -75,13 +77,13 @@ def _log_steps_axis(ax, steps: np.ndarray) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def accuracy(path: Path, rows: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray]) -> None:
+def accuracy(path: Path, rows: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray], by: str = "frac") -> None:
     """Train (red) and validation (green) accuracy against steps on a log axis
     (Power et al. Figure 1, left), a dot where each run first reaches 99%.
     One panel per fraction, settings told apart by line style; past four
     settings each (setting, fraction) gets its own panel. Step 0 is off a log
-    axis and is not drawn."""
-    fracs = sorted({r["frac"] for r in rows})
+    axis and is not drawn. ``by``: what tells data sizes apart, ``frac`` or ``n_train``."""
+    fracs = sorted({r[by] for r in rows})
     settings = _settings(rows)
     styles = ["-", "--", ":", "-."]
     split = len(settings) > len(styles)
@@ -97,7 +99,7 @@ def accuracy(path: Path, rows: list[dict], steps: np.ndarray, curves: dict[str, 
     axes = np.atleast_1d(fig.subplots(nrow, ncol, squeeze=False, sharey=True, sharex=True))
     keep = steps > 0
     for ax, (setting, frac) in zip(axes.flat, panels):
-        mine = [i for i, r in enumerate(rows) if r["frac"] == frac and (not split or setting_of(r) == setting)]
+        mine = [i for i, r in enumerate(rows) if r[by] == frac and (not split or setting_of(r) == setting)]
         ax.axhline(0.99, color="0.6", lw=0.8, ls=":", zorder=0)
         for i in mine:
             r = rows[i]
@@ -115,7 +117,7 @@ def accuracy(path: Path, rows: list[dict], steps: np.ndarray, curves: dict[str, 
             ax.text(0.98, 0.05, "\n".join(said), transform=ax.transAxes, ha="right", va="bottom", fontsize=9,
                     bbox=dict(boxstyle="round,pad=0.3", fc="white", ec="0.8"))
         _log_steps_axis(ax, steps[keep])
-        label = f"frac {frac:g}" + (f", {_runs(len(mine))}" if len(mine) > 1 else "")
+        label = size_label(by, frac) + (f", {_runs(len(mine))}" if len(mine) > 1 else "")
         if split:
             label = f"{setting_label(setting, settings)}\n{label}"
         ax.set_title(label, fontsize=9 if split else 10)
@@ -141,11 +143,11 @@ def accuracy(path: Path, rows: list[dict], steps: np.ndarray, curves: dict[str, 
     _save(fig, path)
 
 
-def _by_setting(rows: list[dict], key: str):
-    """{setting: {frac: [values over seeds]}}."""
+def _by_setting(rows: list[dict], key: str, by: str = "frac"):
+    """{setting: {data size: [values over seeds]}}."""
     out: dict = defaultdict(lambda: defaultdict(list))
     for r in rows:
-        out[setting_of(r)][r["frac"]].append(r[key])
+        out[setting_of(r)][r[by]].append(r[key])
     return out
 
 
@@ -162,12 +164,16 @@ def _legend_layout(labels: list[str]) -> tuple[int, int]:
     return ncols, -(-rows // max(ncols, 1))
 
 
-def _fraction_axes(labels: list[str], width: float = 6.8):
-    """A figure of one axes against the training fraction, with room below it for a legend of ``labels``."""
+def size_label(by: str, value) -> str:
+    return f"frac {value:g}" if by == "frac" else f"{value:,} training samples"
+
+
+def _fraction_axes(labels: list[str], width: float = 6.8, by: str = "frac"):
+    """A figure of one axes against the data size, with room below it for a legend of ``labels``."""
     ncols, rows = _legend_layout(labels)
     fig = Figure(figsize=(width, 4.2 + 0.2 * rows), layout="constrained")
     ax = fig.subplots()
-    ax.set_xlabel("training data fraction")
+    ax.set_xlabel("training data fraction" if by == "frac" else "training-set size")
     ax.grid(alpha=0.3, which="both")
     return fig, ax, ncols
 
@@ -184,13 +190,13 @@ def _wrap(label: str) -> str:
     return textwrap.fill(label, 60)
 
 
-def data_efficiency(path: Path, rows: list[dict]) -> None:
+def data_efficiency(path: Path, rows: list[dict], by: str = "frac") -> None:
     """Best validation accuracy against training fraction, mean over seeds with each
     seed as a dot (Power et al. Figure 2, right, for one op)."""
     settings = _settings(rows)
     labels = [_wrap(setting_label(s, settings)) for s in settings] if len(settings) > 1 else []
-    fig, ax, ncols = _fraction_axes(labels)
-    for (s, by_frac), label in zip(_by_setting(rows, "best_val_acc").items(), labels or [None]):
+    fig, ax, ncols = _fraction_axes(labels, by=by)
+    for (s, by_frac), label in zip(_by_setting(rows, "best_val_acc", by).items(), labels or [None]):
         fr = sorted(by_frac)
         (line,) = ax.plot(fr, [_mean(by_frac[f]) for f in fr], "o-", label=label)
         for f in fr:
@@ -203,16 +209,16 @@ def data_efficiency(path: Path, rows: list[dict]) -> None:
                           f"(line: mean of {seeds} seed{'s' if seeds > 1 else ''}; dots: each run)")
 
 
-def steps_to_generalize(path: Path, rows: list[dict]) -> None:
+def steps_to_generalize(path: Path, rows: list[dict], by: str = "frac") -> None:
     """Median steps until validation (solid) and train (dashed) accuracy first reach 99%,
     against fraction (Power et al. Figure 1, center). A fraction whose median run
     never got there within the budget is left out and listed in the title."""
     settings = _settings(rows)
     names = [setting_label(s, settings) for s in settings]
     labels = [_wrap(f"{kind} {n}" if len(settings) > 1 else kind) for n in names for kind in ("val", "train")]
-    fig, ax, ncols = _fraction_axes(labels)
+    fig, ax, ncols = _fraction_axes(labels, by=by)
     missing = set()
-    val, tr = _by_setting(rows, "steps_to_99_val"), _by_setting(rows, "steps_to_99_train")
+    val, tr = _by_setting(rows, "steps_to_99_val", by), _by_setting(rows, "steps_to_99_train", by)
     for i, s in enumerate(val):
         fr = sorted(val[s])
         mv = [analysis.median_steps(val[s][f]) for f in fr]
@@ -222,8 +228,8 @@ def steps_to_generalize(path: Path, rows: list[dict]) -> None:
                           "o-", label=labels[2 * i])
         ax.plot([f for f, m in zip(fr, mt) if m is not None], [m for m in mt if m is not None],
                 "x--", color=line.get_color(), alpha=0.6, label=labels[2 * i + 1])
-    fracs = sorted({r["frac"] for r in rows})
-    pad = max(0.05, 0.05 * (fracs[-1] - fracs[0]))
+    fracs = sorted({r[by] for r in rows})
+    pad = max(0.05 if by == "frac" else 0.05 * fracs[-1], 0.05 * (fracs[-1] - fracs[0]))
     ax.set_xlim(fracs[0] - pad, fracs[-1] + pad)
     ax.set_yscale("log")
     if not any(np.size(line.get_xdata()) for line in ax.get_lines()):
@@ -233,20 +239,21 @@ def steps_to_generalize(path: Path, rows: list[dict]) -> None:
     ax.set_ylabel("median steps to 99% accuracy")
     title = f"{_title(rows)}: median steps to 99% (val solid, train dashed)"
     if missing:
-        title += f"\nval not reached within {rows[0]['steps']:,} steps at frac {', '.join(f'{f:g}' for f in sorted(missing))}"
+        title += (f"\nval not reached within {rows[0]['steps']:,} steps at {'frac' if by == 'frac' else 'size'} "
+                  f"{', '.join(f'{f:g}' for f in sorted(missing))}")
     _finish_fraction_plot(fig, ax, ncols, path, title)
 
 
-def variants(path: Path, rows: list[dict]) -> None:
+def variants(path: Path, rows: list[dict], by: str = "frac") -> None:
     """Best validation accuracy against fraction, one line per variant in the
     sweep's order, mean over seeds (Power et al. Figure 2, left)."""
     names = list(dict.fromkeys(r["variant"] for r in rows))
-    fig, ax, ncols = _fraction_axes(names, width=7.2)
+    fig, ax, ncols = _fraction_axes(names, width=7.2, by=by)
     for name in names:
         by_frac = defaultdict(list)
         for r in rows:
             if r["variant"] == name:
-                by_frac[r["frac"]].append(r["best_val_acc"])
+                by_frac[r[by]].append(r["best_val_acc"])
         fr = sorted(by_frac)
         ax.plot(fr, [_mean(by_frac[f]) for f in fr], "o-", ms=4, label=name)
     ax.set_ylabel("best validation accuracy")
@@ -293,17 +300,30 @@ def predicted_table(path: Path, table, pred: np.ndarray, labels: np.ndarray, tra
     _save(fig, path, dpi=110)
 
 
-def write_all(out: Path, rows: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray]) -> list[Path]:
-    """Every figure of a sweep folder; returns the files written."""
+def write_all(out: Path, rows: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray],
+              by: str = "frac") -> list[Path]:
+    """Every figure of a sweep folder; returns the files written. ``by``:
+    what tells the sweep's data sizes apart, ``frac`` or ``n_train``."""
     out = Path(out)
     pngs = [out / "accuracy.png", out / "data_efficiency.png", out / "steps_to_generalize.png"]
-    accuracy(pngs[0], rows, steps, curves)
-    data_efficiency(pngs[1], rows)
-    steps_to_generalize(pngs[2], rows)
+    accuracy(pngs[0], rows, steps, curves, by)
+    data_efficiency(pngs[1], rows, by)
+    steps_to_generalize(pngs[2], rows, by)
     if "variant" in rows[0]:
         pngs.append(out / "variants.png")
-        variants(pngs[-1], rows)
+        variants(pngs[-1], rows, by)
     return pngs
+
+
+def data_axis(out: Path) -> str:
+    """``n_train`` when the sweep in ``out`` was given train sizes, else ``frac``."""
+    import json
+
+    try:
+        spec = json.loads((Path(out) / "config.json").read_text()).get("spec", {})
+    except (OSError, ValueError):
+        return "frac"
+    return "n_train" if spec.get("train_sizes") else "frac"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -328,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"grokjax.plots: error: {out} is not a finished sweep folder ({e})", file=sys.stderr)
             return 2
     for out, rows, steps, curves in loaded:
-        for png in write_all(out, rows, steps, curves):
+        for png in write_all(out, rows, steps, curves, data_axis(out)):
             print(f"wrote {png}")
     return 0
 

@@ -44,7 +44,7 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _csv(header, rows) -> str:
+def table_text(header, rows) -> str:
     if len(set(header)) != len(header):
         dup = sorted({c for c in header if list(header).count(c) > 1})
         raise ValueError(f"a table would have two columns named {dup[0]!r}")
@@ -65,7 +65,7 @@ def curves_header(settings: list[dict]) -> list[str]:
 
 
 def write_runs(path: Path, rows: list[dict]) -> None:
-    write_atomic(path, _csv(runs_header(rows), rows))
+    write_atomic(path, table_text(runs_header(rows), rows))
 
 
 def curve_rows(settings: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray]) -> list[dict]:
@@ -78,7 +78,7 @@ def curve_rows(settings: list[dict], steps: np.ndarray, curves: dict[str, np.nda
 
 
 def write_curves(path: Path, settings: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray]) -> None:
-    write_atomic(path, _csv(curves_header(settings), curve_rows(settings, steps, curves)))
+    write_atomic(path, table_text(curves_header(settings), curve_rows(settings, steps, curves)))
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -196,7 +196,10 @@ def write_json(path: Path, obj: dict) -> None:
 
 
 def command_line(argv: list[str], module: str = "grokjax.sweep") -> str:
-    """The command that reproduces this sweep, as a user would type it."""
+    """The command that reproduces this sweep, as a user would type it.
+    ``argv`` starting with ``-m MODULE`` names another tool than ``module``."""
     import shlex
 
+    if argv[:1] == ["-m"] and len(argv) > 1:
+        module, argv = argv[1], argv[2:]
     return " ".join(shlex.quote(a) for a in ["python", "-m", module, *argv])

@@ -1,0 +1,254 @@
+"""The task interface: each task's data, the MLP, MSE and the regression
+threshold, vmapped runs equal to runs alone, the landscape's held norm, and
+the arrays task's files, good and bad."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import grokjax
+from grokjax import landscape, losses, tables, tasks, train
+from grokjax.config import Config, make_runs
+from grokjax.errors import SpecError
+from grokjax.model import MLP, MLPSpec, make_model
+from grokjax.spec import Product, SweepSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL_TS = tasks.TeacherStudentTask(n_train=40, n_test=30, widths=(5, 16, 16, 5))
+SMALL_MLP = MLPSpec(depth=3, width=16, activation="tanh")
+
+
+# ---------------------------------------------------------------- data
+
+
+def test_table_task_serves_the_operation_table():
+    d = tasks.TableTask(op="sub", modulus=7).data()
+    t = tables.make_table("sub", 7)
+    np.testing.assert_array_equal(d.x, t.x)
+    np.testing.assert_array_equal(d.y, t.y)
+    assert (d.n_pool, d.n_outputs, d.n_classes, d.fixed_test, d.kind) == (49, 9, 7, False, "classification")
+
+
+def test_teacher_student_data_has_its_shapes_and_the_teachers_labels():
+    task = tasks.TeacherStudentTask()
+    d = task.data()
+    assert d.x.shape == (200, 5) and d.y.shape == (200, 5)
+    assert d.x.dtype == d.y.dtype == np.float32
+    assert (d.n_pool, d.fixed_test, d.kind, d.n_outputs) == (100, True, "regression", 5)
+    # the labels are the teacher's outputs: tanh between its three linear maps
+    (w1, b1), (w2, b2), (w3, b3) = task.teacher()
+    want = np.tanh(np.tanh(d.x.astype(np.float64) @ w1 + b1) @ w2 + b2) @ w3 + b3
+    np.testing.assert_allclose(d.y, want, rtol=1e-5, atol=1e-6)
+    # PyTorch's default init: U(±1/√fan_in) for weights and biases
+    assert np.abs(w2).max() <= 1 / np.sqrt(100) and np.abs(b1).max() <= 1 / np.sqrt(5)
+
+
+def test_the_teacher_is_the_same_for_every_run_and_a_bigger_pool_keeps_the_test_set():
+    a = tasks.TeacherStudentTask().build()
+    b = tasks.TeacherStudentTask().build()  # built afresh, not from the cache
+    np.testing.assert_array_equal(a.x, b.x)
+    np.testing.assert_array_equal(a.y, b.y)
+    big = tasks.TeacherStudentTask(n_train=150).build()
+    np.testing.assert_array_equal(big.x[:100], a.x[:100])  # the pool grows at its end
+    np.testing.assert_array_equal(big.x[150:], a.x[100:])  # the same test set
+    other = tasks.TeacherStudentTask(teacher_seed=1).build()
+    assert not np.allclose(other.y, a.y)
+
+
+def test_digits_data_has_its_shapes():
+    d = tasks.DigitsTask().data()
+    assert d.x.shape == (1797, 64) and d.x.dtype == np.float32
+    assert d.y.shape == (1797,) and d.y.dtype == np.int32
+    assert 0 <= d.x.min() and d.x.max() <= 1 and set(np.unique(d.y)) == set(range(10))
+    assert (d.n_pool, d.fixed_test, d.n_outputs) == (1797, False, 10)
+
+
+def test_split_masks_train_on_the_pool_and_test_on_the_fixed_rows():
+    order = tasks.split_order(jax.random.key(0), 6)
+    train_rows = tasks.train_mask(order, 4, 10)
+    assert int(train_rows.sum()) == 4 and not bool(train_rows[6:].any())
+    held = tasks.test_mask(train_rows, 6)
+    np.testing.assert_array_equal(np.asarray(held), np.arange(10) >= 6)  # fixed test rows only
+    pool_only = tasks.train_mask(order, 4)
+    np.testing.assert_array_equal(np.asarray(tasks.test_mask(pool_only, 6)), ~np.asarray(pool_only))
+
+
+# ---------------------------------------------------------------- model and loss
+
+
+@pytest.mark.parametrize("depth,width", [(3, 100), (2, 7), (4, 200)])
+def test_mlp_parameter_count_matches_its_widths(depth, width):
+    model = make_model(MLPSpec(depth=depth, width=width), n_outputs=10)
+    params = model.init(jax.random.key(0), jnp.zeros((1, 64)))
+    widths = [64] + [width] * (depth - 1) + [10]
+    want = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+    assert sum(p.size for p in jax.tree.leaves(params)) == want
+    assert model.apply(params, jnp.zeros((3, 64))).shape == (3, 10)
+
+
+def test_mlp_init_is_pytorchs_default():
+    params = MLP(n_outputs=5, depth=2, width=400).init(jax.random.key(0), jnp.zeros((1, 25)))["params"]
+    w, b = params["linear0"]["kernel"], params["linear0"]["bias"]
+    bound = 1 / np.sqrt(25)
+    assert float(jnp.abs(w).max()) <= bound and float(jnp.abs(b).max()) <= bound
+    assert float(jnp.abs(b).max()) > 0.9 * bound  # uniform over the whole range, not zeros
+    assert abs(float(jnp.std(w)) - bound / np.sqrt(3)) < 0.01
+
+
+def test_mse_and_the_regression_threshold_on_a_hand_example():
+    out = jnp.array([[0.0, 0.0], [0.1, 0.0], [0.03, 1.04], [0.02, 1.0]])
+    y = jnp.array([[0.0, 0.0], [0.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    np.testing.assert_allclose(losses.per_example("mse", out, y), [0.0, 0.005, 0.00125, 0.0002], rtol=1e-5)
+    np.testing.assert_array_equal(losses.correct(out, y, 1e-3), [1.0, 0.0, 0.0, 1.0])
+    np.testing.assert_array_equal(losses.correct(out, y, 2e-3), [1.0, 0.0, 1.0, 1.0])
+    # classification: MSE against the one-hot class, correct by argmax
+    logits, labels = jnp.array([[1.0, 0.0, 0.0], [0.2, 0.5, 0.1]]), jnp.array([0, 2])
+    np.testing.assert_allclose(losses.per_example("mse", logits, labels), [0.0, (0.04 + 0.25 + 0.81) / 3], rtol=1e-6)
+    np.testing.assert_array_equal(losses.correct(logits, labels, 1e-3), [1.0, 0.0])
+
+
+# ---------------------------------------------------------------- runs
+
+
+def _sweep(config, runs, chunks):
+    d = config.task.data()
+    x, y = jnp.asarray(d.x), jnp.asarray(d.y)
+    states = train.sweep_init(config, x, runs)
+    for n in chunks:
+        states, m = train.sweep_chunk(config, x, y, runs, states, n)
+    return states, jax.device_get(m)
+
+
+@pytest.mark.parametrize("task,model,batch", [
+    (SMALL_TS, SMALL_MLP, 512),
+    (tasks.DigitsTask(), MLPSpec(depth=2, width=16), 50),
+])
+def test_a_run_inside_a_vmapped_sweep_equals_the_same_run_alone(task, model, batch):
+    config = Config(task=task, model=model, loss="mse", batch_size=batch, beta2=0.999, warmup_steps=0,
+                    run_axis="vmap", transforms=("grad_noise",))
+    rows = [dict(seed=0, n_train=30, lr=1e-3, weight_decay=0.05, init_scale=2.0),
+            dict(seed=1, n_train=20, lr=3e-3, weight_decay=0.0, init_scale=1.0, grad_noise=0.01),
+            dict(seed=2, n_train=30, lr=1e-3, weight_decay=0.5, init_scale=0.5)]
+    runs = make_runs(task.data(), rows)
+    states, m = _sweep(config, runs, [12])
+    for i in range(len(rows)):
+        alone, m1 = _sweep(config, runs.run(i), [12])
+        for k in m:
+            np.testing.assert_allclose(m1[k][0], m[k][i], rtol=2e-4, atol=2e-6, err_msg=k)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a[0], b[i], rtol=2e-4, atol=2e-6), alone.params, states.params)
+
+
+def test_a_landscape_point_keeps_its_norm_at_every_evaluation():
+    spec = landscape.landscape_spec(
+        SweepSpec(task=SMALL_TS, model=SMALL_MLP, train_sizes=(20, 40), steps=40, eval_every=10, devices=1),
+        (0.5, 3.0, 20.0))
+    res = grokjax.run(spec, progress=False)
+    norms = res.curves["weight_norm"]  # [T, R], step 0 included
+    want = np.array([r["weight_norm_target"] for r in res.runs])
+    np.testing.assert_allclose(norms, np.broadcast_to(want, norms.shape), rtol=2e-6)
+    rows = landscape.reduce(res)
+    assert len(rows) == 6 and {r["n_train"] for r in rows} == {20, 40}
+    assert all(r["min_train_loss"] <= r["final_train_loss"] for r in rows)
+
+
+def test_teacher_student_trains_and_its_sizes_read_as_counts():
+    spec = SweepSpec(task=SMALL_TS, model=SMALL_MLP, train_sizes=(10, 40), grid=(Product(init_scale=(1.0, 2.0)),),
+                     steps=300, eval_every=100, devices=1)
+    assert spec.loss == "mse" and spec.beta2 == 0.999 and spec.warmup_steps == 0
+    assert spec.grid[0].lr == (3e-4,) and spec.grid[0].weight_decay == (0.05,)  # the task's defaults
+    res = grokjax.run(spec, progress=False)
+    assert [r["n_train"] for r in res.runs] == [10, 40, 10, 40]
+    assert [r["frac"] for r in res.runs] == [0.25, 1.0, 0.25, 1.0]
+    assert res.curves["train_loss"][-1].max() < res.curves["train_loss"][0].min()
+    assert SweepSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+
+
+def test_a_larger_train_size_grows_the_teacher_student_pool():
+    spec = SweepSpec(task=tasks.TeacherStudentTask(), train_sizes=(50, 300), steps=1)
+    assert spec.task.n_train == 300 and spec.task.n_test == 100
+
+
+def test_tasks_refuse_what_they_cannot_do():
+    with pytest.raises(SpecError, match="regression and has none"):
+        SweepSpec(task=SMALL_TS, grid=(Product(outliers=1),))
+    with pytest.raises(SpecError, match="regression: use mse"):
+        SweepSpec(task=SMALL_TS, loss="softmax")
+    with pytest.raises(SpecError, match="learned by the mlp, not the transformer"):
+        SweepSpec(task=tasks.DigitsTask(), model=grokjax.TransformerSpec())
+    with pytest.raises(SpecError, match="fracs or train_sizes, not both"):
+        SweepSpec(fracs=(0.5,), train_sizes=(100,))
+    with pytest.raises(SpecError, match="outside 1..1796"):
+        SweepSpec(task=tasks.DigitsTask(), train_sizes=(1797,))
+    with pytest.raises(SpecError, match="task digits has no option 'op'"):
+        SweepSpec.from_dict({"task": {"name": "digits", "op": "add"}})
+
+
+# ---------------------------------------------------------------- arrays
+
+
+def _cli(tool: str, *args, cwd):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
+    return subprocess.run([sys.executable, "-m", f"grokjax.{tool}", *map(str, args)], capture_output=True, text=True,
+                          env=env, cwd=cwd)
+
+
+def test_arrays_task_trains_a_toy_file(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((60, 3)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    np.savez(tmp_path / "toy.npz", x=x, y=y, x_test=x[:10] * 2, y_test=y[:10])
+    task = tasks.ArraysTask(data_path=str(tmp_path / "toy.npz"))
+    d = task.data()
+    assert (d.n_pool, d.size, d.n_classes, d.fixed_test, task.default_loss) == (60, 70, 2, True, "softmax")
+    spec = SweepSpec(task=task, model=MLPSpec(width=8), fracs=(0.5, 1.0), steps=200, eval_every=100, devices=1)
+    res = grokjax.run(spec, progress=False)
+    assert [r["n_train"] for r in res.runs] == [30, 60]
+    assert res.curves["train_acc"][-1].min() > 0.9
+    # regression: float y
+    np.savez(tmp_path / "reg.npz", x=x, y=x[:, :2].astype(np.float64))
+    reg = tasks.ArraysTask(data_path=str(tmp_path / "reg.npz"), threshold=0.01)
+    assert reg.data().kind == "regression" and reg.default_loss == "mse" and reg.data().y.shape == (60, 2)
+
+
+BAD_FILES = {
+    "missing.npz": (None, "does not exist"),
+    "no_y.npz": (dict(x=np.zeros((4, 2))), "has no array 'y'"),
+    "lengths.npz": (dict(x=np.zeros((4, 2)), y=np.zeros(3, np.int64)), "x has 4 rows but y has 3"),
+    "nan.npz": (dict(x=np.array([[0.0], [np.nan], [1.0], [2.0]]), y=np.arange(4) % 2), "non-finite"),
+    "empty_test.npz": (dict(x=np.zeros((4, 2)), y=np.arange(4) % 2, x_test=np.zeros((0, 2)), y_test=np.zeros(0, np.int64)),
+                       "x_test is empty"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_FILES))
+def test_arrays_rejects_a_bad_file_with_one_line_and_exit_2(tmp_path, name):
+    arrays, message = BAD_FILES[name]
+    if arrays is not None:
+        np.savez(tmp_path / name, **arrays)
+    got = _cli("sweep", "--task", "arrays", "--data", tmp_path / name, "--steps", "5", "--out", tmp_path / "out",
+               "--no-progress", cwd=tmp_path)
+    assert got.returncode == 2, got.stderr
+    lines = got.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and lines[0].startswith("grokjax.sweep: error:"), got.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_landscape_cli_writes_its_table_and_figure(tmp_path):
+    got = _cli("landscape", "--task", "teacher_student", "--n-test", "20", "--width", "8", "--norms", "1:10:log:3",
+               "--sizes", "10,20", "--steps", "20", "--eval-every", "10", "--devices", "1", "--out", tmp_path / "lu",
+               "--no-progress", cwd=tmp_path)
+    assert got.returncode == 0, got.stderr
+    text = (tmp_path / "lu" / "landscape.csv").read_text().splitlines()
+    assert text[0].startswith("weight_norm_target,n_train,frac,seed") and len(text) == 1 + 3 * 2
+    assert (tmp_path / "lu" / "lu.png").stat().st_size > 10_000
+    record = json.loads((tmp_path / "lu" / "config.json").read_text())
+    assert record["command"].startswith("python -m grokjax.landscape --task teacher_student")
+    bad = _cli("landscape", "--task", "digits", "--norms", "0:5:log:3", "--out", tmp_path / "x", cwd=tmp_path)
+    assert bad.returncode == 2 and "malformed norms" in bad.stderr and not (tmp_path / "x").exists()
