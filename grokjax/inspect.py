@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = make_parser().parse_args(argv)
         loaded = checkpoint.load(args.out, args.run, args.step)
+        if args.table and loaded.config.task.name != "table":
+            raise UsageError(f"--table draws an operation table; run {args.run} learns the "
+                             f"{loaded.config.task.name} task")
     except (UsageError, CheckpointError) as e:
         return UsageError(str(e)).report("grokjax.inspect")
     got = engine.evaluate_run(loaded.config, loaded.run, loaded.params)
@@ -70,9 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.table:
         from grokjax import plots, tables
 
-        if task.name != "table":
-            return UsageError(f"--table draws an operation table; run {args.run} learns the {task.name} task").report(
-                "grokjax.inspect")
+
         png = args.png or Path(args.out) / "inspect" / f"run{args.run}_step{loaded.step}_table.png"
         png.parent.mkdir(parents=True, exist_ok=True)
         table = tables.table_for(task.op, task.modulus)

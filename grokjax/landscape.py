@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from grokjax.errors import SpecError
-from grokjax.spec import Product, SweepSpec
+from grokjax.spec import Product, SweepSpec, read_toml
 
 COLUMNS = ("weight_norm_target", "n_train", "frac", "seed", "final_weight_norm",
            "final_train_loss", "final_val_loss", "final_train_acc", "final_val_acc",
@@ -118,19 +118,28 @@ def plot(path: Path, rows: list[dict], spec: SweepSpec) -> None:
     colors = [f"C{i}" for i in range(len(sizes))]
     for (key, label), ax in zip((("final_train_loss", "train loss"), ("final_val_loss", "test loss"),
                                  ("final_train_acc", "train accuracy"), ("final_val_acc", "test accuracy")), axes.flat):
+        best = key.replace("final_", "min_" if "loss" in key else "max_")
         for n, color in zip(sizes, colors):
-            mean = [np.mean([r[key] for r in rows if r["n_train"] == n and r["weight_norm_target"] == w]) for w in norms]
-            ax.plot(norms, mean, "o-", ms=3, color=color, label=f"{n:,} training samples")
+            def mean(k):
+                return [np.mean([r[k] for r in rows if r["n_train"] == n and r["weight_norm_target"] == w]) for w in norms]
+
+            ax.plot(norms, mean(key), "o-", ms=3, color=color, label=f"{n:,} training samples")
+            ax.plot(norms, mean(best), ":", color=color, alpha=0.6)
         ax.set_xscale("log")
         if "loss" in key:
             ax.set_yscale("log")
         else:
             ax.set_ylim(-0.02, 1.02)
-        ax.set_ylabel(f"reduced {label} (end of run)")
+        ax.set_ylabel(f"reduced {label}")
         ax.grid(alpha=0.3, which="both")
     for ax in axes[1]:
         ax.set_xlabel("weight norm ‖θ‖ (held fixed)")
-    axes[0, 0].legend(fontsize=8)
+    from matplotlib.lines import Line2D
+
+    handles, _ = axes[0, 0].get_legend_handles_labels()
+    handles += [Line2D([], [], color="0.3", marker="o", ms=3, label="end of run"),
+                Line2D([], [], color="0.3", ls=":", label="best over the run")]
+    axes[0, 0].legend(handles=handles, fontsize=8)
     seeds = len({r["seed"] for r in rows})
     fig.suptitle(f"LU landscape: {spec.task.describe()}, {spec.model.name}, {spec.steps:,} steps at fixed norm, "
                  f"mean of {seeds} seed{'s' if seeds > 1 else ''}\n(Omnigrok: train loss L-shaped, test loss U-shaped)",
@@ -164,19 +173,28 @@ def main(argv: list[str] | None = None) -> int:
                      "  python -m grokjax.landscape --task digits --norms 1:64:log:12 --sizes 200,500,1000\n"
                      "  python -m grokjax.landscape --op add --modulus 23 --norms 5:80:log:9 --fracs 0.3,0.6")
     g = parser.add_argument_group("the landscape")
-    g.add_argument("--norms", metavar="A:B:log:N", help="weight norms: a:b:log:N, a:b:N or a,b,c (required)")
+    g.add_argument("--norms", metavar="A:B:log:N", help="weight norms: a:b:log:N, a:b:N or a,b,c (required, or a "
+                   "sweep file's norms = \"...\")")
     g.add_argument("--sizes", dest="train_size", metavar="N[,M...]", help="training-set sizes (same as --train-size)")
     try:
         args = parser.parse_args(argv)
         given = given_flags(parser, argv)
         if args.resume is not None:
             raise UsageError("a landscape is resumed as a sweep: python -m grokjax.sweep --resume OUT")
-        if args.norms is None:
-            raise UsageError("--norms is required, e.g. --norms 1:64:log:12")
         if "weight_norm_target" in given or "variant" in given:
             raise UsageError("the landscape sets the weight norm itself: give --norms, not --weight-norm-target or --variant")
+        base = {}
+        if "spec" in given:  # a sweep file may name its norms too
+            base = read_toml(args.spec, args.profile)
+            file_norms = base.pop("norms", None)
+            if args.norms is None and file_norms is not None:
+                args.norms = ",".join(str(v) for v in file_norms) if isinstance(file_norms, list) else str(file_norms)
+        elif "profile" in given:
+            raise UsageError("--profile needs --spec FILE")
+        if args.norms is None:
+            raise UsageError("--norms is required, e.g. --norms 1:64:log:12")
         norms = parse_norms(args.norms)
-        spec = sweep.spec_from_args(args, given - {"norms"})
+        spec = SweepSpec.from_dict(sweep.spec_dict(args, given - {"norms", "spec", "profile"}, base))
         decay = float(args.weight_decay.split(",")[0]) if "weight_decay" in given else 0.0
         spec = landscape_spec(spec, norms, decay)
         out = args.out or sweep.default_out(spec)

@@ -88,7 +88,7 @@ def accuracy(path: Path, rows: list[dict], steps: np.ndarray, curves: dict[str, 
     styles = ["-", "--", ":", "-."]
     split = len(settings) > len(styles)
     panels = [(s, f) for s in settings for f in fracs] if split else [(None, f) for f in fracs]
-    ncol = min(len(fracs) if split else 4, len(panels))
+    ncol = min(len(fracs) if split and len(fracs) > 1 else 4, len(panels))
     nrow = -(-len(panels) // ncol)
     one = len(panels) == 1
     labels = [textwrap.fill(setting_label(s, settings), 70) for s in settings] if 1 < len(settings) and not split else []
