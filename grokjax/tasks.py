@@ -92,6 +92,8 @@ class _Task:
     default_loss: ClassVar[str]
     # the paper's minibatch min(B, n_train/2) (Power et al.); else min(B, n_train)
     halve_batch: ClassVar[bool] = False
+    # evaluate in padded blocks of train.EVAL_ROWS rows even when the data is smaller
+    pad_eval: ClassVar[bool] = False
     # what a sweep of this task uses for what it leaves unset: static settings
     # (batch_size, beta2, warmup_steps) and per-run knobs (knobs.KNOBS).
     # Omnigrok's notebooks use PyTorch's Adam (β₂ 0.999, no warmup).
@@ -140,6 +142,7 @@ class TableTask(_Task):
     family: ClassVar[str] = "transformer"
     default_loss: ClassVar[str] = "softmax"
     halve_batch: ClassVar[bool] = True
+    pad_eval: ClassVar[bool] = True
     defaults: ClassVar[dict] = {"batch_size": 512, "beta2": 0.98, "warmup_steps": 10}  # Power et al. A.1.2
     op: str = "add"
     modulus: int = tables.DEFAULT_MODULUS
