@@ -116,7 +116,7 @@ class Results:
 
     def evaluate(self, run: int, step: int | None = None) -> dict:
         """Run ``run``'s metrics at ``step``, computed afresh from its params
-        (train/val loss and accuracy over the whole table, weight norm)."""
+        (train/val loss and accuracy over all of the task's data, weight norm)."""
         loaded = self.load_run(run, step)
         return engine.evaluate_run(loaded.config, loaded.run, loaded.params)["metrics"]
 
@@ -370,7 +370,8 @@ def _write(out: Path, plan: Plan, results: Results, outcome: engine.Outcome, sta
         "n_runs": plan.n_runs,
         "n_reached_99_val": results.n_grokked,
         "n_diverged": results.n_diverged,
-        "programs": [{"config": dataclasses.asdict(p.config), "runs": list(p.runs)} for p in plan.programs],
+        "programs": [{"config": {**dataclasses.asdict(p.config), "task": p.config.task.to_dict(),
+                                 "model": p.config.model.to_dict()}, "runs": list(p.runs)} for p in plan.programs],
         "timing": results.timing,
         **({"checkpoints": stats} if stats else {}),
         "environment": environment,

@@ -153,8 +153,8 @@ def time_case(case: Case, steps: int, repeats: int, frac: float = 0.5, profile: 
         times.append(time.perf_counter() - t0)
     dt = float(np.median(times))
     rate = case.runs * steps / dt
-    must = step_flops(config, table.vocab_size, "answer")
-    executed = step_flops(config, table.vocab_size, case.model_path)
+    must = step_flops(config, table.n_outputs, "answer")
+    executed = step_flops(config, table.n_outputs, case.model_path)
     extra = {"profile_ms_per_model_step": {k: round(v / (steps * case.runs), 3) for k, v in ops.items()}} if profile else {}
     return {
         **extra,

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from grokjax.errors import SpecError
+from grokjax.knobs import KNOBS
 from grokjax.spec import Product, SweepSpec, read_toml
 
 COLUMNS = ("weight_norm_target", "n_train", "frac", "seed", "final_weight_norm",
@@ -73,8 +74,10 @@ def landscape_spec(spec: SweepSpec, norms, weight_decay: float = 0.0) -> SweepSp
     norms = tuple(norms)
     if not norms:
         raise SpecError("a landscape needs at least one weight norm")
+    if len(spec.grid) > 1:
+        raise SpecError("a landscape takes one grid product (its knobs are crossed with the norms), not several")
     base = spec.grid[0]
-    keep = {k: getattr(base, k) for k in ("lr", "init_scale", "grokfast_lambda", "grokfast_alpha", "orthograd")}
+    keep = {k.name: getattr(base, k.name) for k in KNOBS if k.name not in ("weight_decay", "weight_norm_target")}
     grid = (Product(**keep, weight_decay=weight_decay, weight_norm_target=norms, full_batch=base.full_batch),)
     return spec.replace(grid=grid, name=spec.name or f"landscape_{spec.task.name}")
 
@@ -82,6 +85,8 @@ def landscape_spec(spec: SweepSpec, norms, weight_decay: float = 0.0) -> SweepSp
 def reduce(results) -> list[dict]:
     """One row per point (w, size, seed): final and best losses and accuracies."""
     c, rows = results.curves, []
+    if len(results.steps) < 2:
+        raise SpecError("the landscape stopped before its first evaluation after step 0: nothing to reduce")
     for i, run in enumerate(results.runs):
         rows.append({
             "weight_norm_target": run["weight_norm_target"], "n_train": run["n_train"], "frac": run["frac"],
@@ -195,13 +200,24 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError("--norms is required, e.g. --norms 1:64:log:12")
         norms = parse_norms(args.norms)
         spec = SweepSpec.from_dict(sweep.spec_dict(args, given - {"norms", "spec", "profile"}, base))
-        decay = float(args.weight_decay.split(",")[0]) if "weight_decay" in given else 0.0
+        decays = args.weight_decay.split(",") if "weight_decay" in given else ["0"]
+        if len(decays) > 1:
+            raise UsageError("a landscape takes one --weight-decay (Omnigrok's: 0)")
+        decay = float(decays[0])
         spec = landscape_spec(spec, norms, decay)
         out = args.out or sweep.default_out(spec)
         results = api.run(spec, out, progress=not args.no_progress, command=["-m", "grokjax.landscape", *argv])
         reduce(results)
     except (UsageError, SpecError, api.OutputError) as e:
         return UsageError(str(e)).report("grokjax.landscape")
+    if results.stop_reason not in ("budget", "stop_at"):  # a signal: 128 + its number, as grokjax.sweep
+        import signal
+
+        print(f"grokjax.landscape: stopped at step {int(results.steps[-1])} of {spec.steps}; {out}/landscape.csv "
+              f"holds that step. Continue with python -m grokjax.sweep --resume {out}, then redraw with "
+              f"python -c 'import grokjax; from grokjax import landscape; landscape.reduce(grokjax.load(\"{out}\"))'",
+              file=sys.stderr)
+        return 128 + signal.Signals[results.stop_reason].value
     print(f"{len(results.runs)} landscape points; wrote {out}/landscape.csv and {out}/lu.png "
           f"(compile {results.timing['compile_s']:.1f}s, train {results.timing['train_s']:.1f}s)")
     return 0

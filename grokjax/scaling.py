@@ -62,6 +62,9 @@ def scaling(results, against: str, threshold: float, where: dict | None = None,
             metric: str = "val_acc") -> tuple[list[dict], dict | None]:
     """Rows (one per value of ``against``: median steps over its runs) and the fit."""
     where = where or {}
+    for k in where:
+        if k not in results.runs[0]:
+            raise ValueError(f"--where {k}: the runs have no column {k!r}")
     idx = select(results.runs, where)
     if not idx:
         raise ValueError(f"no run matches {where}")

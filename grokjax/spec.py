@@ -327,7 +327,7 @@ class SweepSpec:
         if model.name != task.family:
             raise SpecError(f"the {task.name} task is learned by the {task.family}, not the {model.name}")
         if isinstance(task, TeacherStudentTask) and self.train_sizes is not None:
-            biggest = max(_number("train size", n, int) for n in _tuple(self.train_sizes))
+            biggest = max((_number("train size", n, int) for n in _tuple(self.train_sizes)), default=0)
             if biggest > task.n_train:  # its pool grows to the largest size; its test set stays
                 task = dataclasses.replace(task, n_train=biggest)
                 _set(self, task=task)
@@ -435,6 +435,8 @@ class SweepSpec:
         return "frac" if self.fracs is not None else "n_train"
 
     def replace(self, **kw) -> "SweepSpec":
+        """A copy with ``kw`` changed. Settings filled in from a task's
+        defaults stay filled in: to change the task, build a new spec."""
         return dataclasses.replace(self, **kw)
 
     # ------------------------------------------------------------ dicts
@@ -471,6 +473,8 @@ class SweepSpec:
         """A spec from plain data: ``to_dict``'s output, or a TOML file's
         tables. Keys left out take their defaults; ``fracs`` may be a range
         string (``"0.2:0.9"``); ``grid`` a list of tables (or one table)."""
+        if isinstance(d, dict) and "norms" in d:
+            raise SpecError("norms belongs to a landscape: run this file with python -m grokjax.landscape")
         _check_keys("spec", d, cls)
         kw = dict(d)
         _import_all(kw.get("imports", ()))  # first: a module may register the op that the task names
@@ -547,7 +551,12 @@ def merge(base: dict, over: dict) -> dict:
     tables merge key by key."""
     out = dict(base)
     for k, v in over.items():
-        if k in ("task", "model") and isinstance(v, dict) and isinstance(out.get(k), dict):
+        other_task = k == "task" and isinstance(v, dict) and isinstance(out.get(k), dict) \
+            and v.get("name", "table") != out[k].get("name", "table")
+        if other_task:  # another task: the base's options were the other task's, and so was its model
+            out.pop("model", None) if "model" not in over else None
+            out[k] = v
+        elif k in ("task", "model") and isinstance(v, dict) and isinstance(out.get(k), dict):
             out[k] = {**out[k], **v}
         else:
             out[k] = v

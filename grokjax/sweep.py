@@ -135,7 +135,7 @@ def make_parser() -> argparse.ArgumentParser:
     b = p.add_argument_group("budget and evaluation")
     b.add_argument("--steps", type=int, help=f"optimization steps of every run ({d.steps}; the paper: 100000)")
     b.add_argument("--eval-every", metavar="N|log:N",
-                   help="evaluate on the whole table every N steps, or at about N steps spaced evenly on a log axis "
+                   help="evaluate on all of the task's data every N steps, or at about N steps spaced evenly on a log axis "
                         f"(log:N); steps_to_99_* have this resolution ({d.eval_every})")
     b.add_argument("--stop-at", metavar="ACC", help="end the sweep once every run's val accuracy has reached ACC "
                    "(or it diverged); 'off' to turn off (off)")
@@ -187,6 +187,14 @@ def spec_dict(args: argparse.Namespace, given: set[str], base: dict | None = Non
                 raise
             except ValueError:
                 raise UsageError(f"malformed {_flag(dest)} {getattr(args, dest)!r}") from None
+    for key in ("task", "model"):
+        if key in d and not isinstance(d[key], dict):
+            raise SpecError(f"{key} must be a table of options, e.g. [{key}] name = ..., got {d[key]!r}")
+    if "fracs" in given and "train_size" in given:
+        raise UsageError("give --fracs or --train-size, not both")
+    if "data" in given and "task" not in given and "name" not in d.get("task", {}):
+        given = given | {"task"}  # --data names a file of arrays
+        args.task = "arrays"
     if "task" in given and d.get("task", {}).get("name", "table") != args.task:
         d["task"] = {}  # another task: the file's options were the other task's
         d.pop("model", None)

@@ -302,7 +302,8 @@ class ArraysTask(_Task):
         path = Path(self.data_path)
         if not path.is_file():
             raise SpecError(f"data file {path} does not exist")
-        _set(self, data_path=str(self.data_path), threshold=_positive("threshold", self.threshold))
+        # absolute, so that resume, load and inspect find it from any folder
+        _set(self, data_path=str(path.resolve()), threshold=_positive("threshold", self.threshold))
         digest = file_digest(path)
         if self.digest and self.digest != digest:
             raise SpecError(f"data file {path} has changed since the sweep was recorded (its SHA-256 differs)")
@@ -323,10 +324,16 @@ class ArraysTask(_Task):
 def read_arrays(path: Path) -> TaskData:
     """An ``.npz`` file as TaskData, every problem a one-line SpecError."""
     try:
-        with np.load(path, allow_pickle=False) as f:
+        f = np.load(path, allow_pickle=False)
+        if not isinstance(f, np.lib.npyio.NpzFile):
+            raise ValueError("it holds one array, not named arrays (save it with np.savez)")
+        with f:
             arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as e:
-        raise SpecError(f"data file {path} is not a readable .npz file: {e}") from None
+        if not all(isinstance(a, np.ndarray) for a in arrays.values()):
+            raise ValueError("a member is not an array")
+    except Exception as e:  # noqa: BLE001 - zip, zlib, format and pickle errors alike: one line
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise SpecError(f"data file {path} is not a readable .npz file: {reason}") from None
     for k in ("x", "y"):
         if k not in arrays:
             raise SpecError(f"data file {path} has no array {k!r} (it has: {', '.join(arrays) or 'none'})")
@@ -341,11 +348,14 @@ def read_arrays(path: Path) -> TaskData:
         if x.shape[0] != y.shape[0]:
             raise SpecError(f"data file {path}: {kx} has {x.shape[0]} rows but {ky} has {y.shape[0]}")
         for k, a in ((kx, x), (ky, y)):
-            if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
-                raise SpecError(f"data file {path}: {k} is not numeric ({a.dtype})")
-            if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
-                raise SpecError(f"data file {path}: {k} holds non-finite values (NaN or inf)")
-        xs.append(x.reshape(x.shape[0], -1).astype(np.float32))
+            if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool) or np.issubdtype(a.dtype, np.complexfloating):
+                raise SpecError(f"data file {path}: {k} is not real numbers ({a.dtype})")
+            if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a.astype(np.float32)).all():
+                raise SpecError(f"data file {path}: {k} holds non-finite values (NaN or inf, or beyond float32)")
+        x = x.reshape(x.shape[0], -1)
+        if x.shape[1] == 0:
+            raise SpecError(f"data file {path}: {kx} has no features")
+        xs.append(x.astype(np.float32))
         ys.append(y)
     if len({x.shape[1] for x in xs}) > 1:
         raise SpecError(f"data file {path}: x has {xs[0].shape[1]} features but x_test has {xs[1].shape[1]}")
@@ -361,6 +371,9 @@ def read_arrays(path: Path) -> TaskData:
         if y.min() < 0:
             raise SpecError(f"data file {path}: class labels must be >= 0, got {int(y.min())}")
         n_classes = int(y.max()) + 1
+        if n_classes > y.shape[0]:
+            raise SpecError(f"data file {path}: class label {n_classes - 1} is not below the {y.shape[0]} rows; "
+                            "number the classes 0..C-1")
         if n_classes < 2:
             raise SpecError(f"data file {path}: classification needs at least 2 classes, y holds only 0")
         return TaskData(x, y.astype(np.int32), n_pool, n_classes, n_classes)

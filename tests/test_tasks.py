@@ -222,6 +222,8 @@ BAD_FILES = {
     "no_y.npz": (dict(x=np.zeros((4, 2))), "has no array 'y'"),
     "lengths.npz": (dict(x=np.zeros((4, 2)), y=np.zeros(3, np.int64)), "x has 4 rows but y has 3"),
     "nan.npz": (dict(x=np.array([[0.0], [np.nan], [1.0], [2.0]]), y=np.arange(4) % 2), "non-finite"),
+    "one_array.npz": ("npy", "holds one array, not named arrays"),
+    "labels.npz": (dict(x=np.zeros((4, 2)), y=np.array([0, 1, 0, 7])), "class label 7 is not below the 4 rows"),
     "empty_test.npz": (dict(x=np.zeros((4, 2)), y=np.arange(4) % 2, x_test=np.zeros((0, 2)), y_test=np.zeros(0, np.int64)),
                        "x_test is empty"),
 }
@@ -230,7 +232,10 @@ BAD_FILES = {
 @pytest.mark.parametrize("name", list(BAD_FILES))
 def test_arrays_rejects_a_bad_file_with_one_line_and_exit_2(tmp_path, name):
     arrays, message = BAD_FILES[name]
-    if arrays is not None:
+    if arrays == "npy":  # np.save's single array, under an .npz name
+        np.save(tmp_path / "one.npy", np.zeros(3))
+        (tmp_path / "one.npy").rename(tmp_path / name)
+    elif arrays is not None:
         np.savez(tmp_path / name, **arrays)
     got = _cli("sweep", "--task", "arrays", "--data", tmp_path / name, "--steps", "5", "--out", tmp_path / "out",
                "--no-progress", cwd=tmp_path)
@@ -252,3 +257,9 @@ def test_landscape_cli_writes_its_table_and_figure(tmp_path):
     assert record["command"].startswith("python -m grokjax.landscape --task teacher_student")
     bad = _cli("landscape", "--task", "digits", "--norms", "0:5:log:3", "--out", tmp_path / "x", cwd=tmp_path)
     assert bad.returncode == 2 and "malformed norms" in bad.stderr and not (tmp_path / "x").exists()
+
+
+def test_sizes_are_fractions_or_counts_not_both(tmp_path):
+    got = _cli("sweep", "--task", "digits", "--fracs", "0.5", "--train-size", "100", "--out", tmp_path / "o", cwd=tmp_path)
+    assert got.returncode == 2 and "give --fracs or --train-size, not both" in got.stderr
+    assert not (tmp_path / "o").exists()
