@@ -11,8 +11,8 @@ evaluated step at which val accuracy reaches ``--threshold``, takes the
 median over seeds for each value of ``--against`` (a run that never gets
 there counts as infinitely slow, as the paper's medians do), fits
 ``log10(steps) = slope·log10(x) + c`` by least squares over the values whose
-median was reached, and writes ``scaling_<against>.csv`` and ``.png`` beside
-the sweep's own tables. The slope's 95% interval is Student's t over the
+median was reached, and writes ``scaling_<against>[_<where>][_train]`` .csv,
+.json and .png beside the sweep's own tables. The slope's 95% interval is Student's t over the
 fit's standard error.
 """
 
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     from grokjax.cli import Parser, UsageError
 
     p = Parser(prog="python -m grokjax.scaling", description=__doc__.split("\n\n")[0].strip() + ". " +
-               "Reads a finished sweep folder; writes scaling_<against>.csv and scaling_<against>.png there.")
+               "Reads a finished sweep folder; writes scaling_<against>[_<where>][_train] .csv, .json and .png there.")
     p.add_argument("out", type=Path, help="a finished sweep folder")
     p.add_argument("--against", required=True, help="the runs.csv column on the x axis, e.g. weight_decay or n_train")
     p.add_argument("--threshold", type=float, default=0.95, help="val accuracy that counts as generalized (0.95)")
@@ -153,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         rows, fit = scaling(results, args.against, args.threshold, where, args.metric)
     except (UsageError, CheckpointError, ValueError) as e:
         return UsageError(str(e)).report("grokjax.scaling")
-    stem = f"scaling_{args.against}" + ("_train" if args.metric == "train_acc" else "")
+    stem = (f"scaling_{args.against}" + "".join(f"_{k}{v:g}" for k, v in where.items())
+            + ("_train" if args.metric == "train_acc" else ""))
     report.write_atomic(args.out / f"{stem}.csv", report.table_text(COLUMNS, rows))
     cond = ", ".join(f"{k}={v:g}" for k, v in where.items())
     title = (f"{results.spec.task.describe()}{', ' + cond if cond else ''}: steps to {args.threshold:.0%} "
