@@ -88,6 +88,7 @@ class _Task:
     """What every task has; subclasses are frozen dataclasses."""
 
     name: ClassVar[str]
+    summary: ClassVar[str] = ""  # one line for --list-tasks
     family: ClassVar[str]  # the model family that fits it: "transformer" or "mlp"
     default_loss: ClassVar[str]
     # the paper's minibatch min(B, n_train/2) (Power et al.); else min(B, n_train)
@@ -139,6 +140,7 @@ class TableTask(_Task):
     modulus ``modulus`` for the arithmetic ops; Power et al.'s task."""
 
     name: ClassVar[str] = "table"
+    summary: ClassVar[str] = "an operation table of Power et al. (--op, --modulus); transformer, cross-entropy"
     family: ClassVar[str] = "transformer"
     default_loss: ClassVar[str] = "softmax"
     halve_batch: ClassVar[bool] = True
@@ -191,6 +193,7 @@ class TeacherStudentTask(_Task):
     its mean squared error is below ``threshold``."""
 
     name: ClassVar[str] = "teacher_student"
+    summary: ClassVar[str] = "Omnigrok §3: a fixed 5-100-100-5 tanh teacher labels Gaussian inputs; MLP, MSE (--n-test, --threshold)"
     family: ClassVar[str] = "mlp"
     default_loss: ClassVar[str] = "mse"
     knob_defaults: ClassVar[dict] = {"lr": 3e-4, "weight_decay": 0.05}  # the authors' notebook
@@ -244,6 +247,7 @@ class DigitsTask(_Task):
     inside scikit-learn, so it needs no download; the pool is all 1,797."""
 
     name: ClassVar[str] = "digits"
+    summary: ClassVar[str] = "scikit-learn's 8×8 digits (for Omnigrok §4's MNIST); ReLU MLP, MSE on one-hot targets"
     family: ClassVar[str] = "mlp"
     default_loss: ClassVar[str] = "mse"
     # the authors' MNIST notebook: batch 200, AdamW lr 1e-3, weight decay 0.01
@@ -286,6 +290,7 @@ class ArraysTask(_Task):
     recorded sweep whose file has since changed will not load."""
 
     name: ClassVar[str] = "arrays"
+    summary: ClassVar[str] = "your own arrays: --data FILE.npz with x, y [, x_test, y_test]; MLP"
     family: ClassVar[str] = "mlp"
     knob_defaults: ClassVar[dict] = {"lr": 1e-3, "weight_decay": 0.01}  # PyTorch's AdamW
     data_path: str = ""

@@ -128,14 +128,13 @@ def _sweep(config, runs, chunks):
 
 @pytest.mark.parametrize("task,model,batch", [
     (SMALL_TS, SMALL_MLP, 512),
-    (tasks.DigitsTask(), MLPSpec(depth=2, width=16), 50),
+    (tasks.DigitsTask(), MLPSpec(depth=2, width=8), 16),
 ])
 def test_a_run_inside_a_vmapped_sweep_equals_the_same_run_alone(task, model, batch):
     config = Config(task=task, model=model, loss="mse", batch_size=batch, beta2=0.999, warmup_steps=0,
                     run_axis="vmap", transforms=("grad_noise",))
     rows = [dict(seed=0, n_train=30, lr=1e-3, weight_decay=0.05, init_scale=2.0),
-            dict(seed=1, n_train=20, lr=3e-3, weight_decay=0.0, init_scale=1.0, grad_noise=0.01),
-            dict(seed=2, n_train=30, lr=1e-3, weight_decay=0.5, init_scale=0.5)]
+            dict(seed=1, n_train=20, lr=3e-3, weight_decay=0.0, init_scale=0.5, grad_noise=0.01)]
     runs = make_runs(task.data(), rows)
     states, m = _sweep(config, runs, [12])
     for i in range(len(rows)):
