@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grokjax import analysis, checkpoint, distributed, engine, report
+from grokjax import checkpoint, distributed, engine, report, summary
 from grokjax.checkpoint import CheckpointError
 from grokjax.plan import Plan, expand
 from grokjax.spec import SpecError, SweepSpec
@@ -40,7 +40,8 @@ class Results:
       steps_to_99_val, best_val_acc, final_*, diverged_step, steps, stop_reason).
     - ``steps``: ``[T]`` the evaluated steps.
     - ``curves``: metric → ``[T, R]`` array (train_loss, train_acc, val_loss,
-      val_acc, weight_norm), runs in the order of ``runs``.
+      val_acc, weight_norm, and each layer's norm ``norm_<layer>``), runs in
+      the order of ``runs``.
     """
 
     spec: SweepSpec
@@ -83,7 +84,8 @@ class Results:
             return df
         if table == "curves":
             settings = [{k: v for k, v in r.items() if k in self._plan.rows[0]} for r in self.runs]
-            return pd.DataFrame(report.curve_rows(settings, self.steps, self.curves), columns=report.curves_header(settings))
+            return pd.DataFrame(report.curve_rows(settings, self.steps, self.curves),
+                                columns=report.curves_header(settings, self.curves))
         raise ValueError(f"table must be 'runs' or 'curves', got {table!r}")
 
     # ------------------------------------------------------------ inside the runs
@@ -250,8 +252,8 @@ def _say(text: str) -> None:
 
 
 def _run_rows(plan: Plan, steps, curves, stop_reason: str) -> list[dict]:
-    summary = analysis.summarize(steps, curves)
-    return [{**row, **s, "steps": int(steps[-1]), "stop_reason": stop_reason} for row, s in zip(plan.rows, summary)]
+    per_run = summary.summarize(steps, curves)
+    return [{**row, **s, "steps": int(steps[-1]), "stop_reason": stop_reason} for row, s in zip(plan.rows, per_run)]
 
 
 class _Saver:
@@ -279,7 +281,7 @@ class _Progress:
         self.done = start
 
     def __call__(self, step, steps, curves):
-        reached = analysis.reached(steps, curves, 0.99)
+        reached = summary.reached(steps, curves, 0.99)
         self.bar.set_postfix(best_val=f"{np.nanmax(curves['val_acc']):.3f}", grokked=f"{int(reached.sum())}/{len(reached)}")
         self.bar.update(step - self.done)
         self.done = step

@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from grokjax import analysis, tasks, train as training
+from grokjax import summary, tasks, train as training
 from grokjax.plan import Plan
 
 
@@ -157,8 +157,8 @@ def _train(plan: Plan, resume, save, ckpt_every, on_chunk, stop) -> Outcome:
 
 def _all_done(steps, curves, stop_at: float) -> bool:
     """Has every run reached ``stop_at`` val accuracy or diverged?"""
-    diverged = analysis.diverged_at(curves) < len(steps)
-    return bool((analysis.reached(np.asarray(steps), curves, stop_at) | diverged).all())
+    diverged = summary.diverged_at(curves) < len(steps)
+    return bool((summary.reached(np.asarray(steps), curves, stop_at) | diverged).all())
 
 
 def evaluate_run(config, row: dict, params) -> dict:

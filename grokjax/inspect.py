@@ -40,8 +40,8 @@ def make_parser() -> Parser:
     p.add_argument("out", type=Path, help="the sweep's folder (what --out named)")
     p.add_argument("--run", type=int, required=True, help="run index, the 'run' column of runs.csv")
     p.add_argument("--step", type=int, help="checkpoint step (default: the latest readable one)")
-    p.add_argument("--table", action="store_true", help="draw the predicted operation table as a PNG")
-    p.add_argument("--png", type=Path, help="where --table writes (default <out>/inspect/run<i>_step<s>_table.png)")
+    p.add_argument("--table", action="store_true", help="draw the predicted operation table as a PNG under "
+                   "<out>/analysis/ (now: python -m grokjax.analysis table <out> --runs i)")
     return p
 
 
@@ -70,17 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     rec = recorded_row(args.out, args.run, loaded.step)
     if rec is not None:
         print(f"  (curves.csv at step {loaded.step}: train_acc {rec['train_acc']}, val_acc {rec['val_acc']})")
-    if args.table:
-        from grokjax import plots, tables
+    if args.table:  # moved: the analysis draws it (for any runs at once)
+        from grokjax.analysis import table
 
-
-        png = args.png or Path(args.out) / "inspect" / f"run{args.run}_step{loaded.step}_table.png"
-        png.parent.mkdir(parents=True, exist_ok=True)
-        table = tables.table_for(task.op, task.modulus)
-        plots.predicted_table(png, table, got["pred"], got["labels"], got["train"],
-                              title=f"{task.op} run {args.run} (frac {loaded.run['frac']:g}, seed "
-                                    f"{loaded.run['seed']}) at step {loaded.step}: val acc {m['val_acc']:.3f}")
-        print(f"wrote {png}")
+        table.run(args.out, [args.run], loaded.step)
+        print(f"wrote {Path(args.out) / 'analysis'}/table_step{loaded.step}_runs{args.run}.png "
+              f"(the same as: python -m grokjax.analysis table {args.out} --runs {args.run} --step {loaded.step})")
     return 0
 
 

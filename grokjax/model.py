@@ -105,16 +105,20 @@ class Block(nn.Module):
     n_heads: int
     d_mlp: int
     dtype: jnp.dtype = jnp.float32
+    layer_norm: bool = True  # False: no LayerNorm (Nanda et al.'s model), the residual sums as they are
 
     def setup(self):
         dt = self.dtype
         self.q = Dense(self.d_model, dt)
         self.kv = Dense(2 * self.d_model, dt)  # keys and values in one matmul
         self.out = Dense(self.d_model, dt)
-        self.ln_attn = nn.LayerNorm(dtype=dt, param_dtype=dt)
         self.fc1 = Dense(self.d_mlp, dt)
         self.fc2 = Dense(self.d_model, dt)
-        self.ln_mlp = nn.LayerNorm(dtype=dt, param_dtype=dt)
+        if self.layer_norm:
+            self.ln_attn = nn.LayerNorm(dtype=dt, param_dtype=dt)
+            self.ln_mlp = nn.LayerNorm(dtype=dt, param_dtype=dt)
+        else:
+            self.ln_attn = self.ln_mlp = lambda h: h
 
     def keys_values(self, h_BxLxD):
         return jnp.split(self.kv(h_BxLxD), 2, axis=-1)
@@ -148,11 +152,12 @@ class Transformer(nn.Module):
     n_heads: int = 4
     d_mlp: int = 512
     dtype: jnp.dtype = jnp.float32
+    layer_norm: bool = True
 
     def setup(self):
         dt = self.dtype
         self.tok_embed = nn.Embed(self.vocab_size, self.d_model, embedding_init=torch_embed_init, dtype=dt, param_dtype=dt)
-        self.blocks = [Block(self.d_model, self.n_heads, self.d_mlp, dt) for _ in range(self.n_layers)]
+        self.blocks = [Block(self.d_model, self.n_heads, self.d_mlp, dt, self.layer_norm) for _ in range(self.n_layers)]
         self.unembed = Dense(self.vocab_size, dt)
 
     def __call__(self, x_BxL, path: str = "factorized", dropout_rate=None):
@@ -278,17 +283,22 @@ def _whole(name: str, v, low: int = 1) -> int:
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class TransformerSpec:
     """The paper's decoder-only transformer (appendix A.1.2); ``d_mlp``
-    defaults to 4·``d_model``. The ``table`` task's model."""
+    defaults to 4·``d_model``. The ``table`` task's model. ``layer_norm=False``
+    drops both LayerNorms of every block (Nanda et al. 2023's model)."""
 
     name: ClassVar[str] = "transformer"
     n_layers: int = 2
     d_model: int = 128
     n_heads: int = 4
     d_mlp: int | None = None
+    layer_norm: bool = True
 
     def __post_init__(self):
         for f in ("n_layers", "d_model", "n_heads"):
             object.__setattr__(self, f, _whole(f, getattr(self, f)))
+        if not isinstance(self.layer_norm, (bool, np.bool_)):
+            raise SpecError(f"layer_norm must be true or false, got {self.layer_norm!r}")
+        object.__setattr__(self, "layer_norm", bool(self.layer_norm))
         object.__setattr__(self, "d_mlp", 4 * self.d_model if self.d_mlp is None else _whole("d_mlp", self.d_mlp))
         if self.d_model % self.n_heads:
             raise SpecError(f"n_heads {self.n_heads} does not divide d_model {self.d_model}")
@@ -343,7 +353,7 @@ def make_model(spec, n_outputs: int, x64: bool = False) -> nn.Module:
     if isinstance(spec, MLPSpec):
         return MLP(n_outputs=n_outputs, depth=spec.depth, width=spec.width, activation=spec.activation, dtype=dtype)
     return Transformer(vocab_size=n_outputs, n_layers=spec.n_layers, d_model=spec.d_model, n_heads=spec.n_heads,
-                       d_mlp=spec.d_mlp, dtype=dtype)
+                       d_mlp=spec.d_mlp, dtype=dtype, layer_norm=spec.layer_norm)
 
 
 EMBEDDING_PARAMS = ("tok_embed", "unembed")

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure  # no pyplot: the user's backend stays as it was
 
-from grokjax import analysis
+from grokjax import summary
 from grokjax.knobs import KNOBS
 
 # What tells runs of one sweep apart besides the fraction and the seed: runs
@@ -221,8 +221,8 @@ def steps_to_generalize(path: Path, rows: list[dict], by: str = "frac") -> None:
     val, tr = _by_setting(rows, "steps_to_99_val", by), _by_setting(rows, "steps_to_99_train", by)
     for i, s in enumerate(val):
         fr = sorted(val[s])
-        mv = [analysis.median_steps(val[s][f]) for f in fr]
-        mt = [analysis.median_steps(tr[s][f]) for f in fr]
+        mv = [summary.median_steps(val[s][f]) for f in fr]
+        mt = [summary.median_steps(tr[s][f]) for f in fr]
         missing |= {f for f, m in zip(fr, mv) if m is None}
         (line,) = ax.plot([f for f, m in zip(fr, mv) if m is not None], [m for m in mv if m is not None],
                           "o-", label=labels[2 * i])
@@ -261,43 +261,6 @@ def variants(path: Path, rows: list[dict], by: str = "frac") -> None:
     seeds = len({r["seed"] for r in rows})
     _finish_fraction_plot(fig, ax, ncols, path, f"{_title(rows)}: optimizer variants after {rows[0]['steps']:,} steps, "
                           f"mean of {seeds} seed{'s' if seeds > 1 else ''}")
-
-
-def predicted_table(path: Path, table, pred: np.ndarray, labels: np.ndarray, train: np.ndarray, title: str) -> None:
-    """The operation table a run predicts (Power et al. Figure 1, right).
-
-    Left: the predicted answer of every cell a ∘ b, coloured by symbol.
-    Right: which cells were training equations (grey) and which validation
-    cells the network filled in right (green) or wrong (red). Cells outside
-    the operation (e.g. b = 0 for division) stay white.
-    """
-    from matplotlib.colors import ListedColormap
-
-    n = table.n_symbols
-    a, b = table.x[:, 0], table.x[:, 2]
-    answer = np.full((n, n), np.nan)
-    answer[a, b] = pred
-    status = np.full((n, n), np.nan)  # 0 train, 1 val right, 2 val wrong, 3 train wrong
-    status[a, b] = np.where(train, np.where(pred == labels, 0, 3), np.where(pred == labels, 1, 2))
-    fig = Figure(figsize=(12, 6.8), layout="constrained")
-    axes = fig.subplots(1, 2)
-    axes[0].imshow(answer, cmap="twilight", interpolation="nearest", vmin=0, vmax=n - 1)
-    axes[0].set_title("predicted a ∘ b (colour: answer symbol)", fontsize=9)
-    cmap = ListedColormap(["#c8c8c8", "#2ca02c", "#d62728", "#7f7f7f"])
-    axes[1].imshow(status, cmap=cmap, interpolation="nearest", vmin=-0.5, vmax=3.5)
-    v = ~train
-    right = int((pred[v] == labels[v]).sum())
-    axes[1].set_title(f"training cells: light grey right, dark grey wrong\n"
-                      f"validation cells: green right, red wrong ({right} of {int(v.sum())} right)", fontsize=9)
-    if n <= 24:  # small tables: write the symbols in, as in the paper's figure
-        for i, j, c in zip(a, b, pred):
-            dark = 0.2 < c / max(n - 1, 1) < 0.8  # twilight is dark in its middle
-            axes[0].text(j, i, str(c), ha="center", va="center", fontsize=7, color="white" if dark else "black")
-    for ax in axes:
-        ax.set_xlabel("b")
-        ax.set_ylabel("a")
-    fig.suptitle(title, fontsize=10)
-    _save(fig, path, dpi=110)
 
 
 def write_all(out: Path, rows: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray],

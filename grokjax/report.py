@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grokjax.analysis import METRICS, SUMMARY
+from grokjax.summary import METRICS, SUMMARY, metric_names
 
 # steps: the step the sweep stopped at; stop_reason: budget, stop_at, or the signal (SIGINT, SIGTERM)
 SUMMARY_COLUMNS = (*SUMMARY, "steps", "stop_reason")
@@ -60,8 +60,9 @@ def runs_header(rows: list[dict]) -> list[str]:
     return [*(k for k in rows[0] if k not in SUMMARY_COLUMNS), *SUMMARY_COLUMNS]
 
 
-def curves_header(settings: list[dict]) -> list[str]:
-    return [*(k for k in settings[0] if k != "n_train"), "step", *METRICS]
+def curves_header(settings: list[dict], curves: dict | None = None) -> list[str]:
+    metrics = METRICS if curves is None else metric_names(curves)
+    return [*(k for k in settings[0] if k != "n_train"), "step", *metrics]
 
 
 def write_runs(path: Path, rows: list[dict]) -> None:
@@ -71,14 +72,14 @@ def write_runs(path: Path, rows: list[dict]) -> None:
 def curve_rows(settings: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray]) -> list[dict]:
     """Long format: one dict per run × evaluation."""
     return [
-        {**s, "step": int(steps[t]), **{m: curves[m][t, r] for m in METRICS}}
+        {**s, "step": int(steps[t]), **{m: curves[m][t, r] for m in metric_names(curves)}}
         for r, s in enumerate(settings)
         for t in range(len(steps))
     ]
 
 
 def write_curves(path: Path, settings: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray]) -> None:
-    write_atomic(path, table_text(curves_header(settings), curve_rows(settings, steps, curves)))
+    write_atomic(path, table_text(curves_header(settings, curves), curve_rows(settings, steps, curves)))
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -101,13 +102,15 @@ def cell(text: str):
 
 
 def read_curves(path: Path, n_runs: int, dtype=np.float32) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """curves.csv as ``(steps [T], metric -> [T, R])`` in ``dtype``."""
+    """curves.csv as ``(steps [T], metric -> [T, R])`` in ``dtype``: every
+    metric it holds (older folders have no per-layer norms)."""
     records = read_csv(path)
     steps = np.array(sorted({int(c["step"]) for c in records}))
     at = {int(s): t for t, s in enumerate(steps)}
-    curves = {m: np.full((len(steps), n_runs), np.nan, dtype) for m in METRICS}
+    metrics = metric_names(records[0]) if records else list(METRICS)
+    curves = {m: np.full((len(steps), n_runs), np.nan, dtype) for m in metrics}
     for c in records:
-        for m in METRICS:
+        for m in metrics:
             curves[m][at[int(c["step"])], int(c["run"])] = dtype(c[m])
     return steps, curves
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grokjax import analysis
+from grokjax import summary
 
 COLUMNS = ("value", "n_runs", "n_reached", "median_steps", "steps")
 
@@ -32,9 +32,9 @@ COLUMNS = ("value", "n_runs", "n_reached", "median_steps", "steps")
 def time_to(steps: np.ndarray, curves: dict, threshold: float, metric: str = "val_acc") -> list[int | None]:
     """Per run, the first evaluated step with ``metric`` (an accuracy) ≥
     ``threshold`` before it diverged, or None."""
-    upto = analysis.diverged_at(curves)
+    upto = summary.diverged_at(curves)
     val = np.asarray(curves[metric])
-    return [analysis.steps_to(steps[:t], val[:t, r], threshold) for r, t in enumerate(upto)]
+    return [summary.steps_to(steps[:t], val[:t, r], threshold) for r, t in enumerate(upto)]
 
 
 def select(runs: list[dict], where: dict) -> list[int]:
@@ -77,7 +77,7 @@ def scaling(results, against: str, threshold: float, where: dict | None = None,
     rows = []
     for value in sorted(groups):
         t = groups[value]
-        med = analysis.median_steps(t)
+        med = summary.median_steps(t)
         rows.append({"value": value, "n_runs": len(t), "n_reached": sum(s is not None for s in t),
                      "median_steps": med, "steps": " ".join("-" if s is None else str(s) for s in t)})
     fit = fit_power_law([r["value"] for r in rows], [np.nan if r["median_steps"] is None else r["median_steps"] for r in rows])

@@ -13,7 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
-from grokjax import tables, tasks
+from grokjax import presets, tables, tasks
 from grokjax.cli import Parser, UsageError, given_flags
 from grokjax.knobs import KNOBS
 from grokjax.losses import LOSSES
@@ -50,11 +50,11 @@ FIELDS = {
 # Flags that set an option of the task or the model: dest -> key.
 TASK_FLAGS = {"task": "name", "op": "op", "modulus": "modulus", "data": "data_path", "n_test": "n_test",
               "threshold": "threshold"}
-MODEL_FLAGS = {f: f for f in ("n_layers", "d_model", "n_heads", "d_mlp", "depth", "width", "activation")}
+MODEL_FLAGS = {f: f for f in ("n_layers", "d_model", "n_heads", "d_mlp", "layer_norm", "depth", "width", "activation")}
 # Flags --resume may take; any other must agree with the recorded sweep.
 RESUME_MAY_CHANGE = ("steps", "ckpt_every", "ckpt_keep", "devices", "stop_at")
 RUN_CONTROL = ("resume", "no_progress", "coordinator", "num_processes", "process_id", "out", "list_ops", "list_tasks",
-               "spec", "profile")
+               "spec", "profile", "preset")
 
 
 def _flag(dest: str) -> str:
@@ -91,6 +91,10 @@ def make_parser() -> argparse.ArgumentParser:
                    help="a TOML sweep file (see sweeps/); flags given here override its values")
     f.add_argument("--profile", metavar="NAME", help="apply the file's [profile.NAME] table, e.g. cpu or gpu "
                    "(default: the file's default_profile, if any)")
+    f.add_argument("--preset", choices=tuple(presets.PRESETS),
+                   help="start from a named recipe instead of a file; flags still override it. nanda: Nanda et al. "
+                        "2023's 1-layer transformer without LayerNorm on x+y mod 113, 30%% of the table, full batch, "
+                        "AdamW lr 1e-3, weight decay 1, 40k steps")
     t = p.add_argument_group("task and grid")
     t.add_argument("--task", choices=tuple(tasks.TASKS), help="what the runs learn; see --list-tasks (table)")
     t.add_argument("--op", help=f"table: the binary operation; see --list-ops ({task.op})")
@@ -122,6 +126,9 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--d-model", type=int, help=f"transformer width ({model.d_model})")
     s.add_argument("--n-heads", type=int, help=f"attention heads; must divide --d-model ({model.n_heads})")
     s.add_argument("--d-mlp", type=int, help="MLP width (4 × --d-model)")
+    s.add_argument("--layer-norm", action=argparse.BooleanOptionalAction, default=None,
+                   help="transformer: a LayerNorm after each residual sum, as the paper (on; --no-layer-norm: "
+                        "Nanda et al.'s model)")
     s.add_argument("--batch-size", type=int, help=f"minibatch B; table runs use min(B, n_train/2) as in the paper, "
                    f"others min(B, n_train) (table {d.batch_size}, digits 200)")
     s.add_argument("--loss", choices=LOSSES, help="cross-entropy over softmax or StableMax, or mean squared error "
@@ -241,7 +248,9 @@ def spec_from_args(args: argparse.Namespace, given: set[str]) -> SweepSpec:
     """The sweep the command line describes: its file (with a profile) and flags."""
     if "profile" in given and "spec" not in given:
         raise UsageError("--profile needs --spec FILE")
-    base = read_toml(args.spec, args.profile) if "spec" in given else {}
+    if "preset" in given and "spec" in given:
+        raise UsageError("give --preset or --spec FILE, not both")
+    base = read_toml(args.spec, args.profile) if "spec" in given else presets.get(args.preset) if "preset" in given else {}
     return SweepSpec.from_dict(spec_dict(args, given, base))
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import optax
 from jax.sharding import PartitionSpec as P
 
-from grokjax import losses, optim, tasks
+from grokjax import losses, optim, summary, tasks
 from grokjax.config import Config, RunParams
 from grokjax.model import make_model
 from grokjax.optim import make_optimizer
@@ -205,7 +205,57 @@ def evaluate(config: Config, x, y, train_mask, params) -> dict:
         "val_loss": s[3] / n_va,
         "val_acc": s[4] / n_va,
         "weight_norm": optax.tree.norm(params),
+        **layer_norms(params),
     }
+
+
+def layer_norms(params) -> dict:
+    """``norm_<layer>``: the L2 norm of each top-level module's parameters
+    (the transformer's tok_embed, blocks_i, unembed; the MLP's linear_i).
+    Their squares add up to weight_norm²."""
+    top = params["params"] if "params" in params else params
+    return {f"{summary.LAYER_NORM_PREFIX}{name}": optax.tree.norm(sub) for name, sub in top.items()}
+
+
+def data_loss(config: Config, x, y, weight, params):
+    """``Σ w·loss / Σ w`` over every row of the data, in blocks of EVAL_ROWS
+    (the memory of one evaluation), differentiable in ``params``: the loss on
+    a run's training rows when ``weight`` is its train mask."""
+    model = model_for(config)
+    rows = min(EVAL_ROWS, x.shape[0])
+    pad = (-x.shape[0]) % rows
+
+    def blocks(a):
+        return jnp.pad(a, ((0, pad),) + ((0, 0),) * (a.ndim - 1)).reshape(-1, rows, *a.shape[1:])
+
+    def block_sum(block):
+        xc, yc, wc = block
+        loss = losses.per_example(config.loss, model.apply(params, xc, path=config.model_path), yc)
+        return (loss * wc).sum()
+
+    w = weight.astype(params_dtype(params))
+    return jax.lax.map(block_sum, (blocks(x), blocks(y), blocks(w))).sum() / jnp.maximum(w.sum(), 1.0)
+
+
+def outputs(config: Config, x, params):
+    """The model's output for every row of ``x`` (logits, or regression
+    outputs), in blocks of EVAL_ROWS: ``[N, n_outputs]``."""
+    model = model_for(config)
+    rows = min(EVAL_ROWS, x.shape[0])
+    pad = (-x.shape[0]) % rows
+    xb = jnp.pad(x, ((0, pad),) + ((0, 0),) * (x.ndim - 1)).reshape(-1, rows, *x.shape[1:])
+    out = jax.lax.map(lambda xc: model.apply(params, xc, path=config.model_path), xb)
+    return out.reshape(-1, out.shape[-1])[: x.shape[0]]
+
+
+def params_dtype(params):
+    return jax.tree.leaves(params)[0].dtype
+
+
+def run_split(config: Config, y, run: RunParams):
+    """The run's labels (its outliers included) and its train mask over the task's rows."""
+    order = run_order(config, run)
+    return run_labels(config, y, order, run), tasks.train_mask(order, run.n_train, y.shape[0])
 
 
 def train_chunk(config: Config, x, y, run: RunParams, state: TrainState, n_steps):
@@ -241,7 +291,7 @@ def put_global(tree, sharding):
     return jax.tree.map(put, tree)
 
 
-def _over_runs(config: Config, fn, shared: tuple, *per_run):
+def over_runs(config: Config, fn, shared: tuple, *per_run):
     """``fn(*shared, *one_run)`` for each run: ``vmap`` or a ``lax.map`` loop,
     per Config.run_axis; over several devices, each does its own runs.
 
@@ -270,13 +320,13 @@ def _over_runs(config: Config, fn, shared: tuple, *per_run):
 
 @functools.partial(jax.jit, static_argnames="config")
 def sweep_init(config: Config, x, runs: RunParams) -> TrainState:
-    return _over_runs(config, lambda x, r: init_run(config, x, r), (x,), runs)
+    return over_runs(config, lambda x, r: init_run(config, x, r), (x,), runs)
 
 
 @functools.partial(jax.jit, static_argnames="config", donate_argnames="states")
 def sweep_chunk(config: Config, x, y, runs: RunParams, states: TrainState, n_steps):
     """Every run advances ``n_steps`` updates and is evaluated: one compiled program."""
-    return _over_runs(config, lambda x, y, n, r, s: train_chunk(config, x, y, r, s, n), (x, y, n_steps), runs, states)
+    return over_runs(config, lambda x, y, n, r, s: train_chunk(config, x, y, r, s, n), (x, y, n_steps), runs, states)
 
 
 @functools.partial(jax.jit, static_argnames="config", donate_argnames="states")
@@ -288,4 +338,4 @@ def sweep_steps(config: Config, x, y, runs: RunParams, states: TrainState, n_ste
         y_run = run_labels(config, y, order, run)
         return jax.lax.fori_loop(0, n_steps, lambda _, s: train_step(config, x, y_run, order, run, s), state)
 
-    return _over_runs(config, steps, (x, y, n_steps), runs, states)
+    return over_runs(config, steps, (x, y, n_steps), runs, states)

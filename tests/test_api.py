@@ -16,7 +16,7 @@ from grokjax import report
 from grokjax.spec import Product
 
 PACKAGE = Path(grokjax.__file__).parent
-CLI_MODULES = {"sweep", "inspect", "bench", "landscape", "scaling"}
+CLI_MODULES = {"sweep", "inspect", "bench", "landscape", "scaling", "analysis.__main__"}
 
 
 def same_results(a, b):
@@ -151,23 +151,30 @@ def test_a_bad_output_folder_or_spec_is_refused_before_anything_runs(tiny_spec, 
 # ---------------------------------------------------------------- imports
 
 
-def imported_modules(path: Path) -> set[str]:
-    """grokjax modules a file imports, at the top or inside functions."""
+def module_name(path: Path) -> str:
+    """``grokjax/analysis/tsne.py`` → ``analysis.tsne``; a package's __init__ is the package."""
+    return ".".join(path.relative_to(PACKAGE).with_suffix("").parts).removesuffix(".__init__")
+
+
+def imported_modules(path: Path, known: set[str]) -> set[str]:
+    """grokjax modules (of ``known``) a file imports, at the top or inside functions."""
     tree = ast.parse(path.read_text())
     got = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("grokjax"):
-            if node.module == "grokjax":
-                got |= {a.name for a in node.names}
-            else:
-                got.add(node.module.split(".")[1])
+            base = node.module.removeprefix("grokjax").lstrip(".")
+            for a in node.names:  # "from grokjax.analysis import tsne" imports analysis.tsne
+                name = f"{base}.{a.name}".lstrip(".")
+                got.add(name if name in known else base)
         elif isinstance(node, ast.Import):
-            got |= {a.name.split(".")[1] for a in node.names if a.name.startswith("grokjax.")}
-    return got - {"__init__"}
+            got |= {a.name.removeprefix("grokjax.") for a in node.names if a.name.startswith("grokjax.")}
+    return (got & known) - {""}
 
 
 def test_imports_point_one_way():
-    graph = {p.stem: imported_modules(p) - {p.stem} for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
+    files = {module_name(p): p for p in PACKAGE.rglob("*.py") if p.name != "__init__.py" or p.parent != PACKAGE}
+    graph = {m: imported_modules(p, set(files)) - {m} for m, p in files.items()}
+    assert "analysis.tsne" in graph and "analysis.snapshot" in graph["analysis.tsne"]
     for module, deps in graph.items():
         assert not (module not in CLI_MODULES and deps & CLI_MODULES), f"{module} imports a command line: {deps & CLI_MODULES}"
     # a topological order exists: no cycle, even through imports inside functions

@@ -163,10 +163,12 @@ def test_load_reproduces_the_recorded_accuracy(reference):
 
 
 def test_inspect_prints_and_draws_the_table(reference, tmp_path, capsys):
-    png = tmp_path / "t.png"
-    assert inspect.main([str(reference), "--run", "1", "--table", "--png", str(png)]) == 0
-    out = capsys.readouterr().out
-    assert "val_acc" in out and f"at step {STEPS}" in out
+    out = tmp_path / "copy"
+    shutil.copytree(reference, out)
+    assert inspect.main([str(out), "--run", "1", "--table"]) == 0
+    text = capsys.readouterr().out
+    assert "val_acc" in text and f"at step {STEPS}" in text
+    png = out / "analysis" / f"table_step{STEPS}_runs1.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

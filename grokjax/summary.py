@@ -12,6 +12,18 @@ import numpy as np
 # training rows and on the rest of the table, and the parameters' L2 norm.
 METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "weight_norm")
 
+# ...and the L2 norm of each layer (each top-level module of the model:
+# ``norm_tok_embed``, ``norm_blocks_0``, …, ``norm_linear0``, …), whose squares
+# add up to weight_norm² (Omnigrok Figure 7a follows them over training).
+LAYER_NORM_PREFIX = "norm_"
+
+
+def metric_names(names) -> list[str]:
+    """The metrics among ``names`` (curves' keys, or curves.csv's columns):
+    METRICS first, then the per-layer norms, in their order."""
+    names = list(names)
+    return [*(m for m in METRICS if m in names), *(m for m in names if m.startswith(LAYER_NORM_PREFIX))]
+
 # A run has diverged once any of these is no longer finite (the norm covers
 # the parameters: it is finite exactly when all of them are, short of overflow).
 DIVERGENCE_METRICS = ("train_loss", "val_loss", "weight_norm")

@@ -1,0 +1,264 @@
+"""The analyses: what each measures, on hand-built inputs and on a tiny sweep."""
+
+import csv
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import grokjax
+import grokjax.analysis
+from grokjax import checkpoint, losses, presets, report, train
+from grokjax.analysis import __main__ as cli
+from grokjax.analysis import fourier, groups, sharpness, snapshot, tsne
+from grokjax.errors import SpecError
+from grokjax.tables import S5, compose, invert
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory, tiny_spec):
+    """x+y mod 11: 2 fractions × 2 seeds, 30 steps, a checkpoint every 10."""
+    out = tmp_path_factory.mktemp("analysis") / "sweep"
+    grokjax.run(tiny_spec.replace(ckpt_every=10, ckpt_keep=10), out, progress=False)
+    return out
+
+
+def read(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# ---------------------------------------------------------------- t-SNE
+
+
+def test_tsne_reads_the_unembedding_one_row_per_symbol(swept):
+    snap = snapshot.load(swept)
+    for g in snap.groups:
+        for matrix in ("unembed", "embed"):
+            got = snapshot.apply(g, tsne.Rows(matrix, 11))
+            assert got.shape == (len(g.runs), 11, 32)  # 11 symbols (not the ∘ and = tokens), width 32
+            for j, r in enumerate(g.runs):
+                p = checkpoint.load(swept, r).params["params"]
+                want = p["unembed"]["kernel"].T[:11] if matrix == "unembed" else p["tok_embed"]["embedding"][:11]
+                np.testing.assert_array_equal(got[j], want)
+
+
+def test_tsne_writes_points_and_scores_per_run(swept):
+    per_run = grokjax.analysis.tsne.run(swept, runs=[0, 3], perplexity=3)
+    assert [r["run"] for r in per_run] == [0, 3]
+    assert all(-1 <= r["silhouette"] <= 1 and r["plus8_ratio"] > 0 for r in per_run)
+    points = read(swept / "analysis" / "tsne_unembed_step30.csv")
+    assert len(points) == 2 * 11
+    assert [int(p["label"]) for p in points[:11]] == [s % 8 for s in range(11)]
+    assert (swept / "analysis" / "tsne_unembed_step30.png").stat().st_size > 0
+
+
+def test_residues_colour_mod_8():
+    labels, meaning = tsne.labels_for("add", 97)
+    assert labels.tolist() == [x % 8 for x in range(97)] and "mod 8" in meaning
+
+
+def test_plus8_ratio_is_small_on_a_number_line():
+    n = 97
+    angle = 2 * np.pi * (np.arange(n) * pow(8, -1, n) % n) / n  # x sits at x/8 mod n: x+8 is its neighbour
+    circle = np.stack([np.cos(angle), np.sin(angle)], 1)
+    assert tsne.plus8_ratio(circle, n) < 0.3
+    assert tsne.best_step(circle, n)[0] == 8
+    assert tsne.plus8_ratio(np.random.default_rng(0).normal(size=(n, 2)), n) > 0.8
+
+
+def test_s5_cosets_partition_the_group_into_cosets_of_the_subgroup():
+    H = groups.generate(groups.parse_generators(groups.PAPER_SUBGROUP))
+    e = tuple(range(5))
+    assert e in H  # a subgroup: identity, closed, inverses
+    assert all(compose(a, b) in H for a in H for b in H)
+    assert all(invert(a) in H for a in H)
+    assert len(H) == 10 and 120 % len(H) == 0  # Lagrange
+    for side in ("left", "right"):
+        label = groups.cosets(H, S5, side)
+        classes = {}
+        for g, c in zip(S5, label):
+            classes.setdefault(c, set()).add(g)
+        assert len(classes) == 120 // len(H) and all(len(c) == len(H) for c in classes.values())
+        assert set().union(*classes.values()) == set(S5)  # disjoint (sizes add up) and covering
+        for g, c in zip(S5, label):  # each class is exactly gH (or Hg)
+            coset = {compose(g, h) if side == "left" else compose(h, g) for h in H}
+            assert coset == classes[c]
+    for g, C in groups.conjugates(H):
+        assert len(C) == len(H) and e in C and all(compose(a, b) in C for a in C for b in C)
+
+
+def test_cycle_notation():
+    assert groups.parse_cycles("(0,3)(1,4)") == (3, 4, 2, 0, 1)
+    assert groups.parse_cycles("(0,1)(1,2)") == groups.parse_cycles("(0,1,2)")  # right to left
+    assert groups.cycles(groups.parse_cycles("(0,2,4)")) == "(0,2,4)"
+    for bad in ("(0,5)", "(0,0)", "0,1", "(a,b)"):
+        with pytest.raises(SpecError):
+            groups.parse_cycles(bad)
+
+
+# ---------------------------------------------------------------- sharpness
+
+
+def test_sharpness_is_zero_where_the_loss_is_constant_in_the_box():
+    params = {"w": jnp.array([1.0, -2.0]), "b": jnp.array(0.5)}
+    phi, f0, top = sharpness.ascent(lambda p: 3.0 + 0.0 * p["w"].sum(), params, 1e-2, 10)
+    assert float(phi) == 0.0 and float(f0) == float(top) == 3.0
+
+
+def test_sharpness_on_a_quadratic_grows_with_eps_and_finds_the_corner():
+    theta = jnp.array([1.0, -2.0, 0.05, 0.3])  # no zero: sign ascent cannot leave a point of zero gradient
+    f = lambda p: 0.5 * (p["t"] ** 2).sum()  # noqa: E731
+    phis = []
+    for eps in (1e-3, 1e-2, 1e-1):
+        phi, f0, top = sharpness.ascent(f, {"t": theta}, eps, 20)
+        corner = 0.5 * ((jnp.abs(theta) + eps * (jnp.abs(theta) + 1)) ** 2).sum()  # the box's farthest corner
+        np.testing.assert_allclose(top, corner, rtol=1e-6)
+        np.testing.assert_allclose(phi, 100 * (corner - f0) / (1 + f0), rtol=1e-3)  # float32: corner − f0 cancels
+        phis.append(float(phi))
+    assert phis[0] < phis[1] < phis[2]
+
+
+def test_sharpness_of_a_run_in_the_sweep_equals_the_run_alone(swept):
+    snap = snapshot.load(swept)
+    measure = sharpness.Sharpness(eps=1e-3, steps=3)
+    for g in snap.groups:
+        together = snapshot.apply(snapshot.Group(g.config.replace(run_axis="vmap"), g.runs, g.run_params, g.params),
+                                  measure)
+        for j, r in enumerate(g.runs):
+            one = jax.tree.map(lambda a: a[j : j + 1], (g.run_params, g.params))
+            alone = snapshot.apply(snapshot.Group(g.config, (r,), *one), measure)
+            for k, rtol in (("train_loss", 1e-5), ("val_acc", 0), ("phi", 1e-4)):  # φ: a difference of two losses
+                np.testing.assert_allclose(together[k][j], alone[k][0], rtol=rtol, err_msg=k)
+
+
+def test_sharpness_command_writes_phi_and_val_accuracy(swept, capsys):
+    assert cli.main(["sharpness", str(swept), "--ascent-steps", "2", "--step", "20"]) == 0
+    rows = read(swept / "analysis" / "sharpness_step20_eps0.0001.csv")
+    assert len(rows) == 4 and all(float(r["phi"]) >= 0 for r in rows)
+    curves = {(int(c["run"]), int(c["step"])): c for c in read(swept / "curves.csv")}
+    for r in rows:  # val accuracy afresh from the checkpoint = what the sweep recorded at that step
+        assert float(r["val_acc"]) == pytest.approx(float(curves[(int(r["run"]), 20)]["val_acc"]), abs=1e-6)
+    assert "Spearman" in capsys.readouterr().out
+    assert (swept / "analysis" / "sharpness_step20_eps0.0001.png").stat().st_size > 0
+
+
+# ---------------------------------------------------------------- Fourier
+
+
+def test_fourier_finds_the_two_frequencies_an_embedding_is_made_of():
+    p, a = 97, np.arange(97)
+    E = np.zeros((p, 16))
+    E[:, 0] = np.cos(2 * np.pi * 14 * a / p)
+    E[:, 1] = 0.7 * np.sin(2 * np.pi * 14 * a / p + 0.4)
+    E[:, 5] = 2.0 * np.cos(2 * np.pi * 41 * a / p - 1.0)
+    norms = np.asarray(fourier.spectrum(jnp.asarray(E)))
+    assert np.flatnonzero(fourier.key_mask(jnp.asarray(norms[1:]))).tolist() == [13, 40]  # k = 14 and 41
+    assert np.flatnonzero(norms > 1e-4).tolist() == [14, 41]
+    np.testing.assert_allclose((norms**2).sum(), (E**2).sum(), rtol=1e-5)  # an orthonormal basis
+    assert float(fourier.gini(jnp.asarray(norms[1:]))) > 0.9
+    flat = np.ones(48)
+    assert float(fourier.gini(jnp.asarray(flat))) == pytest.approx(0, abs=1e-6)
+    assert float(fourier.ipr(jnp.asarray(flat))) == pytest.approx(1 / 48)
+
+
+def test_restricted_loss_of_logits_on_the_key_frequencies_is_the_full_loss():
+    p = 13
+    a, b, c = np.meshgrid(np.arange(p), np.arange(p), np.arange(p), indexing="ij")
+    w = 2 * np.pi / p
+    L = 3 * np.cos(2 * w * (a + b - c)) + 2 * np.sin(5 * w * (a + b - c)) + (a * b % 5) + np.cos(c)
+    mask = np.zeros((p - 1) // 2, bool)
+    mask[[1, 4]] = True  # frequencies 2 and 5
+    restricted, excluded = fourier.split_logits(jnp.asarray(L, jnp.float32), 1, jnp.asarray(mask))
+    y = ((a + b) % p)[..., 0].ravel()
+    loss = lambda logits: float(losses.per_example("softmax", jnp.asarray(logits).reshape(p * p, p), y).mean())  # noqa: E731
+    assert loss(restricted) == pytest.approx(loss(L), rel=1e-5)
+    np.testing.assert_allclose(excluded, (a * b % 5) + np.cos(c), atol=1e-4)  # the waves gone, the rest kept
+    other = np.zeros_like(mask)
+    other[3] = True  # a frequency the logits do not use: restricting to it loses the answer
+    assert loss(fourier.split_logits(jnp.asarray(L, jnp.float32), 1, jnp.asarray(other))[0]) > loss(L) + 0.5
+
+
+def test_fourier_command_covers_every_saved_step(swept):
+    rows = grokjax.analysis.fourier.run(swept, freqs=[1, 3])
+    assert sorted({(r["run"], r["step"]) for r in rows}) == [(r, s) for r in range(4) for s in (10, 20, 30)]
+    assert all(r["key_freqs"] == "1 3" for r in rows)
+    curves = {(int(c["run"]), int(c["step"])): c for c in read(swept / "curves.csv")}
+    for r in rows:  # the full losses match the sweep's own evaluation
+        assert r["train_loss"] == pytest.approx(float(curves[(r["run"], r["step"])]["train_loss"]), rel=1e-4)
+    assert len(read(swept / "analysis" / "fourier_spectrum.csv")) == 4 * 3 * 6  # runs × steps × (K+1)
+    with pytest.raises(checkpoint.CheckpointError, match="out of range"):
+        grokjax.analysis.fourier.run(swept, freqs=[6])
+
+
+# ---------------------------------------------------------------- norms, table
+
+
+def test_layer_norms_add_up_in_squares_to_the_weight_norm(swept):
+    res = grokjax.load(swept)
+    layers = [k for k in res.curves if k.startswith("norm_")]
+    assert sorted(layers) == ["norm_blocks_0", "norm_tok_embed", "norm_unembed"]
+    total = sum(res.curves[k].astype(np.float64) ** 2 for k in layers)
+    np.testing.assert_allclose(total, res.curves["weight_norm"].astype(np.float64) ** 2, rtol=1e-5)
+    rows = grokjax.analysis.norms.run(swept, runs=[1])
+    assert [r["step"] for r in rows] == [0, 10, 20, 30] and "norm_unembed" in rows[0]
+
+
+def test_table_analysis_matches_the_recorded_accuracy(swept):
+    per_run = grokjax.analysis.table.run(swept, step=30)
+    recorded = {int(r["run"]): r for r in read(swept / "runs.csv")}
+    for r in per_run:
+        assert r["val_acc"] == pytest.approx(float(recorded[r["run"]]["final_val_acc"]), abs=1e-6)
+    assert len(read(swept / "analysis" / "table_step30.csv")) == 4 * 121
+
+
+# ---------------------------------------------------------------- the command
+
+
+@pytest.mark.parametrize("args, message", [
+    (["tsne", "{none}"], "has no checkpoint"),
+    (["tsne", "{sweep}", "--step", "15"], "no checkpoint at step 15"),
+    (["sharpness", "{sweep}", "--runs", "0,9"], "run 9 is out of range"),
+    (["table", "{sweep}", "--runs", "x"], "malformed --runs"),
+    (["tsne", "{sweep}", "--subgroup", "(0,9)"], None),  # add mod 11 has no subgroup to read: ignored
+    (["fourier", "{sweep}", "--freqs", "a"], "malformed --freqs"),
+])
+def test_bad_input_is_one_line_and_exit_2(swept, tmp_path, capsys, args, message):
+    none = tmp_path / "plain"
+    none.mkdir()
+    argv = [a.format(none=none, sweep=swept) for a in args]
+    before = sorted(p.name for p in (swept / "analysis").iterdir()) if (swept / "analysis").is_dir() else []
+    code = cli.main(argv)
+    if message is None:
+        assert code == 0
+        return
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0 and message in err, err
+    assert not (none / "analysis").exists()
+    assert sorted(p.name for p in (swept / "analysis").iterdir()) == before if before else True
+
+
+def test_s5_subgroup_errors_name_the_problem():
+    with pytest.raises(SpecError, match="distinct points"):
+        tsne.labels_for("s5_mul", 120, "(0,7)")
+
+
+# ---------------------------------------------------------------- the Nanda preset
+
+
+def test_nanda_preset_is_their_recipe():
+    spec = presets.spec("nanda")
+    assert (spec.task.op, spec.task.modulus, spec.fracs) == ("add", 113, (0.3,))
+    m = spec.model
+    assert (m.n_layers, m.d_model, m.n_heads, m.d_mlp, m.layer_norm) == (1, 128, 4, 512, False)
+    (product,) = spec.grid
+    assert product.lr == (1e-3,) and product.weight_decay == (1.0,) and product.full_batch == (True,)
+    from grokjax.model import make_model
+
+    params = jax.eval_shape(make_model(m, 115).init, jax.random.key(0), jnp.zeros((1, 4), jnp.int32))
+    assert sorted(params["params"]) == ["blocks_0", "tok_embed", "unembed"]  # one layer
+    assert sorted(params["params"]["blocks_0"]) == ["fc1", "fc2", "kv", "out", "q"]  # no LayerNorm
+    with pytest.raises(SpecError, match="unknown preset"):
+        presets.get("nope")
