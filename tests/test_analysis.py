@@ -128,12 +128,13 @@ def test_sharpness_of_a_run_in_the_sweep_equals_the_run_alone(swept):
         together = snapshot.apply(snapshot.Group(g.config.replace(run_axis="vmap"), g.runs, g.run_params, g.params),
                                   measure)
         mapped = snapshot.apply(g, measure)  # lax.map over runs, as the sweep trained them
-        np.testing.assert_allclose(mapped["phi"], together["phi"], rtol=1e-4)
+        # φ = 100·(top − f0)/(1 + f0): two losses that agree to ~1e-6 give φ to ~1e-4, absolute
+        np.testing.assert_allclose(mapped["phi"], together["phi"], rtol=1e-4, atol=2e-4)
         for j, r in enumerate(g.runs):
             one = jax.tree.map(lambda a: a[j : j + 1], (g.run_params, g.params))
             alone = snapshot.apply(snapshot.Group(g.config, (r,), *one), measure)
-            for k, rtol in (("train_loss", 1e-5), ("val_acc", 0), ("phi", 1e-4)):  # φ: a difference of two losses
-                np.testing.assert_allclose(together[k][j], alone[k][0], rtol=rtol, err_msg=k)
+            for k, atol in (("train_loss", 0), ("val_acc", 0), ("phi", 2e-4)):
+                np.testing.assert_allclose(together[k][j], alone[k][0], rtol=1e-5, atol=atol, err_msg=k)
 
 
 def test_sharpness_command_writes_phi_and_val_accuracy(swept, capsys):
