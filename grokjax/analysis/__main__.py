@@ -6,6 +6,7 @@ Thin: each WHAT is a module of this package, callable from Python as
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -34,7 +35,7 @@ def make_parser() -> Parser:
                "  python -m grokjax.analysis sharpness results/look_s5_cpu --eps 1e-5\n"
                "  python -m grokjax.analysis fourier results/nanda_add113_cpu\n"
                "  python -m grokjax.analysis table results/look_add_cpu --runs 0 --step 1000",
-        formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="what", required=True, metavar="WHAT", parser_class=Parser,
                            help="one of: " + ", ".join(WHAT) + "; python -m grokjax.analysis WHAT --help for its options")

@@ -12,6 +12,7 @@ import dataclasses
 import functools
 from pathlib import Path
 
+import jax
 import numpy as np
 
 from grokjax import checkpoint, engine, report
@@ -93,8 +94,6 @@ def saved_steps(out) -> list[int]:
 def load(out, runs=None, step: int | None = None) -> Snapshot:
     """The chosen runs (default: all) of the sweep in ``out`` at checkpoint
     ``step`` (default: the latest readable one)."""
-    import jax
-
     out = Path(out)
     plan = sweep_plan(out)
     runs = check_runs(plan, runs)
@@ -113,7 +112,7 @@ def load(out, runs=None, step: int | None = None) -> Snapshot:
     return Snapshot(out, got.step, plan, groups)
 
 
-@functools.partial(__import__("jax").jit, static_argnums=(0, 1))
+@functools.partial(jax.jit, static_argnums=(0, 1))
 def _program(config: Config, measure, x, y, run_params, params, extra):
     from grokjax import train
 
@@ -131,8 +130,6 @@ def apply(group: Group, measure, extra=None, x64: bool = False) -> dict:
     compiled once per (config, measure) and reused at every step. ``extra``:
     per-run arrays (run axis leading) or None. ``x64`` lets the measure
     compute in float64 (the params keep their dtype)."""
-    import jax
-
     data = group.config.task.data()
     with jax.enable_x64(group.config.x64 or x64):
         got = _program(group.config, measure, data.x, data.y, group.run_params, group.params, extra)
