@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grokjax import checkpoint, distributed, engine, report, summary
+from grokjax import checkpoint, compile_cache, distributed, engine, report, summary
 from grokjax.checkpoint import CheckpointError
 from grokjax.plan import Plan, expand
 from grokjax.spec import SpecError, SweepSpec
@@ -157,6 +157,7 @@ def run(spec: SweepSpec, out=None, *, progress: bool = True, on_eval=None, comma
     if not isinstance(spec, SweepSpec):
         raise TypeError(f"run() takes a SweepSpec, got {type(spec).__name__}")
     out = None if out is None else Path(out)
+    compile_cache.configure()  # on by default; a command line may have turned it off first
     plan = expand(spec)
     if out is not None:
         check_output(out)
@@ -184,6 +185,7 @@ def resume(out, steps: int | None = None, *, ckpt_every: int | None = None, ckpt
     import jax
 
     out = Path(out)
+    compile_cache.configure()
     meta = checkpoint.read_meta(out)
     spec = checkpoint.read_spec(out)
     changes = {k: v for k, v in dict(steps=steps, ckpt_every=ckpt_every, ckpt_keep=ckpt_keep, devices=devices).items()

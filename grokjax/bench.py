@@ -33,7 +33,7 @@ import time
 
 import numpy as np
 
-from grokjax.cli import Parser, UsageError
+from grokjax.cli import Parser, UsageError, add_compile_cache_flag, apply_compile_cache
 from grokjax.plan import resolve_run_axis
 
 
@@ -274,6 +274,7 @@ def make_parser():
     p.add_argument("--profile", action="store_true",
                    help="also run each case once under the JAX profiler and report device time per XLA op kind "
                         "(ms per model-step; on CPU, ops of the two threads overlap)")
+    add_compile_cache_flag(p)
     p.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     p.add_argument("--read", nargs="+", metavar="JSON", help="print the tables of saved --json outputs as markdown, and exit")
     return p
@@ -329,6 +330,7 @@ def main(argv=None) -> int:
     except UsageError as e:
         return e.report("grokjax.bench")
 
+    apply_compile_cache(args)
     env = report.environment()
     doc = {"command": report.command_line(["python", "-m", "grokjax.bench", *argv]), "environment": env}
     if args.time_to_grok:

@@ -36,3 +36,18 @@ def given_flags(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
                                   for a in parser._actions if a.dest != "help"})
     parser.parse_args(argv, namespace=probe)
     return {k for k, v in vars(probe).items() if v is not unset and v is not None}
+
+
+def add_compile_cache_flag(parser: argparse.ArgumentParser) -> None:
+    from grokjax.compile_cache import ENV
+
+    parser.add_argument("--no-compile-cache", action="store_true",
+                        help=f"compile every program afresh instead of loading it from the persistent compilation "
+                             f"cache (~/.cache/grokjax/jax, or ${ENV}; {ENV}=0 also turns it off)")
+
+
+def apply_compile_cache(args: argparse.Namespace) -> dict:
+    """Configures the cache as the command line asks, before anything compiles."""
+    from grokjax import compile_cache
+
+    return compile_cache.configure(enabled=not getattr(args, "no_compile_cache", False))

@@ -56,6 +56,9 @@ class Config:
     # transforms in the program beyond AdamW (TRANSFORMS); each run sets its
     # strength through its knob, and the default number is "off".
     transforms: tuple = ()
+    # Grokfast-MA's ring of gradients: the largest window among the
+    # program's runs (each run averages its own last grokfast_window)
+    grokfast_window: int = 0
     # the loss (losses.py): "softmax" or "stablemax" cross-entropy, or "mse"
     loss: str = "softmax"
     # every step's gradient from the whole training set instead of a minibatch
@@ -85,6 +88,8 @@ class Config:
             raise ValueError(f"unknown transforms {sorted(unknown)}; valid: {', '.join(TRANSFORMS)}")
         if "dropout" in self.transforms and self.model_path == "factorized" and family == "transformer":
             raise ValueError("dropout needs model_path='answer': its masks differ per example")
+        if "grokfast_ma" in self.transforms and self.grokfast_window < 1:
+            raise ValueError("the grokfast_ma transform needs grokfast_window >= 1: the ring of gradients it averages")
         if self.devices < 1:
             raise ValueError(f"devices must be >= 1, got {self.devices}")
         if self.map_batch < 1:
@@ -114,6 +119,8 @@ class RunParams:
     grad_noise: jax.Array
     grokfast_lambda: jax.Array
     grokfast_alpha: jax.Array
+    grokfast_ma_lambda: jax.Array
+    grokfast_window: jax.Array  # float32 holding a count
     orthograd: jax.Array
     weight_norm_target: jax.Array
     weight_noise: jax.Array

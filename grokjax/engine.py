@@ -98,21 +98,30 @@ def _train(plan: Plan, resume, save, ckpt_every, on_chunk, stop) -> Outcome:
 
     def chunk(states, n):
         """Every program advances n steps; metrics of the real runs in grid order, on every host."""
-        outs = [training.sweep_chunk(p.config, x, y, r, s, n) for p, r, s in zip(plan.programs, runs, states)]
+        outs = [c(x, y, r, s, n) for c, r, s in zip(compiled, runs, states)]
         got = multihost_utils.process_allgather([o[1] for o in outs], tiled=True)  # the one host sync per chunk
         got = [{k: np.asarray(v)[: len(p.runs)] for k, v in m.items()} for m, p in zip(got, plan.programs)]
         return [o[0] for o in outs], {k: np.concatenate([m[k] for m in got])[order] for k in got[0]}
 
+    # compile_s: tracing, lowering and XLA's compile (or a load from the
+    # persistent cache) of every program, the init's included (which also
+    # runs: milliseconds); the step-0 evaluation counts as training
     t0 = time.perf_counter()
     if resume is None:
-        states = [training.sweep_init(p.config, x, r) for p, r in zip(plan.programs, runs)]
-        states, m = chunk(states, 0)  # compiles, and evaluates step 0
+        inits = [training.sweep_init.lower(p.config, x, r).compile() for p, r in zip(plan.programs, runs)]
+        states = [init(x, r) for init, r in zip(inits, runs)]
+    else:
+        states = resume.states
+    compiled = [training.sweep_chunk.lower(p.config, x, y, r, s, 0).compile()
+                for p, r, s in zip(plan.programs, runs, states)]
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    if resume is None:
+        states, m = chunk(states, 0)  # evaluates step 0
         history, steps = [m], [0]
     else:
-        states, _ = chunk(resume.states, 0)  # compiles; 0 steps leave the state as it was
         history = [{k: v[t] for k, v in resume.curves.items()} for t in range(len(resume.steps))]
         steps = [int(s) for s in resume.steps]
-    compile_s = time.perf_counter() - t0
 
     def curves():
         return {k: np.stack([h[k] for h in history]) for k in history[0]}
@@ -124,7 +133,6 @@ def _train(plan: Plan, resume, save, ckpt_every, on_chunk, stop) -> Outcome:
         if save(step, states, np.asarray(steps), curves()) is not False:  # False: it held that step already
             save_s.append(time.perf_counter() - t)
 
-    t0 = time.perf_counter()
     start = done = steps[-1]
     schedule = [int(s) for s in spec.eval_steps() if s > done]
     reason, signum = "budget", stop()

@@ -51,6 +51,10 @@ KNOBS: tuple[Knob, ...] = (
     Knob("grad_noise", 0.0, "grad_noise", _nonneg, "σ of Gaussian noise added to the gradient before Adam"),
     Knob("grokfast_lambda", 0.0, "grokfast", _nonneg, "Grokfast-EMA amplification λ of the slow gradient (Lee et al. 2024 use 2)"),
     Knob("grokfast_alpha", 0.98, None, _unit, "Grokfast-EMA decay α"),
+    Knob("grokfast_ma_lambda", 0.0, "grokfast_ma", _nonneg,
+         "Grokfast-MA amplification λ of the mean of the last w gradients (Lee et al. 2024 use 5)"),
+    Knob("grokfast_window", 100, None, _positive, "Grokfast-MA window w, in steps; the program keeps the largest "
+         "window's gradients (w × the model's size per run)", kind=int),
     Knob("orthograd", 0.0, "orthograd", _switch,
          "1 turns on ⊥Grad: the gradient's component along the weights removed (Prieto et al. 2025)"),
     Knob("weight_norm_target", 0.0, "weight_norm_target", _nonneg,
@@ -64,7 +68,7 @@ KNOB = {k.name: k for k in KNOBS}
 
 # Transforms a program can hold; the chain's order is optim.py's. The last
 # three act on the model or the data rather than in the optimizer chain.
-TRANSFORMS = ("orthograd", "grokfast", "grad_noise", "weight_decay_init", "update_noise", "weight_norm_target",
+TRANSFORMS = ("orthograd", "grokfast", "grokfast_ma", "grad_noise", "weight_decay_init", "update_noise", "weight_norm_target",
               "weight_noise", "dropout", "outliers")
 
 

@@ -163,7 +163,7 @@ def run(spec: SweepSpec, norms, out=None, *, weight_decay: float = 0.0, progress
 
 def main(argv: list[str] | None = None) -> int:
     from grokjax import api, sweep
-    from grokjax.cli import UsageError, given_flags
+    from grokjax.cli import UsageError, apply_compile_cache, given_flags
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = sweep.make_parser()
@@ -184,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         given = given_flags(parser, argv)
+        apply_compile_cache(args)
         if args.resume is not None:
             raise UsageError("a landscape is resumed as a sweep: python -m grokjax.sweep --resume OUT")
         if "weight_norm_target" in given or "variant" in given:

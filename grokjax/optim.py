@@ -12,7 +12,7 @@ the sweep puts one in when any run uses it); how strong each is, is a per-run
 number, and a run with the number at zero gets exactly the update it would
 get without the transform. The order:
 
-    ⊥Grad → Grokfast-EMA → gradient noise → Adam → decay toward 0
+    ⊥Grad → Grokfast-EMA → Grokfast-MA → gradient noise → Adam → decay toward 0
           → decay toward init → update noise → learning rate → weight-norm projection
 """
 
@@ -114,6 +114,38 @@ def grokfast_ema(lam, alpha) -> optax.GradientTransformation:
     return optax.GradientTransformation(init, update)
 
 
+class MaState(NamedTuple):
+    grads: optax.Updates  # per leaf [W, ...]: the last W gradients, a ring
+    count: jax.Array  # int32: gradients seen
+
+
+def grokfast_ma(lam, window, ring: int) -> optax.GradientTransformation:
+    """Grokfast-MA (Lee et al. 2024, their first filter): ``g ← g + λ·mean of
+    the last w gradients``, applied once w gradients have been seen (the
+    authors' warmup), the current one included. ``ring`` (static) is the
+    buffer's length, the program's largest window; each run's ``window``
+    (traced) averages the newest ``window`` of it. λ = 0 passes g unchanged."""
+
+    def init(params):
+        return MaState(jax.tree.map(lambda p: jnp.zeros((ring, *p.shape), p.dtype), params), jnp.zeros((), jnp.int32))
+
+    def update(updates, state, params=None):
+        slot = state.count % ring
+        grads = jax.tree.map(lambda b, g: jax.lax.dynamic_update_index_in_dim(b, g, slot, 0), state.grads, updates)
+        w = window.astype(jnp.int32)
+        age = (slot - jnp.arange(ring)) % ring  # 0: the gradient just stored
+        weights = (age < w) / w.astype(jnp.float32)
+        ready = state.count + 1 >= w
+
+        def one(g, b):
+            mean = jnp.tensordot(weights.astype(b.dtype), b, axes=1)
+            return jnp.where(ready, g + lam * mean, g)
+
+        return jax.tree.map(one, updates, grads), MaState(grads, state.count + 1)
+
+    return optax.GradientTransformation(init, update)
+
+
 def orthogonal_gradient(on, eps: float = 1e-30) -> optax.GradientTransformation:
     """⊥Grad (Prieto et al. 2025): per tensor, remove from g its component along
     the weights w, ``g⊥ = g − (⟨g, w⟩/⟨w, w⟩)·w``, then rescale g⊥ to ‖g‖.
@@ -166,6 +198,8 @@ def make_optimizer(config, run) -> optax.GradientTransformation:
         parts.append(orthogonal_gradient(run.orthograd))
     if "grokfast" in on:
         parts.append(grokfast_ema(run.grokfast_lambda, run.grokfast_alpha))
+    if "grokfast_ma" in on:
+        parts.append(grokfast_ma(run.grokfast_ma_lambda, run.grokfast_window, config.grokfast_window))
     if "grad_noise" in on:
         parts.append(add_constant_noise(run.grad_noise, grad_key))
     parts += [

@@ -74,6 +74,16 @@ def resolve_run_axis(choice: str) -> str:
     return "map" if jax.default_backend() == "cpu" else "vmap"
 
 
+def program_batch(spec: SweepSpec, rows: list[dict], full_batch: bool) -> int:
+    """The program's static batch: min(B, the most rows any of its runs uses
+    in a step). Rows past a run's own batch get weight 0 but are computed, so
+    a small table (x+y mod 23 at 0.6 uses 158 of 512) would mostly compute
+    zeros. The runs' numbers are the same up to float32 summation order."""
+    halve = spec.task.halve_batch and not full_batch  # a full-batch slice holds every training row
+    used = max(r["n_train"] // 2 if halve else r["n_train"] for r in rows)
+    return max(1, min(spec.batch_size, used))
+
+
 def expand(spec: SweepSpec, devices: int | None = None) -> Plan:
     """The runs of ``spec`` in grid order (products, then each product's
     settings, then fractions, then seeds) and its programs. ``devices``
@@ -102,7 +112,9 @@ def expand(spec: SweepSpec, devices: int | None = None) -> Plan:
     for full in sorted({r["full_batch"] for r in rows}):
         idx = tuple(i for i, r in enumerate(rows) if r["full_batch"] == full)
         transforms = transforms_for([rows[i] for i in idx])
-        config = base.replace(full_batch=full, transforms=transforms,
+        ring = max(int(rows[i]["grokfast_window"]) for i in idx) if "grokfast_ma" in transforms else 0
+        config = base.replace(full_batch=full, transforms=transforms, grokfast_window=ring,
+                              batch_size=program_batch(spec, [rows[i] for i in idx], full),
                               model_path="answer" if "dropout" in transforms else "factorized")
         programs.append(Program(config, idx))
     return Plan(spec, tuple(rows), tuple(programs))

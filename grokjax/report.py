@@ -153,6 +153,7 @@ def environment() -> dict:
     import optax
 
     import grokjax
+    from grokjax import compile_cache
 
     devices = jax.devices()
     proc = cpu()
@@ -171,6 +172,7 @@ def environment() -> dict:
         "backend": jax.default_backend(),
         "devices": [d.device_kind for d in devices],
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "compile_cache": compile_cache.state(),
         "git_commit": _git_commit(),
     }
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from grokjax import presets, tables, tasks
-from grokjax.cli import Parser, UsageError, given_flags
+from grokjax.cli import Parser, UsageError, add_compile_cache_flag, apply_compile_cache, given_flags
 from grokjax.knobs import KNOBS
 from grokjax.losses import LOSSES
 from grokjax.model import ACTIVATIONS
@@ -53,7 +53,7 @@ TASK_FLAGS = {"task": "name", "op": "op", "modulus": "modulus", "data": "data_pa
 MODEL_FLAGS = {f: f for f in ("n_layers", "d_model", "n_heads", "d_mlp", "layer_norm", "depth", "width", "activation")}
 # Flags --resume may take; any other must agree with the recorded sweep.
 RESUME_MAY_CHANGE = ("steps", "ckpt_every", "ckpt_keep", "devices", "stop_at")
-RUN_CONTROL = ("resume", "no_progress", "coordinator", "num_processes", "process_id", "out", "list_ops", "list_tasks",
+RUN_CONTROL = ("resume", "no_progress", "no_compile_cache", "coordinator", "num_processes", "process_id", "out", "list_ops", "list_tasks",
                "spec", "profile", "preset")
 
 
@@ -170,6 +170,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--import", dest="imports", action="append", metavar="MODULE",
                    help="import MODULE first, e.g. one that calls grokjax.tables.register_modular to add an op")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_compile_cache_flag(p)
     p.add_argument("--list-ops", action="store_true", help="list the operations of the table task and exit")
     p.add_argument("--list-tasks", action="store_true", help="list the tasks and exit")
     return p
@@ -280,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         given = given_flags(parser, argv)
         _join_hosts(args)
+        apply_compile_cache(args)
         if args.resume is not None:
             return _resume(args, given, argv)
         spec = spec_from_args(args, given)

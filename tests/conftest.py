@@ -6,6 +6,16 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4").strip()
 
+import atexit  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+
+# The persistent compilation cache (on by default) goes to a folder of this
+# session, shared by the CLI tests' subprocesses, never to the user's own.
+if "GROKJAX_COMPILE_CACHE" not in os.environ:
+    os.environ["GROKJAX_COMPILE_CACHE"] = tempfile.mkdtemp(prefix="grokjax-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["GROKJAX_COMPILE_CACHE"], True)
+
 import pytest  # noqa: E402
 
 from grokjax.config import Config  # noqa: E402

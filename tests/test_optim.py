@@ -67,8 +67,8 @@ def test_every_transform_at_zero_is_exactly_plain_adamw():
     params = _tree(jax.random.key(0))
     grads = [_tree(jax.random.key(i + 1)) for i in range(4)]
     plain = _rollout(make_optimizer(Config(), Run(1e-3, 1.0)), params, grads)
-    everything = Config(transforms=tuple(t for t in TRANSFORMS if t not in optim.MODEL_TRANSFORMS))
-    ours = _rollout(make_optimizer(everything, Run(1e-3, 1.0)), params, grads)
+    everything = Config(transforms=tuple(t for t in TRANSFORMS if t not in optim.MODEL_TRANSFORMS), grokfast_window=2)
+    ours = _rollout(make_optimizer(everything, Run(1e-3, 1.0, grokfast_window=2)), params, grads)
     jax.tree.map(np.testing.assert_array_equal, ours, plain)
 
 
@@ -124,6 +124,25 @@ def test_grokfast_adds_lambda_times_the_ema_of_gradients():
     np.testing.assert_allclose(u2["w"], g2["w"] + lam * ema, rtol=1e-6)
 
 
+@pytest.mark.parametrize("window, ring", [(3, 3), (3, 5)])
+def test_grokfast_ma_adds_lambda_times_the_mean_of_the_last_w_gradients(window, ring):
+    # Lee et al.'s filter with their warmup: nothing until w gradients are in, then
+    # g_t + λ·mean(g_{t-w+1..t}); a longer ring (another run's window) changes nothing.
+    lam = 5.0
+    t = optim.grokfast_ma(jnp.float32(lam), jnp.float32(window), ring)
+    gs = [{"w": jnp.array([float(i + 1), (-2.0) ** i])} for i in range(7)]
+    state = t.init(gs[0])
+    for i, g in enumerate(gs):
+        u, state = t.update(g, state)
+        want = g["w"] if i + 1 < window else g["w"] + lam * np.mean([h["w"] for h in gs[i + 1 - window: i + 1]], 0)
+        np.testing.assert_allclose(u["w"], want, rtol=1e-6, err_msg=f"step {i}")
+    off = optim.grokfast_ma(jnp.float32(0.0), jnp.float32(window), ring)
+    state = off.init(gs[0])
+    for g in gs:
+        u, state = off.update(g, state)
+        np.testing.assert_array_equal(u["w"], g["w"])  # λ = 0: the plain gradient, exactly
+
+
 def test_orthograd_removes_the_radial_component_and_keeps_the_norm():
     params, grads = _tree(jax.random.key(0)), _tree(jax.random.key(1))
     on, _ = optim.orthogonal_gradient(1.0).update(grads, optax.EmptyState(), params)
@@ -143,10 +162,12 @@ def test_weight_norm_projection_lands_on_the_target_norm():
 
 
 def test_transform_numbers_are_per_run_under_vmap():
-    cfg = Config(transforms=("grad_noise", "grokfast", "orthograd", "weight_norm_target"))
+    cfg = Config(transforms=("grad_noise", "grokfast", "grokfast_ma", "orthograd", "weight_norm_target"),
+                 grokfast_window=3)
     params = _tree(jax.random.key(0))
     grads = [_tree(jax.random.key(i + 1)) for i in range(3)]
     nums = dict(grad_noise=jnp.array([0.0, 0.1]), grokfast_lambda=jnp.array([0.0, 2.0]),
+                grokfast_ma_lambda=jnp.array([5.0, 1.0]), grokfast_window=jnp.array([2.0, 3.0]),
                 orthograd=jnp.array([0.0, 1.0]), weight_norm_target=jnp.array([0.0, 5.0]))
 
     def one(n):

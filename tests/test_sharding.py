@@ -23,7 +23,8 @@ from grokjax.spec import Product
 ARGS = ["--op", "add", "--modulus", "11", "--d-model", "32", "--n-heads", "2", "--n-layers", "1", "--batch-size", "32",
         "--fracs", "0.3,0.5,0.7", "--seeds", "2", "--steps", "40", "--eval-every", "10", "--run-axis", "map",
         "--no-progress"]
-EVERY_INTERVENTION = Product(dropout=0.1, weight_noise=0.01, grokfast_lambda=2, orthograd=1, weight_norm_target=10,
+EVERY_INTERVENTION = Product(dropout=0.1, weight_noise=0.01, grokfast_lambda=2, grokfast_ma_lambda=1, grokfast_window=3,
+                             orthograd=1, weight_norm_target=10,
                              weight_decay_init=1, grad_noise=0.01, update_noise=0.01)
 
 

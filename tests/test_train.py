@@ -101,3 +101,27 @@ def test_factorized_model_path_trains_like_the_straightforward_one(tiny):
     for k in ms_slow[0]:
         np.testing.assert_allclose(ms_fast[0][k], ms_slow[0][k], rtol=2e-4, atol=2e-5, err_msg=k)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5), fast.params, slow.params)
+
+
+def test_a_programs_batch_is_sized_to_what_its_runs_use(tiny):
+    # x+y mod 23 at 0.6 trains on 317 rows, so a step uses min(512, 317 // 2) = 158 of them:
+    # the program computes 158 rows, not 512, and its runs train as they would at 512.
+    from grokjax.plan import expand
+    from grokjax.spec import SweepSpec
+
+    spec = SweepSpec(task=tiny.task.__class__(op="add", modulus=23), model=tiny.model, fracs=(0.4, 0.6), seeds=1,
+                     steps=12, eval_every=12, devices=1)
+    (program,) = expand(spec).programs
+    assert program.config.batch_size == 317 // 2
+    assert expand(spec.replace(batch_size=100)).programs[0].config.batch_size == 100
+    from grokjax.spec import Product
+
+    full = expand(spec.replace(grid=(Product(full_batch=True),))).programs[0].config
+    assert full.batch_size == 317  # one slice holds every training row
+    padded = program.config.replace(batch_size=512)
+    x, y, runs = _setup(padded, [dict(seed=0, frac=0.4), dict(seed=1, frac=0.6)])
+    sized_states, sized = _sweep(program.config, x, y, runs, [0, 12])
+    padded_states, padded_ms = _sweep(padded, x, y, runs, [0, 12])
+    for k in sized[1]:
+        np.testing.assert_allclose(sized[1][k], padded_ms[1][k], rtol=1e-5, atol=1e-6, err_msg=k)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), sized_states.params, padded_states.params)

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from grokjax.cli import Parser, UsageError
+from grokjax.cli import Parser, UsageError, add_compile_cache_flag, apply_compile_cache
 
 WHAT = {
     "tsne": "t-SNE of the output layer's rows, one point per symbol, coloured by residue mod 8 (with x→x+8 lines) "
@@ -47,6 +47,7 @@ def make_parser() -> Parser:
         s.add_argument("--step", type=int, help="a saved checkpoint's step (default: the latest"
                        + ("; fourier: every saved step)" if what == "fourier" else
                           "; norms: the whole curve, or up to an evaluated step S)" if what == "norms" else ")"))
+        add_compile_cache_flag(s)
         parsers[what] = s
     t = parsers["tsne"]
     t.add_argument("--matrix", choices=("unembed", "embed"), default="unembed",
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = make_parser().parse_args(argv)
+        apply_compile_cache(args)
         from grokjax.analysis import snapshot
 
         runs = None if args.runs is None else snapshot.parse_runs(args.runs)
