@@ -19,6 +19,12 @@ steps in a sweep, and ``--time-to-grok`` measures it in place.
 
 ``--time-to-grok`` trains one paper run (x+y at frac 0.5, seed 0) until 99%
 validation accuracy and reports the wall time and steps.
+
+Where torch is installed, the PyTorch reference's step (danielmamay/grokking,
+rebuilt in ``grokjax.reference_torch``) is timed in the same process first,
+and each case reports ``ratio_to_reference``: its model-steps/s over the
+reference's steps/s. Every output names the CPU's family, model and vector
+extensions: XLA:CPU's speed depends on them, so never compare across CPUs.
 """
 
 from __future__ import annotations
@@ -275,6 +281,8 @@ def make_parser():
                    help="also run each case once under the JAX profiler and report device time per XLA op kind "
                         "(ms per model-step; on CPU, ops of the two threads overlap)")
     add_compile_cache_flag(p)
+    p.add_argument("--no-reference", action="store_true",
+                   help="skip timing the PyTorch reference's step (timed only where torch is installed)")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     p.add_argument("--read", nargs="+", metavar="JSON", help="print the tables of saved --json outputs as markdown, and exit")
     return p
@@ -293,8 +301,10 @@ def markdown(docs: list[dict]) -> str:
         lines += ["", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
         lines += ["| " + " | ".join(str(g[k]) for k in keys) + " |" for g in groks]
     envs = {f"{d['environment']['backend']}: {', '.join(sorted(set(d['environment']['devices'])))}, "
-            f"{d['environment']['cpu']} ({d['environment']['cpu_count']} cores), jax {d['environment']['jax']}"
-            for d in docs}
+            f"{cpu_line(d['environment'])}, jax {d['environment']['jax']}" for d in docs}
+    refs = {f"PyTorch reference step: {d['reference']['steps_per_s']} steps/s (torch {d['reference']['torch']}, "
+            f"{d['reference']['cpu_capability']})" for d in docs if d.get("reference", {}).get("steps_per_s")}
+    lines += [""] + sorted(refs) if refs else []
     lines += [""] + [f"Measured on {e}." for e in sorted(envs)]
     return "\n".join(lines)
 
@@ -342,9 +352,20 @@ def main(argv=None) -> int:
                 print(json.dumps(results[-1]), flush=True)
         doc["time_to_grok"] = results
     else:
+        reference = None
+        if not args.no_reference:
+            reference = time_reference(args.steps, args.repeats)
+            doc["reference"] = reference
+            if not args.json:
+                print("# PyTorch reference (danielmamay/grokking's step): "
+                      + (f"{reference['steps_per_s']} steps/s, torch {reference['torch']}, {reference['threads']} "
+                         f"threads, {reference['cpu_capability']}" if reference.get("steps_per_s") else reference["skipped"]),
+                      flush=True)
         results = []
         for r, (axis, batch), path, prec, d in itertools.product(runs, axes, paths, precisions, devices):
             results.append(time_case(Case(r, axis, batch, path, prec, d), args.steps, args.repeats, profile=args.profile))
+            if reference and reference.get("steps_per_s"):
+                results[-1]["ratio_to_reference"] = round(results[-1]["model_steps_per_s"] / reference["steps_per_s"], 2)
             if not args.json:
                 _print_row(results[-1], header=len(results) == 1)
                 if args.profile:
@@ -354,18 +375,39 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(doc, indent=1))
     else:
-        print(f"# {env['backend']}: {', '.join(sorted(set(env['devices'])))}; {env['cpu']} ({env['cpu_count']} cores); jax {env['jax']}")
+        print(f"# {env['backend']}: {', '.join(sorted(set(env['devices'])))}; {cpu_line(env)}; jax {env['jax']}")
     return 0
 
 
 COLUMNS = ("runs", "devices", "run_axis", "map_batch", "model_path", "matmul_precision", "model_steps_per_s",
-           "achieved_gflops", "executed_gflops", "compile_s", "program_mb", "peak_mb")
+           "ratio_to_reference", "achieved_gflops", "executed_gflops", "compile_s", "program_mb", "peak_mb")
+
+
+def cpu_line(env: dict) -> str:
+    """The processor as figures must name it: model name, family/model, vector extensions, cores."""
+    d = env.get("cpu_detail") or {}
+    ext = "/".join(e for e in d.get("vector_extensions", []) if e in ("avx2", "avx512f", "amx_tile")) or "no AVX2"
+    fam = f"family {d['family']} model {d['model']}, " if d.get("family") else ""
+    isa = [f.split("=", 1)[1] for f in env.get("xla_flags", "").split() if f.startswith("--xla_cpu_max_isa=")]
+    return f"{env['cpu']} ({fam}{ext}{', XLA limited to ' + isa[0] if isa else ''}; {env['cpu_count']} cores)"
+
+
+def time_reference(steps: int, repeats: int) -> dict:
+    """The PyTorch reference's steps/s on the paper's table, or why it was skipped."""
+    from grokjax import reference_torch, tasks
+    from grokjax.config import Config
+
+    if not reference_torch.available():
+        return {"skipped": "torch is not installed (pip install torch to time the reference beside grokjax)"}
+    data = Config().task.data()
+    order = np.random.default_rng(0).permutation(data.size)
+    return reference_torch.time_steps(data.x[order], data.y[order], tasks.n_train(0.5, data), steps, repeats)
 
 
 def _print_row(row: dict, header: bool) -> None:
     if header:
         print(" ".join(f"{c:>16s}" for c in COLUMNS), flush=True)
-    print(" ".join(f"{str(row[c]):>16s}" for c in COLUMNS), flush=True)
+    print(" ".join(f"{str(row.get(c, '')):>16s}" for c in COLUMNS), flush=True)
 
 
 if __name__ == "__main__":

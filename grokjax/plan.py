@@ -112,7 +112,8 @@ def expand(spec: SweepSpec, devices: int | None = None) -> Plan:
     for full in sorted({r["full_batch"] for r in rows}):
         idx = tuple(i for i, r in enumerate(rows) if r["full_batch"] == full)
         transforms = transforms_for([rows[i] for i in idx])
-        ring = max(int(rows[i]["grokfast_window"]) for i in idx) if "grokfast_ma" in transforms else 0
+        # Grokfast-MA's ring: the longest window of a run that uses it (runs at λ 0 pass through)
+        ring = max((int(rows[i]["grokfast_window"]) for i in idx if rows[i]["grokfast_ma_lambda"] > 0), default=0)
         config = base.replace(full_batch=full, transforms=transforms, grokfast_window=ring,
                               batch_size=program_batch(spec, [rows[i] for i in idx], full),
                               model_path="answer" if "dropout" in transforms else "factorized")
