@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# CPU benchmark of the paper config (issue 5), for the README: throughput per
-# R with the default settings, the run-axis and model-path comparison at R=8,
-# and the time to grok one run. Writes JSON into $1.
+# CPU benchmark of the paper config, for the README: throughput per R beside
+# the PyTorch reference's step (timed in the same process when torch is
+# installed), the same with XLA and PyTorch both limited to AVX2 (what an
+# AVX2-only CPU such as AMD Zen 3 would run), the run-axis and model-path
+# comparison at R=8, the time to grok one run, and a profile. Writes JSON
+# into $1; name the folder after the CPU (results/bench_cpu is the Zen 3's).
 set -euo pipefail
-out=${1:-results/bench_cpu}
+out=${1:?usage: bash sweeps/bench_cpu.sh OUT  (e.g. results/bench_cpu_<cpu>)}
 mkdir -p "$out"
-python -m grokjax.bench --runs 1,8,64 --steps 10 --repeats 2 --json > "$out/runs.json"
-python -m grokjax.bench --runs 8 --run-axis map,vmap,map:4 --model-path factorized,answer --steps 10 --repeats 2 --json > "$out/options.json"
+python -m grokjax.bench --runs 1,8,64 --steps 10 --repeats 3 --no-compile-cache --json > "$out/runs.json"  # cold compile times
+XLA_FLAGS="${XLA_FLAGS:-} --xla_cpu_max_isa=AVX2" ATEN_CPU_CAPABILITY=avx2 \
+  python -m grokjax.bench --runs 1,8,64 --steps 10 --repeats 3 --json > "$out/runs_avx2.json"
+python -m grokjax.bench --runs 8 --run-axis map,vmap,map:4 --model-path factorized,answer --steps 10 --repeats 2 \
+  --no-reference --json > "$out/options.json"
 python -m grokjax.bench --time-to-grok --json > "$out/time_to_grok.json"
-python -m grokjax.bench --runs 1 --steps 20 --repeats 1 --profile --json > "$out/profile.json"
+python -m grokjax.bench --runs 1 --steps 20 --repeats 1 --profile --no-reference --json > "$out/profile.json"
 python -m grokjax.bench --read "$out"/*.json

@@ -194,3 +194,16 @@ def test_decay_with_zero_gradients_converges_to_its_target(toward_init):
         params, state = step(params, state)
     target = theta0 if toward_init else jax.tree.map(jnp.zeros_like, theta0)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), params, target)
+
+
+def test_the_fast_preset_and_its_sweep_file_are_one_recipe():
+    from pathlib import Path
+
+    from grokjax import presets
+    from grokjax.spec import SweepSpec
+
+    spec = presets.spec("fast")
+    assert SweepSpec.from_toml(Path(__file__).parent.parent / "sweeps" / "fast.toml") == spec
+    assert (spec.task.op, spec.task.modulus, spec.fracs, spec.seeds, spec.stop_at) == ("add", 97, (0.5,), 3, 0.99)
+    (product,) = spec.grid
+    assert (product.lr, product.weight_decay, product.init_scale) == ((3e-3,), (1.0,), (0.5,))

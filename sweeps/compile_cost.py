@@ -1,0 +1,81 @@
+"""Where a cold compile of the paper config goes, per program and phase.
+
+    python sweeps/compile_cost.py OUT.json [--runs 1,64]
+
+For the programs a sweep compiles (``sweep_init``, ``sweep_chunk``) and the
+one the benchmark times (``sweep_steps``), at each R: seconds of tracing
+(Python builds the jaxpr), lowering (jaxpr to StableHLO) and XLA's compile,
+cold (no persistent cache) and then warm (the same programs loaded from a
+fresh persistent cache in a second process), plus the count of StableHLO ops
+and of fusions and while loops in the optimized HLO. Each measurement runs in
+its own process so that nothing is cached in memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+CHILD = r'''
+import json, os, re, sys, time
+import jax
+from grokjax import report, train
+from grokjax.config import Config, make_runs
+R, warm = int(sys.argv[1]), sys.argv[2] == "warm"
+if os.environ.get("CACHE"):
+    jax.config.update("jax_compilation_cache_dir", os.environ["CACHE"])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.05)
+cfg = Config(run_axis="map")
+data = cfg.task.data()
+x, y = jax.numpy.asarray(data.x), jax.numpy.asarray(data.y)
+runs = make_runs(data, [dict(seed=s, frac=0.5) for s in range(R)])
+out = {}
+def phases(name, fn, *args):
+    t0 = time.perf_counter(); traced = fn.trace(*args)
+    t1 = time.perf_counter(); lowered = traced.lower()
+    t2 = time.perf_counter(); compiled = lowered.compile()
+    t3 = time.perf_counter()
+    hlo = compiled.as_text() or ""
+    out[name] = {"trace_s": round(t1 - t0, 2), "lower_s": round(t2 - t1, 2), "compile_s": round(t3 - t2, 2),
+                 "stablehlo_ops": lowered.as_text().count(" = "),
+                 "fusions": len(re.findall(r"\bfusion\(", hlo)), "while_loops": hlo.count(" while(")}
+    return compiled
+init = phases("sweep_init", train.sweep_init, cfg, x, runs)
+states = init(x, runs)
+phases("sweep_chunk", train.sweep_chunk, cfg, x, y, runs, states, 0)
+phases("sweep_steps", train.sweep_steps, cfg, x, y, runs, states, 0)
+print(json.dumps({"runs": R, "cache": "warm" if warm else "cold", "programs": out, "environment": report.environment()}))
+'''
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("out")
+    p.add_argument("--runs", default="1,64")
+    args = p.parse_args()
+    rows = []
+    for r in [int(v) for v in args.runs.split(",")]:
+        with tempfile.TemporaryDirectory() as cache:
+            for phase in ("cold", "warm"):
+                env = {**os.environ, "CACHE": cache, "GROKJAX_COMPILE_CACHE": "0"}
+                got = subprocess.run([sys.executable, "-c", CHILD, str(r), phase], capture_output=True, text=True,
+                                     env=env, check=True)
+                rows.append(json.loads(got.stdout.strip().splitlines()[-1]))
+                prog = rows[-1]["programs"]
+                print(f"R={r} {phase}: " + "; ".join(
+                    f"{k} trace {v['trace_s']} lower {v['lower_s']} compile {v['compile_s']} "
+                    f"({v['stablehlo_ops']} ops, {v['fusions']} fusions)" for k, v in prog.items()), flush=True)
+    env = rows[0]["environment"]
+    doc = {"command": "python sweeps/compile_cost.py " + " ".join(sys.argv[1:]), "measurements": rows,
+           "environment": env}
+    with open(args.out, "w") as f:
+        json.dump(doc, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
