@@ -201,7 +201,9 @@ def test_every_sweep_file_is_a_valid_spec_under_each_of_its_profiles(path):
         if "norms" in d:  # a landscape file (python -m grokjax.landscape): its norms, then a spec
             landscape.parse_norms(d.pop("norms"))
         spec = SweepSpec.from_dict(d)
-        assert spec.name == path.stem and SweepSpec.from_dict(spec.to_dict()) == spec
+        # a profile may name itself after the file: fast_search.toml's round2 is fast_search_round2
+        assert spec.name == path.stem or spec.name.startswith(path.stem + "_"), spec.name
+        assert SweepSpec.from_dict(spec.to_dict()) == spec
 
 
 def test_the_quick_start_file_is_the_readme_quick_start():
