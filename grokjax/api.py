@@ -106,7 +106,7 @@ class Results:
             p = next(i for i, prog in enumerate(self._plan.programs) if run in prog.runs)
             j = self._plan.programs[p].runs.index(run)
             params = jax.tree.map(lambda a: np.asarray(a)[j], jax.device_get(self._states[p].params))
-            return checkpoint.Loaded(self._plan.programs[p].config, self._plan.rows[run], params, int(self.steps[-1]))
+            return checkpoint.Loaded(self._plan.run_config(run), self._plan.rows[run], params, int(self.steps[-1]))
         if self.out is None:
             raise CheckpointError("a sweep run in memory keeps only its final params; run it with out=FOLDER "
                                   "(and ckpt_every) to keep earlier steps")

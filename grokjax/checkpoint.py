@@ -15,6 +15,8 @@ so a killed save leaves a folder that ``all_steps`` never lists.
 
 from __future__ import annotations
 
+import dataclasses
+
 import contextlib
 import json
 import shutil
@@ -258,7 +260,7 @@ def _first_line(e: Exception) -> str:
 class Loaded(NamedTuple):
     """One run of a sweep, as saved: ``train.model_for(config).apply(params, x)`` runs it."""
 
-    config: Any  # grokjax.config.Config of the run's program
+    config: Any  # grokjax.config.Config of the run's program, its task the run's own op
     run: dict  # the run's row: its settings, as in runs.csv
     params: dict  # its Flax params
     step: int  # the checkpoint's step
@@ -281,7 +283,7 @@ def load(out, run: int, step: int | None = None) -> Loaded:
         raise CheckpointError(f"run {run} is out of range: the sweep has runs 0..{plan.n_runs - 1}")
     p = next(i for i, prog in enumerate(plan.programs) if run in prog.runs)
     j = plan.programs[p].runs.index(run)
-    config = plan.programs[p].config
+    config = plan.run_config(run)
     with jax.enable_x64(config.x64):
         got = restore(manager(out, read_only=True), engine.abstract_states(plan), programs=[p], step=step)
         params = jax.tree.map(lambda a: np.asarray(a)[j], got.states[p].params)

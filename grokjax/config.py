@@ -105,7 +105,8 @@ class RunParams:
 
     ``seed`` fixes the run's init, split, batches and noise; ``n_train`` is
     its training-set size, drawn from the task's pool, and ``frac`` that
-    size as a fraction of the pool, for the record. The rest are the knobs of ``KNOBS``.
+    size as a fraction of the pool, for the record; ``op_index`` picks its table
+    when its program trains several ops. The rest are the knobs of ``KNOBS``.
     """
 
     seed: jax.Array  # int32
@@ -126,6 +127,8 @@ class RunParams:
     weight_noise: jax.Array
     dropout: jax.Array
     outliers: jax.Array  # float32 holding a count
+    # int32: which of the program's stacked tables the run learns (TableTask.ops); 0 for one task
+    op_index: jax.Array
 
     @property
     def n_runs(self) -> int:
@@ -138,7 +141,8 @@ class RunParams:
 
 def make_runs(pool, rows: list[dict]) -> RunParams:
     """RunParams from per-run dicts with keys seed, and n_train or frac, and
-    any of KNOBS (a knob left out takes its default). ``pool`` is the task's
+    any of KNOBS (a knob left out takes its default), and ``op_index`` for a
+    program of several ops. ``pool`` is the task's
     TaskData, or the pool's size for a task without a fixed test set."""
     if not isinstance(pool, tasks.TaskData):
         pool = tasks.TaskData(np.zeros((pool, 0)), np.zeros(pool), int(pool), 2, 2)
@@ -151,4 +155,5 @@ def make_runs(pool, rows: list[dict]) -> RunParams:
         frac=jnp.asarray([r.get("frac", size(r) / pool.n_pool) for r in rows], jnp.float32),
         n_train=jnp.asarray([size(r) for r in rows], jnp.int32),
         **{k.name: jnp.asarray([r.get(k.name, k.default) for r in rows], jnp.float32) for k in KNOBS},
+        op_index=jnp.asarray([r.get("op_index", 0) for r in rows], jnp.int32),
     )

@@ -48,10 +48,10 @@ def abstract_states(plan: Plan) -> list:
     axis, split over the devices): what a restore fills."""
     import jax
 
-    x = plan.spec.task.data().x
     out = []
     with jax.enable_x64(plan.spec.x64):
         for p in plan.programs:
+            x = p.config.task.data().x
             shapes = jax.eval_shape(functools.partial(training.sweep_init, p.config), x, plan.run_params(p))
             sharding = training.run_sharding(p.config)
             out.append(jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes))
@@ -90,15 +90,20 @@ def _train(plan: Plan, resume, save, ckpt_every, on_chunk, stop) -> Outcome:
     from jax.sharding import NamedSharding, PartitionSpec
 
     spec = plan.spec
-    data = spec.task.data()
     mesh = training.run_mesh(plan.programs[0].config.devices)
-    x, y = (training.put_global(a, NamedSharding(mesh, PartitionSpec())) for a in (data.x, data.y))
+    # each program's own table(s), replicated: a sweep of several ops has one per vocabulary
+    tables = {}
+    for p in plan.programs:
+        if p.config.task not in tables:
+            d = p.config.task.data()
+            tables[p.config.task] = tuple(training.put_global(a, NamedSharding(mesh, PartitionSpec())) for a in (d.x, d.y))
+    xys = [tables[p.config.task] for p in plan.programs]
     runs = [training.put_global(plan.run_params(p), training.run_sharding(p.config)) for p in plan.programs]
     order = plan.grid_order()
 
     def chunk(states, n):
         """Every program advances n steps; metrics of the real runs in grid order, on every host."""
-        outs = [c(x, y, r, s, n) for c, r, s in zip(compiled, runs, states)]
+        outs = [c(x, y, r, s, n) for c, (x, y), r, s in zip(compiled, xys, runs, states)]
         got = multihost_utils.process_allgather([o[1] for o in outs], tiled=True)  # the one host sync per chunk
         got = [{k: np.asarray(v)[: len(p.runs)] for k, v in m.items()} for m, p in zip(got, plan.programs)]
         return [o[0] for o in outs], {k: np.concatenate([m[k] for m in got])[order] for k in got[0]}
@@ -108,12 +113,12 @@ def _train(plan: Plan, resume, save, ckpt_every, on_chunk, stop) -> Outcome:
     # runs: milliseconds); the step-0 evaluation counts as training
     t0 = time.perf_counter()
     if resume is None:
-        inits = [training.sweep_init.lower(p.config, x, r).compile() for p, r in zip(plan.programs, runs)]
-        states = [init(x, r) for init, r in zip(inits, runs)]
+        inits = [training.sweep_init.lower(p.config, x, r).compile() for p, (x, _), r in zip(plan.programs, xys, runs)]
+        states = [init(x, r) for init, (x, _), r in zip(inits, xys, runs)]
     else:
         states = resume.states
     compiled = [training.sweep_chunk.lower(p.config, x, y, r, s, 0).compile()
-                for p, r, s in zip(plan.programs, runs, states)]
+                for p, (x, y), r, s in zip(plan.programs, xys, runs, states)]
     compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     if resume is None:

@@ -5,7 +5,8 @@ The transformer is as in the paper's implementation: post-LayerNorm blocks (``LN
 causal multi-head attention and a ReLU MLP of width 4·D, no bias in any
 linear map, fixed sinusoidal positions, learned token embeddings and an
 untied unembedding. Initial values follow PyTorch's defaults, which the paper
-used: embeddings N(0, 1), linear weights U(±1/√fan_in), LayerNorm (1, 0).
+used: embeddings N(0, 1), linear weights U(±1/√fan_in), LayerNorm (1, 0)
+with PyTorch's ε = 1e-5 (Flax's default is 1e-6).
 
 Only the answer, read at the ``=`` position, is ever scored. Three paths give
 the same numbers there (tests check it), at falling cost:
@@ -94,6 +95,15 @@ def attend(q_BxQxD, k_BxLxD, v_BxLxD, mask_QxL, n_heads: int):
     return jnp.einsum("bhql,blhk->bqhk", p_BxHxQxL, v_BxLxHxK).reshape(B, Q, D)
 
 
+
+# PyTorch's nn.LayerNorm default, which the paper's code (openai/grok) and the
+# PyTorch reference use; Flax's own default is 1e-6.
+LAYER_NORM_EPS = 1e-5
+
+
+def layer_norm(dtype) -> nn.LayerNorm:
+    return nn.LayerNorm(epsilon=LAYER_NORM_EPS, dtype=dtype, param_dtype=dtype)
+
 class Block(nn.Module):
     """Post-LN: ``a = LN(x + Attn(x))``, ``out = LN(a + MLP(a))``.
 
@@ -115,8 +125,8 @@ class Block(nn.Module):
         self.fc1 = Dense(self.d_mlp, dt)
         self.fc2 = Dense(self.d_model, dt)
         if self.layer_norm:
-            self.ln_attn = nn.LayerNorm(dtype=dt, param_dtype=dt)
-            self.ln_mlp = nn.LayerNorm(dtype=dt, param_dtype=dt)
+            self.ln_attn = layer_norm(dt)
+            self.ln_mlp = layer_norm(dt)
         else:
             self.ln_attn = self.ln_mlp = lambda h: h
 

@@ -2,8 +2,9 @@
 
 ``expand(spec)`` resolves what depends on the machine (``run_axis: auto``,
 ``devices: 0``) and groups the runs into programs: runs that share every
-static setting train in one ``jit``. Today only ``full_batch`` splits a grid,
-so Figure 2 (left) is two programs however many variants it holds.
+static setting train in one ``jit``. Only ``full_batch`` and the table's
+vocabulary split a grid: Figure 2 (left) is two programs however many
+variants it holds, and ``--op all`` is two (the mod-p ops, the S5 ops).
 """
 
 from __future__ import annotations
@@ -47,7 +48,18 @@ class Plan:
 
     def run_params(self, program: Program) -> RunParams:
         """The program's per-run numbers, padded (host arrays)."""
-        return make_runs(self.spec.task.data(), [self.rows[i] for i in program.padded])
+        task = program.config.task
+        ops = task.ops if task.stacked else ()
+        rows = [self.rows[i] for i in program.padded]
+        return make_runs(task.data(), [{**r, "op_index": ops.index(r["op"])} if ops else r for r in rows])
+
+    def run_config(self, run: int) -> Config:
+        """The config of run ``run``'s program, with the run's own task: in a
+        program of several ops, its op alone (it evaluates the same there)."""
+        config = next(p.config for p in self.programs if run in p.runs)
+        if config.task.stacked:
+            config = config.replace(task=dataclasses.replace(config.task, op=self.rows[run]["op"]))
+        return config
 
     def grid_order(self) -> np.ndarray:
         """Indexes program-major results (programs' real runs, concatenated) into grid order."""
@@ -84,38 +96,57 @@ def program_batch(spec: SweepSpec, rows: list[dict], full_batch: bool) -> int:
     return max(1, min(spec.batch_size, used))
 
 
+def op_groups(task) -> list:
+    """The task of each program: for a table task of several ops, one per
+    vocabulary (the mod-p ops share one, the S5 ops another), its ops in the
+    task's order; a group of one op is that op's own task, so it compiles
+    the program it would alone. Any other task is its own group."""
+    parts = task.parts()
+    if len(parts) == 1:
+        return [task]
+    by_vocab: dict[int, list] = {}
+    for part in parts:
+        by_vocab.setdefault(part.vocab_size(), []).append(part.op)
+    return [dataclasses.replace(task, op=",".join(ops)) for ops in by_vocab.values()]
+
+
 def expand(spec: SweepSpec, devices: int | None = None) -> Plan:
-    """The runs of ``spec`` in grid order (products, then each product's
-    settings, then fractions, then seeds) and its programs. ``devices``
+    """The runs of ``spec`` in grid order (ops, for a table task of several;
+    then products, each product's settings, fractions, seeds) and its programs. ``devices``
     overrides the spec's (loading a run uses one device, whatever the sweep used)."""
-    task, data = spec.task, spec.task.data()
-    if spec.fracs is not None:
-        sizes = [(frac, tasks.n_train(frac, data)) for frac in spec.fracs]
-    else:  # a count: its fraction of the pool, for the record
-        sizes = [(float(n / data.n_pool), n) for n in spec.train_sizes]
+    task = spec.task
     rows = []
-    for product in spec.grid:
-        for setting in product.settings():
-            for frac, n_train in sizes:
-                for seed in range(spec.seeds):
-                    row = {"run": len(rows), **task.columns(), "frac": frac, "seed": seed}
-                    if spec.has_variants:
-                        row["variant"] = product.variant
-                    rows.append({**row, **setting, "n_train": n_train})
+    for part in task.parts():  # the operation, for a table task of several: the slowest axis
+        data = part.data()
+        if spec.fracs is not None:
+            sizes = [(frac, tasks.n_train(frac, data)) for frac in spec.fracs]
+        else:  # a count: its fraction of the pool, for the record
+            sizes = [(float(n / data.n_pool), n) for n in spec.train_sizes]
+        for product in spec.grid:
+            for setting in product.settings():
+                for frac, n_train in sizes:
+                    for seed in range(spec.seeds):
+                        row = {"run": len(rows), **part.columns(), "frac": frac, "seed": seed}
+                        if spec.has_variants:
+                            row["variant"] = product.variant
+                        rows.append({**row, **setting, "n_train": n_train})
     base = Config(
-        task=task, model=spec.model, beta2=spec.beta2, warmup_steps=spec.warmup_steps,
+        task=task.parts()[0], model=spec.model, beta2=spec.beta2, eps=spec.adam_eps, warmup_steps=spec.warmup_steps,
         batch_size=spec.batch_size, run_axis=resolve_run_axis(spec.run_axis),
         devices=resolve_devices(spec.devices if devices is None else devices),
         matmul_precision=spec.matmul_precision, loss=spec.loss, x64=spec.x64,
     )
     programs = []
-    for full in sorted({r["full_batch"] for r in rows}):
-        idx = tuple(i for i, r in enumerate(rows) if r["full_batch"] == full)
-        transforms = transforms_for([rows[i] for i in idx])
-        # Grokfast-MA's ring: the longest window of a run that uses it (runs at λ 0 pass through)
-        ring = max((int(rows[i]["grokfast_window"]) for i in idx if rows[i]["grokfast_ma_lambda"] > 0), default=0)
-        config = base.replace(full_batch=full, transforms=transforms, grokfast_window=ring,
-                              batch_size=program_batch(spec, [rows[i] for i in idx], full),
-                              model_path="answer" if "dropout" in transforms else "factorized")
-        programs.append(Program(config, idx))
+    for group in op_groups(task):
+        ops = set(getattr(group, "ops", ()))
+        mine = [i for i, r in enumerate(rows) if not ops or r["op"] in ops]
+        for full in sorted({rows[i]["full_batch"] for i in mine}):
+            idx = tuple(i for i in mine if rows[i]["full_batch"] == full)
+            transforms = transforms_for([rows[i] for i in idx])
+            # Grokfast-MA's ring: the longest window of a run that uses it (runs at λ 0 pass through)
+            ring = max((int(rows[i]["grokfast_window"]) for i in idx if rows[i]["grokfast_ma_lambda"] > 0), default=0)
+            config = base.replace(task=group, full_batch=full, transforms=transforms, grokfast_window=ring,
+                                  batch_size=program_batch(spec, [rows[i] for i in idx], full),
+                                  model_path="answer" if "dropout" in transforms else "factorized")
+            programs.append(Program(config, idx))
     return Plan(spec, tuple(rows), tuple(programs))

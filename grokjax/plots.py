@@ -22,8 +22,9 @@ from grokjax import summary
 from grokjax.knobs import KNOBS
 
 # What tells runs of one sweep apart besides the fraction and the seed: runs
-# that share these are one *setting*, drawn in one style.
-SETTING_KEYS = ("variant", *(k.name for k in KNOBS), "full_batch")
+# that share these are one *setting*, drawn in one style. The op varies only
+# in a sweep of several (--op all).
+SETTING_KEYS = ("op", "variant", *(k.name for k in KNOBS), "full_batch")
 
 TRAIN, VAL = "tab:red", "tab:green"
 
@@ -35,12 +36,14 @@ def setting_of(row: dict) -> tuple:
 def setting_label(setting: tuple, all_settings: list[tuple]) -> str:
     """Only the keys that vary across the sweep, e.g. ``lr=0.001 weight_decay=1``;
     a named variant stands for all of its numbers."""
-    variant = dict(setting).get("variant")
-    if variant:
-        return str(variant)
+    keys = dict(setting)
+    ops = len({dict(s).get("op") for s in all_settings}) > 1
+    if keys.get("variant"):
+        return f"{keys['op']} {keys['variant']}" if ops else str(keys["variant"])
     varying = [i for i in range(len(setting))
                if setting[i][0] != "variant" and len({s[i][1] for s in all_settings}) > 1]
-    return " ".join(f"{setting[i][0]}={setting[i][1]:g}" if isinstance(setting[i][1], float)
+    return " ".join(str(setting[i][1]) if setting[i][0] == "op"
+                    else f"{setting[i][0]}={setting[i][1]:g}" if isinstance(setting[i][1], float)
                     else f"{setting[i][0]}={setting[i][1]}" for i in varying) or "all runs"
 
 
@@ -48,12 +51,13 @@ def _settings(rows: list[dict]) -> list[tuple]:
     return list(dict.fromkeys(setting_of(r) for r in rows))
 
 
-def _title(rows: list[dict]) -> str:
+def sweep_title(rows: list[dict]) -> str:
     r = rows[0]
     if "op" not in r:
         return str(r.get("task", "")).replace("_", "-")
-    mod = f" mod {r['modulus']}" if not str(r["op"]).startswith("s5") else ""
-    return f"{r['op']}{mod}"
+    ops = list(dict.fromkeys(str(row["op"]) for row in rows))
+    mod = f" mod {r['modulus']}" if not all(o.startswith("s5") for o in ops) else ""
+    return f"{r['op']}{mod}" if len(ops) == 1 else f"{len(ops)} operations{mod}"
 
 
 def _runs(n: int) -> str:
@@ -64,7 +68,7 @@ def _save(fig: Figure, path: Path, dpi: int = 130) -> None:
     fig.savefig(path, dpi=dpi)
 
 
-def _log_steps_axis(ax, steps: np.ndarray) -> None:
+def log_steps_axis(ax, steps: np.ndarray) -> None:
     """A log axis of steps labelled in plain numbers (1, 10, 1,000), with 2 and
     5 between the powers of ten when it spans two decades or less."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
@@ -116,7 +120,7 @@ def accuracy(path: Path, rows: list[dict], steps: np.ndarray, curves: dict[str, 
                     for name, key in (("train", "steps_to_99_train"), ("val", "steps_to_99_val"))]
             ax.text(0.98, 0.05, "\n".join(said), transform=ax.transAxes, ha="right", va="bottom", fontsize=9,
                     bbox=dict(boxstyle="round,pad=0.3", fc="white", ec="0.8"))
-        _log_steps_axis(ax, steps[keep])
+        log_steps_axis(ax, steps[keep])
         label = size_label(by, frac) + (f", {_runs(len(mine))}" if len(mine) > 1 else "")
         if split:
             label = f"{setting_label(setting, settings)}\n{label}"
@@ -139,7 +143,7 @@ def accuracy(path: Path, rows: list[dict], steps: np.ndarray, curves: dict[str, 
     fig.legend(handles=handles, loc="outside lower center", ncols=1 if labels else 3, fontsize=9, frameon=False)
     seeds = sorted({r["seed"] for r in rows})
     seeds = f", {len(seeds)} seeds" if len(seeds) > 1 else f", seed {seeds[0]}"
-    fig.suptitle(f"{_title(rows)}: train and validation accuracy ({_runs(len(rows))}{seeds})", fontsize=12)
+    fig.suptitle(f"{sweep_title(rows)}: train and validation accuracy ({_runs(len(rows))}{seeds})", fontsize=12)
     _save(fig, path)
 
 
@@ -205,7 +209,7 @@ def data_efficiency(path: Path, rows: list[dict], by: str = "frac") -> None:
     ax.set_ylabel("best validation accuracy")
     ax.set_ylim(-0.02, 1.02)
     seeds = len({r["seed"] for r in rows})
-    _finish_fraction_plot(fig, ax, ncols, path, f"{_title(rows)}: data efficiency after {rows[0]['steps']:,} steps "
+    _finish_fraction_plot(fig, ax, ncols, path, f"{sweep_title(rows)}: data efficiency after {rows[0]['steps']:,} steps "
                           f"(line: mean of {seeds} seed{'s' if seeds > 1 else ''}; dots: each run)")
 
 
@@ -237,7 +241,7 @@ def steps_to_generalize(path: Path, rows: list[dict], by: str = "frac") -> None:
         ax.text(0.5, 0.5, f"no median run reached 99% within {rows[0]['steps']:,} steps", transform=ax.transAxes,
                 ha="center", va="center", color="0.4")
     ax.set_ylabel("median steps to 99% accuracy")
-    title = f"{_title(rows)}: median steps to 99% (val solid, train dashed)"
+    title = f"{sweep_title(rows)}: median steps to 99% (val solid, train dashed)"
     if missing:
         title += (f"\nval not reached within {rows[0]['steps']:,} steps at {'frac' if by == 'frac' else 'size'} "
                   f"{', '.join(f'{f:g}' for f in sorted(missing))}")
@@ -259,7 +263,7 @@ def variants(path: Path, rows: list[dict], by: str = "frac") -> None:
     ax.set_ylabel("best validation accuracy")
     ax.set_ylim(-0.02, 1.02)
     seeds = len({r["seed"] for r in rows})
-    _finish_fraction_plot(fig, ax, ncols, path, f"{_title(rows)}: optimizer variants after {rows[0]['steps']:,} steps, "
+    _finish_fraction_plot(fig, ax, ncols, path, f"{sweep_title(rows)}: optimizer variants after {rows[0]['steps']:,} steps, "
                           f"mean of {seeds} seed{'s' if seeds > 1 else ''}")
 
 

@@ -302,6 +302,7 @@ class SweepSpec:
     batch_size: int | None = None  # B; the table task uses min(B, n_train/2), the paper's rule, others min(B, n_train)
     loss: str | None = None  # softmax, stablemax or mse (losses.py)
     beta2: float | None = None  # Adam's β₂: 0.98 for the table task (the paper), else PyTorch's 0.999
+    adam_eps: float = 1e-8  # Adam's ε, PyTorch's and optax's default (the late-collapse study raises it)
     warmup_steps: int | None = None  # linear learning-rate warmup: 10 for the table task, else 0
     x64: bool = False  # model, optimizer and loss in float64
     matmul_precision: str = "highest"  # exact float32; "tensorfloat32"/"bfloat16" are opt-in GPU speed-ups
@@ -331,15 +332,17 @@ class SweepSpec:
             if biggest > task.n_train:  # its pool grows to the largest size; its test set stays
                 task = dataclasses.replace(task, n_train=biggest)
                 _set(self, task=task)
-        data = task.data()
-        fracs, sizes = self._data_sizes(data)
+        # each op of a several-op table task is checked on its own table
+        parts = [part.data() for part in task.parts()]
+        data = parts[0]
+        fracs, sizes = [self._data_sizes(d) for d in parts][-1]
         grid = tuple(_tuple(self.grid))
         if not grid or not all(isinstance(p, Product) for p in grid):
             raise SpecError("grid must be one or more Product")
         grid = tuple(p.under(task.knob_defaults) for p in grid)
         if len(set(grid)) != len(grid):
             raise SpecError("grid lists one product twice: its runs would repeat")
-        n_trains = [tasks.n_train(f, data) for f in fracs] if fracs else list(sizes)
+        n_trains = [tasks.n_train(f, d) for f in fracs for d in parts] if fracs else list(sizes)
         for p in grid:
             for k in p.outliers:
                 if k and data.kind == "regression":
@@ -369,11 +372,14 @@ class SweepSpec:
         beta2 = d["beta2"] if self.beta2 is None else _number("beta2", self.beta2)
         if not 0 <= beta2 < 1:
             raise SpecError(f"beta2 {beta2:g} must be in [0, 1)")
+        adam_eps = _number("adam_eps", self.adam_eps)
+        if adam_eps <= 0:
+            raise SpecError(f"adam_eps {adam_eps:g} must be > 0")
         _set(
             self, model=model, fracs=fracs, train_sizes=sizes, grid=grid, eval_every=eval_every, stop_at=stop_at,
             seeds=_int("seeds", self.seeds, 1), steps=_int("steps", self.steps, 1),
             batch_size=_int("batch_size", d["batch_size"] if self.batch_size is None else self.batch_size, 1),
-            loss=loss, beta2=beta2,
+            loss=loss, beta2=beta2, adam_eps=adam_eps,
             warmup_steps=_int("warmup_steps", d["warmup_steps"] if self.warmup_steps is None else self.warmup_steps, 0),
             x64=_bool("x64", self.x64),
             ckpt_every=_int("ckpt_every", self.ckpt_every, 0), ckpt_keep=_int("ckpt_keep", self.ckpt_keep, 1),
@@ -455,6 +461,7 @@ class SweepSpec:
             "batch_size": self.batch_size,
             "loss": self.loss,
             "beta2": self.beta2,
+            "adam_eps": self.adam_eps,
             "warmup_steps": self.warmup_steps,
             "x64": self.x64,
             "matmul_precision": self.matmul_precision,

@@ -102,3 +102,18 @@ def median_steps(values: list[int | None]) -> float | None:
         return None
     m = float(np.median(v))
     return None if np.isinf(m) or np.isnan(m) else m
+
+
+def collapses(steps: np.ndarray, acc: np.ndarray, fitted: float = 0.99, below: float = 0.9) -> list[int]:
+    """The late collapses of one run: the first evaluated step of each
+    episode in which ``acc`` (train accuracy) falls below ``below`` after it
+    first reached ``fitted``. Consecutive evaluations below count once; an
+    episode between two evaluations is not seen, so the count depends on
+    the evaluation cadence."""
+    acc = np.asarray(acc)
+    hit = np.flatnonzero(acc >= fitted)
+    if not hit.size:
+        return []
+    low = acc[hit[0]:] < below
+    starts = np.flatnonzero(low & ~np.concatenate([[False], low[:-1]]))
+    return [int(np.asarray(steps)[hit[0] + i]) for i in starts]

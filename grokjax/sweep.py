@@ -39,6 +39,7 @@ FIELDS = {
     "batch_size": ("batch_size", int),
     "loss": ("loss", str),
     "beta2": ("beta2", float),
+    "adam_eps": ("adam_eps", float),
     "warmup_steps": ("warmup_steps", int),
     "x64": ("x64", bool),
     "matmul_precision": ("matmul_precision", str),
@@ -99,7 +100,9 @@ def make_parser() -> argparse.ArgumentParser:
                         "AdamW lr 1e-3, weight decay 1, 40k steps")
     t = p.add_argument_group("task and grid")
     t.add_argument("--task", choices=tuple(tasks.TASKS), help="what the runs learn; see --list-tasks (table)")
-    t.add_argument("--op", help=f"table: the binary operation; see --list-ops ({task.op})")
+    t.add_argument("--op", help=f"table: the binary operation; see --list-ops ({task.op}). A comma list or 'all' "
+                   "trains several side by side, the op one more per-run choice: ops of one vocabulary share a program "
+                   "(--op all: two, the mod-p ops and the S5 ops)")
     t.add_argument("--modulus", type=int, help=f"table: modulus p of the arithmetic ops; prime for div, mix ({task.modulus})")
     t.add_argument("--data", metavar="FILE.npz", help="arrays: the file of x and y, optionally x_test and y_test")
     t.add_argument("--n-test", type=int, metavar="N", help="teacher_student: test samples (100)")
@@ -136,6 +139,7 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--loss", choices=LOSSES, help="cross-entropy over softmax or StableMax, or mean squared error "
                    "(on one-hot classes, or the targets) (table: softmax; teacher_student, digits: mse)")
     s.add_argument("--beta2", type=float, help="Adam's beta2 (table 0.98, the paper; else 0.999, PyTorch's)")
+    s.add_argument("--adam-eps", type=float, metavar="EPS", help="Adam's epsilon (1e-8, PyTorch's and optax's)")
     s.add_argument("--warmup-steps", type=int, help="linear learning-rate warmup (table 10; else 0)")
     s.add_argument("--x64", action=argparse.BooleanOptionalAction, default=None, help="model, optimizer and loss in float64")
     s.add_argument("--matmul-precision", choices=("highest", "tensorfloat32", "bfloat16"),
@@ -260,7 +264,8 @@ def spec_from_args(args: argparse.Namespace, given: set[str]) -> SweepSpec:
 def default_out(spec: SweepSpec) -> Path:
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     task = spec.task
-    return Path("results") / f"{spec.name or getattr(task, 'op', task.name)}-{stamp}"
+    what = task.name if task.name != "table" else f"{len(task.ops)}ops" if task.stacked else task.op
+    return Path("results") / f"{spec.name or what}-{stamp}"
 
 
 # ---------------------------------------------------------------- main

@@ -53,10 +53,12 @@ class TaskData:
     n_pool: int
     n_outputs: int  # width of the model's output: vocabulary, classes or K
     n_classes: int | None  # labels lie in [0, n_classes); None for regression
+    # several tables of one vocabulary stacked (TableTask.stacked): x [K, N, ...], y [K, N]
+    stacked: bool = False
 
     @property
     def size(self) -> int:
-        return int(self.x.shape[0])
+        return int(self.x.shape[1 if self.stacked else 0])
 
     @property
     def fixed_test(self) -> bool:
@@ -101,6 +103,13 @@ class _Task:
     defaults: ClassVar[dict] = {"batch_size": 512, "beta2": 0.999, "warmup_steps": 0}
     knob_defaults: ClassVar[dict] = {}
 
+    # several tasks' data in one program (only TableTask, for several ops)
+    stacked: ClassVar[bool] = False
+
+    def parts(self) -> tuple:
+        """The single tasks this one trains side by side: itself, for most."""
+        return (self,)
+
     def default_model(self):
         return MLPSpec()
 
@@ -137,7 +146,15 @@ def task_data(task) -> TaskData:
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class TableTask(_Task):
     """The operation table ``op`` (``python -m grokjax.sweep --list-ops``), with
-    modulus ``modulus`` for the arithmetic ops; Power et al.'s task."""
+    modulus ``modulus`` for the arithmetic ops; Power et al.'s task.
+
+    ``op`` may name several operations, as a comma list or ``all`` (every
+    registered op, in registry order): the operation is then one more per-run
+    choice, the slowest axis of the grid. Ops whose tables share a vocabulary
+    (the mod-p ops; the S5 ops) train in one compiled program, their tables
+    stacked (``stacked``) and each run reading its own (``RunParams.op_index``);
+    a table with fewer rows (x/y has no y = 0) is padded with rows that are
+    never drawn. ``parts()`` gives one single-op task per op."""
 
     name: ClassVar[str] = "table"
     summary: ClassVar[str] = "an operation table of Power et al. (--op, --modulus); transformer, cross-entropy"
@@ -150,14 +167,55 @@ class TableTask(_Task):
     modulus: int = tables.DEFAULT_MODULUS
 
     def __post_init__(self):
-        if not isinstance(self.op, str):
+        op = self.op
+        if isinstance(op, (list, tuple)):
+            op = ",".join(str(o) for o in op)
+        if not isinstance(op, str):
             raise SpecError(f"op must be a string, got {self.op!r}")
-        _set(self, modulus=_int("modulus", self.modulus, 1))
-        tables.check_modulus(self.op, self.modulus)
+        ops = list(tables.OPS) if op.strip() == "all" else [o.strip() for o in op.split(",") if o.strip()]
+        if not ops:
+            raise SpecError(f"op {self.op!r} names no operation; valid ops: {', '.join(tables.OPS)}")
+        if len(set(ops)) != len(ops):
+            raise SpecError(f"op lists an operation twice: {op}")
+        _set(self, op=",".join(ops), modulus=_int("modulus", self.modulus, 1))
+        for o in ops:
+            tables.check_modulus(o, self.modulus)
+
+    @property
+    def ops(self) -> tuple[str, ...]:
+        return tuple(self.op.split(","))
+
+    @property
+    def stacked(self) -> bool:
+        """Several tables in one program: data arrays gain a leading op axis."""
+        return len(self.ops) > 1
+
+    def parts(self) -> tuple["TableTask", ...]:
+        """One single-op task per op, in order."""
+        return tuple(dataclasses.replace(self, op=o) for o in self.ops) if self.stacked else (self,)
+
+    def vocab_size(self) -> int:
+        """The table's vocabulary: ops of one vocabulary can share a program."""
+        return tables.table_for(self.op, self.modulus).vocab_size
+
+    def pools(self) -> tuple[int, ...]:
+        """Each op's table size, in ``ops`` order."""
+        return tuple(tables.table_for(o, self.modulus).size for o in self.ops)
 
     def build(self) -> TaskData:
-        t = tables.table_for(self.op, self.modulus)
-        return TaskData(t.x, t.y, t.size, t.vocab_size, t.n_symbols)
+        if not self.stacked:
+            t = tables.table_for(self.op, self.modulus)
+            return TaskData(t.x, t.y, t.size, t.vocab_size, t.n_symbols)
+        ts = [tables.table_for(o, self.modulus) for o in self.ops]
+        if len({t.vocab_size for t in ts}) > 1:
+            raise SpecError(f"ops {self.op} have tables of different vocabularies and cannot share a program")
+        n = max(t.size for t in ts)
+
+        def pad(a):  # rows past a table's end: copies of its last row, never drawn or scored
+            return np.concatenate([a, np.repeat(a[-1:], n - a.shape[0], axis=0)])
+
+        x, y = np.stack([pad(t.x) for t in ts]), np.stack([pad(t.y) for t in ts])
+        return TaskData(x, y, n, ts[0].vocab_size, ts[0].n_symbols, stacked=True)
 
     def columns(self) -> dict:
         return {"op": self.op, "modulus": self.modulus}
@@ -169,6 +227,9 @@ class TableTask(_Task):
         return {"fracs": (0.3, 0.4, 0.5, 0.6)}
 
     def describe(self) -> str:
+        if self.stacked:
+            return f"{len(self.ops)} ops" + (f" mod {self.modulus}" if any(tables.get_op(o).uses_modulus
+                                                                       for o in self.ops) else "")
         return f"{self.op} mod {self.modulus}" if tables.get_op(self.op).uses_modulus else self.op
 
 

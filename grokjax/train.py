@@ -43,11 +43,38 @@ def run_keys(run: RunParams):
 
 
 def run_order(config: Config, run: RunParams) -> jax.Array:
-    """The run's order of the task's pool; it trains on the first ``run.n_train`` rows."""
-    return tasks.split_order(run_keys(run)[1], config.task.data().n_pool)
+    """The run's order of the task's pool; it trains on the first ``run.n_train`` rows.
+
+    In a program of several ops (``config.task.stacked``) the run draws the
+    order its op's table would draw alone, followed by the padding rows past
+    that table's end, so it trains on the rows it would alone."""
+    key = run_keys(run)[1]
+    if not config.task.stacked:
+        return tasks.split_order(key, config.task.data().n_pool)
+    pools, size = config.task.pools(), config.task.data().size
+    sizes = sorted(set(pools))
+    orders = [tasks.split_order(key, n) for n in sizes]
+    orders = jnp.stack([jnp.concatenate([o, jnp.arange(n, size, dtype=o.dtype)]) for o, n in zip(orders, sizes)])
+    return orders[jnp.asarray([sizes.index(n) for n in pools])[run.op_index]]
+
+
+def run_table(config: Config, x, y, run: RunParams):
+    """The run's own table: ``x`` and ``y`` as given, or in a program of
+    several ops the run's op's, picked from the stack."""
+    if not config.task.stacked:
+        return x, y
+    return x[run.op_index], y[run.op_index]
+
+
+def run_pool(config: Config, run: RunParams):
+    """The rows of the run's table (padding excluded): static for one task."""
+    if not config.task.stacked:
+        return config.task.data().n_pool
+    return jnp.asarray(config.task.pools(), jnp.int32)[run.op_index]
 
 
 def init_run(config: Config, x: jax.Array, run: RunParams) -> TrainState:
+    x = x[0] if config.task.stacked else x  # only its shape matters
     params = model_for(config).init(run_keys(run)[0], x[:1])
     params = jax.tree.map(lambda p: p * run.init_scale, params)
     if "weight_norm_target" in config.transforms:
@@ -168,9 +195,11 @@ def train_step(config: Config, x, y, order, run: RunParams, state: TrainState) -
     return TrainState(optax.apply_updates(state.params, updates), opt_state, state.step + 1)
 
 
-def evaluate(config: Config, x, y, train_mask, params) -> dict:
+def evaluate(config: Config, x, y, train_mask, params, n_pool=None) -> dict:
     """Loss and accuracy over every row of the task's data: on the run's
-    training rows, and on its held-out rows (``tasks.test_mask``).
+    training rows, and on its held-out rows (``tasks.test_mask``). ``x``,
+    ``y`` are one table; in a program of several ops, the run's (``run_table``)
+    with its size ``n_pool`` (``run_pool``): the padding rows are neither.
 
     ``y`` is the run's labels: on training rows they include its outliers, so
     train accuracy measures what it memorized; held-out rows are the task's.
@@ -186,7 +215,10 @@ def evaluate(config: Config, x, y, train_mask, params) -> dict:
         return jnp.pad(a, ((0, pad),) + ((0, 0),) * (a.ndim - 1)).reshape(-1, rows, *a.shape[1:])
 
     threshold = getattr(config.task, "threshold", 0.0)
-    held_out = tasks.test_mask(train_mask, config.task.data().n_pool)
+    if config.task.stacked:
+        held_out = ~train_mask & (jnp.arange(size) < n_pool)
+    else:
+        held_out = tasks.test_mask(train_mask, config.task.data().n_pool)
     valid = blocks(jnp.ones(size, bool))
 
     def sums(block):
@@ -260,10 +292,12 @@ def run_split(config: Config, y, run: RunParams):
 
 def train_chunk(config: Config, x, y, run: RunParams, state: TrainState, n_steps):
     """``n_steps`` updates (a traced count: one program for any chunk length), then an eval."""
+    x, y = run_table(config, x, y, run)
     order = run_order(config, run)
     y = run_labels(config, y, order, run)
     state = jax.lax.fori_loop(0, n_steps, lambda _, s: train_step(config, x, y, order, run, s), state)
-    return state, evaluate(config, x, y, tasks.train_mask(order, run.n_train, x.shape[0]), state.params)
+    mask = tasks.train_mask(order, run.n_train, x.shape[0])
+    return state, evaluate(config, x, y, mask, state.params, run_pool(config, run))
 
 
 def run_mesh(n_devices: int) -> jax.sharding.Mesh:
@@ -334,6 +368,7 @@ def sweep_steps(config: Config, x, y, runs: RunParams, states: TrainState, n_ste
     """``n_steps`` updates of every run and no evaluation: what ``grokjax.bench`` times."""
 
     def steps(x, y, n_steps, run, state):
+        x, y = run_table(config, x, y, run)
         order = run_order(config, run)
         y_run = run_labels(config, y, order, run)
         return jax.lax.fori_loop(0, n_steps, lambda _, s: train_step(config, x, y_run, order, run, s), state)

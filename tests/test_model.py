@@ -76,3 +76,15 @@ def test_unknown_path_is_an_error():
     model, params, x = _tiny()
     with pytest.raises(ValueError, match="unknown model path"):
         model.apply(params, x, path="fast")
+
+
+def test_layer_norm_uses_pytorchs_epsilon_as_the_papers_code():
+    """ε = 1e-5 (openai/grok and the PyTorch reference use nn.LayerNorm's
+    default): visible where the variance is small against it."""
+    from grokjax.model import layer_norm
+
+    x = jnp.asarray([[0.0, 2e-3]])  # variance 1e-6: ε = 1e-6 would give ±0.71, 1e-5 gives ±0.30
+    ln = layer_norm(jnp.float32)
+    got = ln.apply(ln.init(jax.random.key(0), x), x)
+    centred = x - x.mean()
+    np.testing.assert_allclose(got, centred / np.sqrt(x.var() + 1e-5), rtol=1e-3)

@@ -104,11 +104,17 @@ def load(out, runs=None, step: int | None = None) -> Snapshot:
     groups = []
     for p in want:
         prog = plan.programs[p]
-        chosen = [r for r in prog.runs if r in runs]
-        idx = np.asarray([prog.runs.index(r) for r in chosen])
-        params = jax.tree.map(lambda a: np.asarray(a)[idx], got.states[p].params)
-        run_params = jax.tree.map(lambda a: np.asarray(a)[idx], plan.run_params(prog))
-        groups.append(Group(prog.config, tuple(chosen), run_params, params))
+        # a program of several ops is measured op by op, each with its own table
+        for part in prog.config.task.parts():
+            stacked = prog.config.task.stacked
+            chosen = [r for r in prog.runs if r in runs and (not stacked or plan.rows[r]["op"] == part.op)]
+            if not chosen:
+                continue
+            idx = np.asarray([prog.runs.index(r) for r in chosen])
+            params = jax.tree.map(lambda a: np.asarray(a)[idx], got.states[p].params)
+            run_params = jax.tree.map(lambda a: np.asarray(a)[idx], plan.run_params(prog))
+            run_params = run_params.replace(op_index=np.zeros_like(run_params.op_index))
+            groups.append(Group(prog.config.replace(task=part), tuple(chosen), run_params, params))
     return Snapshot(out, got.step, plan, groups)
 
 
@@ -191,6 +197,8 @@ def need_table(plan: Plan, what: str):
     task = plan.spec.task
     if task.name != "table":
         raise CheckpointError(f"{what} needs an operation table; this sweep learns the {task.describe()} task")
+    if task.stacked:
+        raise CheckpointError(f"{what} reads one operation's table; this sweep trained {len(task.ops)} ({task.op})")
     return task
 
 

@@ -1,0 +1,113 @@
+"""Steps to grok in the PyTorch reference, danielmamay/grokking, run as it is.
+
+    git clone https://github.com/danielmamay/grokking CHECKOUT
+    python sweeps/reference_grok.py CHECKOUT --seeds 8 --out results/steps_to_grok_cpu/reference.json
+
+Runs the checkout's own ``training.main`` (model, data split, epoch batches,
+AdamW with its warmup, evaluation every 100 steps) once per seed, seeded by
+``torch.manual_seed(seed)``, x+y mod 97 at 50% by default. Its ``wandb``
+logging is replaced by a recorder, which also ends a run at its first
+evaluation at or above 99% val accuracy (the reference has no stop rule).
+The reference logs at loop index s after s+1 updates; both are recorded,
+and ``updates_to_99_val`` is what compares with grokjax's ``steps_to_99_val``.
+Needs torch; grokjax does not depend on it, nor on the checkout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+import time
+import types
+from argparse import Namespace
+from pathlib import Path
+
+
+class _Reached(Exception):
+    pass
+
+
+def _recorder(records: list, stop_at: float):
+    wandb = types.ModuleType("wandb")
+
+    def init(project=None, config=None):
+        wandb.config = Namespace(**config)
+        wandb.run = object()
+
+    def log(values, step):
+        records.append({"step": step, **values})
+        if values.get("validation/accuracy", 0) >= stop_at:
+            raise _Reached
+
+    wandb.init, wandb.log, wandb.run = init, log, None
+    return wandb
+
+
+def first(log: list, key: str, threshold: float = 0.99):
+    return next((r["step"] for r in log if r[key] >= threshold), None)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkout", type=Path, help="a clone of danielmamay/grokking")
+    p.add_argument("--seeds", type=int, default=8, help="seeds 0..N-1 (8)")
+    p.add_argument("--operation", default="x+y", help="the reference's --operation (x+y)")
+    p.add_argument("--training-fraction", type=float, default=0.5)
+    p.add_argument("--steps", type=int, default=4000, help="budget per seed (4000)")
+    p.add_argument("--stop-at", type=float, default=0.99, help="end a seed's run at this val accuracy (0.99)")
+    p.add_argument("--out", type=Path, help="write the record here as JSON")
+    args = p.parse_args(argv)
+    code = args.checkout / "grokking"
+    if not (code / "training.py").is_file():
+        print(f"reference_grok: error: {args.checkout} is not a checkout of danielmamay/grokking (no grokking/training.py)",
+              file=sys.stderr)
+        return 2
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    import torch
+
+    from grokjax import report
+
+    sys.path.insert(0, str(code))
+    log: list = []
+    sys.modules["wandb"] = _recorder(log, args.stop_at)
+    import training
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    runs = []
+    for seed in range(args.seeds):
+        log.clear()
+        torch.manual_seed(seed)
+        t0 = time.perf_counter()
+        try:
+            training.main(Namespace(operation=args.operation, training_fraction=args.training_fraction, prime=97,
+                                    num_layers=2, dim_model=128, num_heads=4, batch_size=512, learning_rate=1e-3,
+                                    weight_decay=1, num_steps=args.steps, device="cpu"))
+        except _Reached:
+            pass
+        val, train = first(log, "validation/accuracy"), first(log, "training/accuracy")
+        runs.append({"seed": seed, "logged_step_99_val": val, "updates_to_99_val": None if val is None else val + 1,
+                     "updates_to_99_train": None if train is None else train + 1, "wall_s": round(time.perf_counter() - t0, 1),
+                     "curve": [{k: (round(v, 5) if isinstance(v, float) else v) for k, v in r.items()} for r in log]})
+        print(f"seed {seed}: 99% val after {runs[-1]['updates_to_99_val']} updates ({runs[-1]['wall_s']} s)", flush=True)
+    try:
+        commit = subprocess.run(["git", "-C", str(args.checkout), "rev-parse", "HEAD"], capture_output=True,
+                                text=True).stdout.strip() or None
+    except OSError:
+        commit = None
+    reached = [r["updates_to_99_val"] for r in runs if r["updates_to_99_val"] is not None]
+    record = {"command": " ".join(shlex.quote(a) for a in ["python", *sys.argv]), "reference_commit": commit,
+              "torch": torch.__version__, "environment": report.environment(), "args": {k: str(v) for k, v in vars(args).items()},
+              "mean_updates_to_99_val": sum(reached) / len(reached) if reached else None, "reached": len(reached),
+              "runs": runs}
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        report.write_json(args.out, record)
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

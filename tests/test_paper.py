@@ -1,0 +1,120 @@
+"""grokjax.paper: each figure's claim measured from a sweep's tables, with
+criteria that hold, fail, or cannot be decided at the sweep's scale."""
+
+import json
+
+import numpy as np
+import pytest
+
+from grokjax import paper, report, summary
+
+
+def sweep(steps, curves, rows):
+    """Rows completed with the per-run summary, as runs.csv holds them."""
+    per_run = summary.summarize(steps, curves)
+    return [{**r, **s, "steps": int(steps[-1])} for r, s in zip(rows, per_run)]
+
+
+def grokking_curves(steps, fit_at, grok_at):
+    """One run: train accuracy jumps to 1 at ``fit_at``, val at ``grok_at`` (None: never)."""
+    train = np.where(steps >= fit_at, 1.0, 0.01)
+    val = np.where(steps >= (grok_at or np.inf), 1.0, 0.01)
+    loss_val = np.where(steps < 1000, 4.0, np.where(steps >= (grok_at or np.inf), 0.01, 20.0))
+    return {"train_acc": train[:, None], "val_acc": val[:, None], "train_loss": (1 - train + 0.01)[:, None],
+            "val_loss": loss_val[:, None], "weight_norm": np.ones((len(steps), 1))}
+
+
+ROW = {"op": "div", "modulus": 97, "frac": 0.5, "seed": 0, "weight_decay": 0.0}
+
+
+def checks(fn, tmp_path, steps, curves, rows):
+    return [c.held for c in fn(tmp_path, sweep(steps, curves, rows), steps, curves)]
+
+
+def test_fig1_left_holds_fails_or_is_untested_by_what_the_budget_shows(tmp_path):
+    steps = np.unique(np.round(np.geomspace(1, 10**6, 300)).astype(int))
+    steps = np.concatenate([[0], steps])
+    assert checks(paper.fig1_left, tmp_path, steps, grokking_curves(steps, 500, 700_000), [ROW]) == [True, True, True]
+    # generalizing at step 3,000 is not the paper's late grokking
+    assert checks(paper.fig1_left, tmp_path, steps, grokking_curves(steps, 500, 3000), [ROW]) == [True, False, False]
+    # 20,000 steps of memorization cannot say what happens at 10^5 and 10^6
+    short = steps[steps <= 20000]
+    assert checks(paper.fig1_left, tmp_path, short, grokking_curves(short, 500, None), [ROW]) == [True, None, None]
+    assert (tmp_path / "fig1_left.png").stat().st_size > 0
+
+
+def test_fig4_sees_the_rise_and_the_second_descent(tmp_path):
+    steps = np.concatenate([[0], np.unique(np.round(np.geomspace(1, 10**6, 300)).astype(int))])
+    assert checks(paper.fig4, tmp_path, steps, grokking_curves(steps, 500, 700_000), [ROW]) == [True, True]
+    short = steps[steps <= 20000]
+    assert checks(paper.fig4, tmp_path, short, grokking_curves(short, 500, None), [ROW]) == [True, None]
+
+
+def test_fig1_center_measures_the_cost_of_one_percent_less_data(tmp_path):
+    # medians growing 45% per 1% of data below 0.3; train within 10^3..10^4 and falling with the fraction
+    fracs = [0.25, 0.3, 0.4, 0.5]
+    val_at = {0.25: 10_000 * 1.45**5, 0.3: 10_000, 0.4: 3000, 0.5: 1500}
+    fit_at = {0.25: 1000, 0.3: 1200, 0.4: 2000, 0.5: 3000}
+    steps = np.arange(0, 100_001, 100)
+    cols = [grokking_curves(steps, fit_at[f], val_at[f]) for f in fracs]
+    curves = {k: np.concatenate([c[k] for c in cols], axis=1) for k in cols[0]}
+    rows = [{**ROW, "op": "s5_mul", "frac": f} for f in fracs]
+    got = paper.fig1_center(tmp_path, sweep(steps, curves, rows), steps, curves)
+    assert [c.held for c in got] == [True, True, True, True]
+    growth = got[1].value["growth_per_percent"][0]
+    assert growth["fracs"] == [0.25, 0.3] and growth["per_percent"] == pytest.approx(0.45, abs=0.01)
+
+
+def test_fig2_right_compares_the_least_fraction_of_each_op(tmp_path):
+    least = {"add": 0.3, "sub": 0.5, "div": 0.5, "x3_xy2_y": None}
+    fracs = [0.3, 0.5, 0.7]
+    steps = np.arange(0, 1001, 100)
+    rows, cols = [], []
+    for op, need in least.items():
+        for f in fracs:
+            rows.append({**ROW, "op": op, "frac": f})
+            cols.append(grokking_curves(steps, 100, 500 if need is not None and f >= need else None))
+    curves = {k: np.concatenate([c[k] for c in cols], axis=1) for k in cols[0]}
+    got = paper.fig2_right(tmp_path, sweep(steps, curves, rows), steps, curves)
+    assert [c.held for c in got] == [True, True, True]
+    assert got[2].value["least_frac"] == least
+    # x/y needing far more than x−y breaks the first part of the claim
+    least["div"] = None
+    rows, cols = [], []
+    for op, need in least.items():
+        for f in fracs:
+            rows.append({**ROW, "op": op, "frac": f})
+            cols.append(grokking_curves(steps, 100, 500 if need is not None and f >= need else None))
+    curves = {k: np.concatenate([c[k] for c in cols], axis=1) for k in cols[0]}
+    assert paper.fig2_right(tmp_path, sweep(steps, curves, rows), steps, curves)[0].held is False
+
+
+@pytest.mark.parametrize("held, want", [
+    ([True, True], "held"), ([True, None], "held where tested"), ([None, None], "untested"), ([True, False, None], "not held"),
+])
+def test_a_figure_verdict_gathers_its_checks(held, want):
+    assert paper.verdict([paper.Check("x", h, None) for h in held]) == want
+
+
+def test_the_command_line_judges_a_folder_and_refuses_a_bad_one(tmp_path, capsys):
+    steps = np.arange(0, 2001, 100)
+    curves = grokking_curves(steps, 300, 1500)
+    rows = [{"run": 0, **ROW, **s, "steps": 2000} for s in summary.summarize(steps, curves)]
+    report.write_runs(tmp_path / "runs.csv", rows)
+    report.write_curves(tmp_path / "curves.csv", [{"run": 0, **ROW}], steps, curves)
+    assert paper.main(["fig1_left", str(tmp_path)]) == 0
+    record = json.loads((tmp_path / "fig1_left.json").read_text())
+    assert record["verdict"] == "not held" and record["checks"][0]["verdict"] == "held"
+    assert paper.main(["fig1_left", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nowhere" in err[0]
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_late_collapse_is_an_episode_below_0_9_after_fitting():
+    steps = np.arange(0, 1100, 100)
+    #                  0    100  200  300   400  500  600  700   800  900  1000
+    acc = np.array([0.0, 0.5, 0.85, 0.995, 0.5, 0.3, 1.0, 0.95, 0.2, 1.0, 1.0])
+    # the dip before fitting is not one; 400-500 is one episode; 800 another
+    assert summary.collapses(steps, acc) == [400, 800]
+    assert summary.collapses(steps, np.full(11, 0.5)) == []
