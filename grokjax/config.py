@@ -23,6 +23,7 @@ from grokjax.losses import CLASSIFICATION_ONLY, LOSSES
 from grokjax.model import MLPSpec, TransformerSpec
 
 MATMUL_PRECISIONS = ("highest", "tensorfloat32", "bfloat16")
+BATCHES = ("fresh", "epoch")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +64,10 @@ class Config:
     loss: str = "softmax"
     # every step's gradient from the whole training set instead of a minibatch
     full_batch: bool = False
+    # how minibatches are drawn: "fresh" (B distinct rows each step) or
+    # "epoch" (a new permutation of the training rows each epoch, as the
+    # paper's code and PyTorch's loaders do; the last batch is the remainder)
+    batches: str = "fresh"
     # the model, its optimizer state and its loss in float64
     x64: bool = False
 
@@ -73,6 +78,8 @@ class Config:
             raise ValueError(f"model_path must be 'factorized' or 'answer', got {self.model_path!r}")
         if self.matmul_precision not in MATMUL_PRECISIONS:
             raise ValueError(f"matmul_precision must be one of {MATMUL_PRECISIONS}, got {self.matmul_precision!r}")
+        if self.batches not in BATCHES:
+            raise SpecError(f"unknown batches {self.batches!r}; valid: {', '.join(BATCHES)}")
         if self.loss not in LOSSES:
             raise SpecError(f"unknown loss {self.loss!r}; valid: {', '.join(LOSSES)}")
         family = "mlp" if isinstance(self.model, MLPSpec) else "transformer"

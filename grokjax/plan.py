@@ -131,7 +131,7 @@ def expand(spec: SweepSpec, devices: int | None = None) -> Plan:
                             row["variant"] = product.variant
                         rows.append({**row, **setting, "n_train": n_train})
     base = Config(
-        task=task.parts()[0], model=spec.model, beta2=spec.beta2, eps=spec.adam_eps, warmup_steps=spec.warmup_steps,
+        task=task.parts()[0], model=spec.model, beta2=spec.beta2, eps=spec.adam_eps, batches=spec.batches, warmup_steps=spec.warmup_steps,
         batch_size=spec.batch_size, run_axis=resolve_run_axis(spec.run_axis),
         devices=resolve_devices(spec.devices if devices is None else devices),
         matmul_precision=spec.matmul_precision, loss=spec.loss, x64=spec.x64,

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from grokjax import tasks
-from grokjax.config import MATMUL_PRECISIONS
+from grokjax.config import BATCHES, MATMUL_PRECISIONS
 from grokjax.errors import SpecError
 from grokjax.knobs import KNOB, KNOBS
 from grokjax.losses import LOSSES
@@ -303,6 +303,7 @@ class SweepSpec:
     loss: str | None = None  # softmax, stablemax or mse (losses.py)
     beta2: float | None = None  # Adam's β₂: 0.98 for the table task (the paper), else PyTorch's 0.999
     adam_eps: float = 1e-8  # Adam's ε, PyTorch's and optax's default (the late-collapse study raises it)
+    batches: str = "fresh"  # minibatches drawn afresh each step, or "epoch": a permutation per epoch (the paper's code)
     warmup_steps: int | None = None  # linear learning-rate warmup: 10 for the table task, else 0
     x64: bool = False  # model, optimizer and loss in float64
     matmul_precision: str = "highest"  # exact float32; "tensorfloat32"/"bfloat16" are opt-in GPU speed-ups
@@ -379,7 +380,7 @@ class SweepSpec:
             self, model=model, fracs=fracs, train_sizes=sizes, grid=grid, eval_every=eval_every, stop_at=stop_at,
             seeds=_int("seeds", self.seeds, 1), steps=_int("steps", self.steps, 1),
             batch_size=_int("batch_size", d["batch_size"] if self.batch_size is None else self.batch_size, 1),
-            loss=loss, beta2=beta2, adam_eps=adam_eps,
+            loss=loss, beta2=beta2, adam_eps=adam_eps, batches=_choice("batches", self.batches, BATCHES),
             warmup_steps=_int("warmup_steps", d["warmup_steps"] if self.warmup_steps is None else self.warmup_steps, 0),
             x64=_bool("x64", self.x64),
             ckpt_every=_int("ckpt_every", self.ckpt_every, 0), ckpt_keep=_int("ckpt_keep", self.ckpt_keep, 1),
@@ -462,6 +463,7 @@ class SweepSpec:
             "loss": self.loss,
             "beta2": self.beta2,
             "adam_eps": self.adam_eps,
+            "batches": self.batches,
             "warmup_steps": self.warmup_steps,
             "x64": self.x64,
             "matmul_precision": self.matmul_precision,

@@ -40,6 +40,7 @@ FIELDS = {
     "loss": ("loss", str),
     "beta2": ("beta2", float),
     "adam_eps": ("adam_eps", float),
+    "batches": ("batches", str),
     "warmup_steps": ("warmup_steps", int),
     "x64": ("x64", bool),
     "matmul_precision": ("matmul_precision", str),
@@ -140,6 +141,9 @@ def make_parser() -> argparse.ArgumentParser:
                    "(on one-hot classes, or the targets) (table: softmax; teacher_student, digits: mse)")
     s.add_argument("--beta2", type=float, help="Adam's beta2 (table 0.98, the paper; else 0.999, PyTorch's)")
     s.add_argument("--adam-eps", type=float, metavar="EPS", help="Adam's epsilon (1e-8, PyTorch's and optax's)")
+    s.add_argument("--batches", choices=("fresh", "epoch"), help="minibatches of distinct rows drawn afresh each step "
+                   "(fresh, the default), or a new permutation of the training rows each epoch, the last batch the "
+                   "remainder (epoch: the paper's code and the PyTorch reference)")
     s.add_argument("--warmup-steps", type=int, help="linear learning-rate warmup (table 10; else 0)")
     s.add_argument("--x64", action=argparse.BooleanOptionalAction, default=None, help="model, optimizer and loss in float64")
     s.add_argument("--matmul-precision", choices=("highest", "tensorfloat32", "bfloat16"),

@@ -108,6 +108,25 @@ def sample_batch(key, order, n_train, batch_size: int, halve: bool = True):
     return order[pos_B], w_B
 
 
+def epoch_batch(key, order, n_train, step, batch_size: int, halve: bool = True):
+    """Row indices ``[B]`` and weights ``[B]`` of step ``step``'s minibatch
+    when batches go through the training rows epoch by epoch, as PyTorch's
+    loaders and the paper's code do: each epoch a new permutation of the run's
+    ``n_train`` training rows, cut into batches of the run's size b =
+    min(B, n_train/2) (``halve``) or min(B, n_train), the last the remainder.
+    Rows past b, or past the epoch's end, get weight 0."""
+    size = order.shape[0]
+    b = jnp.minimum(batch_size, n_train // 2 if halve else n_train)
+    per_epoch = (n_train + b - 1) // b
+    epoch, i = step // per_epoch, step % per_epoch
+    scores = jnp.where(jnp.arange(size) < n_train, jax.random.uniform(jax.random.fold_in(key, epoch), (size,)), 2.0)
+    perm = jnp.argsort(scores)  # its first n_train: a random order of the training positions
+    j = jnp.arange(batch_size)
+    pos = i * b + j
+    w_B = ((j < b) & (pos < n_train)).astype(jnp.float32)
+    return order[perm[jnp.minimum(pos, size - 1)]], w_B
+
+
 def outlier_labels(y, order, n_train, k, n_symbols: int, tries: int = 16):
     """The run's labels with its ``k`` outliers (Power et al. A.4).
 
@@ -181,8 +200,11 @@ def step_grads(config: Config, x, y, order, run: RunParams, state: TrainState):
         n_slices = (run.n_train + B - 1) // B
         grads = jax.lax.fori_loop(0, n_slices, add_slice, jax.tree.map(jnp.zeros_like, state.params))
     else:
-        batch_key = jax.random.fold_in(run_keys(run)[2], state.step)
-        rows_B, w_B = sample_batch(batch_key, order, run.n_train, B, config.task.halve_batch)
+        if config.batches == "epoch":
+            rows_B, w_B = epoch_batch(run_keys(run)[2], order, run.n_train, state.step, B, config.task.halve_batch)
+        else:
+            batch_key = jax.random.fold_in(run_keys(run)[2], state.step)
+            rows_B, w_B = sample_batch(batch_key, order, run.n_train, B, config.task.halve_batch)
         grads = jax.grad(loss_fn)(state.params, rows_B, w_B, jnp.maximum(w_B.sum(), 1.0), 0)
     return grads
 

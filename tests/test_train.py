@@ -1,8 +1,11 @@
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import grokjax
 from grokjax import tables, train
 from grokjax.config import make_runs
 
@@ -125,3 +128,34 @@ def test_a_programs_batch_is_sized_to_what_its_runs_use(tiny):
     for k in sized[1]:
         np.testing.assert_allclose(sized[1][k], padded_ms[1][k], rtol=1e-5, atol=1e-6, err_msg=k)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), sized_states.params, padded_states.params)
+
+
+def test_epoch_batches_visit_every_training_row_once_per_epoch():
+    """batches = "epoch": each epoch a new permutation of the run's training
+    rows in batches of min(B, n_train/2), the last the remainder, as PyTorch."""
+    from grokjax.train import epoch_batch
+
+    order = jax.random.permutation(jax.random.key(1), 50)
+    n_train, B = 23, 16  # the run's batch: 11; epochs of 11 + 11 + 1 rows
+    epochs = []
+    for e in range(2):
+        rows = []
+        for step in range(3 * e, 3 * e + 3):
+            r, w = epoch_batch(jax.random.key(0), order, n_train, step, B, True)
+            assert float(w.sum()) == [11, 11, 1][step % 3]
+            rows += [int(x) for x, keep in zip(r, w) if keep]
+        assert sorted(rows) == sorted(np.asarray(order[:n_train]).tolist())  # every training row, once
+        epochs.append(rows)
+    assert epochs[0] != epochs[1]  # a new permutation each epoch
+
+
+def test_epoch_batches_train_from_the_command_line(tmp_path, tiny_args):
+    from grokjax.sweep import main
+
+    out = tmp_path / "epoch"
+    assert main([*tiny_args, "--fracs", "0.5", "--steps", "20", "--eval-every", "10", "--devices", "1",
+                 "--batches", "epoch", "--out", str(out)]) == 0
+    spec = json.loads((out / "config.json").read_text())["spec"]
+    assert spec["batches"] == "epoch"
+    rows = grokjax.report.read_csv(out / "runs.csv")
+    assert float(rows[0]["final_train_acc"]) > 0
