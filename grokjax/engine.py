@@ -75,7 +75,8 @@ def train(
       or after each multiple of ``ckpt_every``, and once at the end (or stop).
     - ``on_chunk(step, steps, curves)``: after each evaluation, for progress.
     - ``stop()``: polled after each chunk; a signal number ends the sweep
-      early (after a save). The spec's ``stop_at`` ends it once every run has
+      early (after a save). The spec's ``stop_at`` ends it once every run (or
+      its ``stop_share`` of the runs) has
       reached that val accuracy (or diverged).
     """
     import jax
@@ -141,7 +142,7 @@ def _train(plan: Plan, resume, save, ckpt_every, on_chunk, stop) -> Outcome:
     start = done = steps[-1]
     schedule = [int(s) for s in spec.eval_steps() if s > done]
     reason, signum = "budget", stop()
-    if spec.stop_at is not None and _all_done(steps, curves(), spec.stop_at):
+    if spec.stop_at is not None and all_done(steps, curves(), spec.stop_at, spec.stop_share):
         reason = "stop_at"
     for target in schedule:
         if signum is not None or reason != "budget":
@@ -153,7 +154,7 @@ def _train(plan: Plan, resume, save, ckpt_every, on_chunk, stop) -> Outcome:
         steps.append(done)
         if on_chunk:
             on_chunk(done, np.asarray(steps), curves())
-        if spec.stop_at is not None and _all_done(steps, curves(), spec.stop_at):
+        if spec.stop_at is not None and all_done(steps, curves(), spec.stop_at, spec.stop_share):
             reason = "stop_at"
         if save and ckpt_every and done // ckpt_every > (done - n) // ckpt_every and done < spec.steps and reason == "budget":
             timed_save(done)
@@ -168,10 +169,12 @@ def _train(plan: Plan, resume, save, ckpt_every, on_chunk, stop) -> Outcome:
     return Outcome(np.asarray(steps), curves(), states, compile_s, train_s, start, save_s, reason, signum)
 
 
-def _all_done(steps, curves, stop_at: float) -> bool:
-    """Has every run reached ``stop_at`` val accuracy or diverged?"""
+def all_done(steps, curves, stop_at: float, share: float = 1.0) -> bool:
+    """Has every run (or ``share`` of the runs) reached ``stop_at`` val
+    accuracy or diverged?"""
     diverged = summary.diverged_at(curves) < len(steps)
-    return bool((summary.reached(np.asarray(steps), curves, stop_at) | diverged).all())
+    done = summary.reached(np.asarray(steps), curves, stop_at) | diverged
+    return bool(done.mean() >= share - 1e-9)
 
 
 def evaluate_run(config, row: dict, params) -> dict:

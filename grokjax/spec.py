@@ -312,6 +312,7 @@ class SweepSpec:
     steps: int = 5000  # the paper: 10^5
     eval_every: int | str = 100  # steps between evaluations, or "log:N"
     stop_at: float | None = None  # end once every run's val accuracy has reached this; "off" (TOML) is None
+    stop_share: float = 1.0  # ... or once this share of the runs has (Figure 7: "when about half have grokked")
     # checkpoints and devices
     ckpt_every: int = 0  # also checkpoint every N steps (0: only at the end)
     ckpt_keep: int = 3
@@ -366,6 +367,9 @@ class SweepSpec:
         stop_at = None if off else _number("stop_at", self.stop_at)
         if stop_at is not None and not 0 < stop_at <= 1:
             raise SpecError(f"stop_at {stop_at:g} must be in (0, 1]")
+        stop_share = _number("stop_share", self.stop_share)
+        if not 0 < stop_share <= 1:
+            raise SpecError(f"stop_share {stop_share:g} must be in (0, 1]")
         d = task.defaults
         loss = _choice("loss", task.default_loss if self.loss is None else self.loss, LOSSES)
         if data.kind == "regression" and loss != "mse":
@@ -377,7 +381,7 @@ class SweepSpec:
         if adam_eps <= 0:
             raise SpecError(f"adam_eps {adam_eps:g} must be > 0")
         _set(
-            self, model=model, fracs=fracs, train_sizes=sizes, grid=grid, eval_every=eval_every, stop_at=stop_at,
+            self, model=model, fracs=fracs, train_sizes=sizes, grid=grid, eval_every=eval_every, stop_at=stop_at, stop_share=stop_share,
             seeds=_int("seeds", self.seeds, 1), steps=_int("steps", self.steps, 1),
             batch_size=_int("batch_size", d["batch_size"] if self.batch_size is None else self.batch_size, 1),
             loss=loss, beta2=beta2, adam_eps=adam_eps, batches=_choice("batches", self.batches, BATCHES),
@@ -471,6 +475,7 @@ class SweepSpec:
             "steps": self.steps,
             "eval_every": self.eval_every,
             "stop_at": self.stop_at,
+            "stop_share": self.stop_share,
             "ckpt_every": self.ckpt_every,
             "ckpt_keep": self.ckpt_keep,
             "devices": self.devices,

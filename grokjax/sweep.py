@@ -36,6 +36,7 @@ FIELDS = {
     "steps": ("steps", int),
     "eval_every": ("eval_every", lambda t: int(t) if t.strip().isdigit() else t),
     "stop_at": ("stop_at", lambda t: None if t.lower() in ("off", "none") else float(t)),
+    "stop_share": ("stop_share", float),
     "batch_size": ("batch_size", int),
     "loss": ("loss", str),
     "beta2": ("beta2", float),
@@ -158,6 +159,8 @@ def make_parser() -> argparse.ArgumentParser:
                         f"(log:N); steps_to_99_* have this resolution ({d.eval_every})")
     b.add_argument("--stop-at", metavar="ACC", help="end the sweep once every run's val accuracy has reached ACC "
                    "(or it diverged); 'off' to turn off (off)")
+    b.add_argument("--stop-share", metavar="SHARE", help="with --stop-at: end once this share of the runs has reached "
+                   "ACC, e.g. 0.5 for Figure 7's 'when about half have grokked' (1: every run)")
     c = p.add_argument_group(
         "output and checkpoints", "the folder gets runs.csv, curves.csv, config.json, figures and orbax checkpoints "
         "(checkpoints/). Ctrl-C or SIGTERM stops after the current chunk, saves, writes the tables and exits 130/143.")
@@ -348,7 +351,8 @@ def _summary(results) -> int:
               f"Resume with: python -m grokjax.sweep --resume {results.out}", file=sys.stderr)
         return code
     diverged = f", {results.n_diverged} diverged" if results.n_diverged else ""
-    early = f"; every run reached {results.spec.stop_at:g} val by step {step}" if results.stop_reason == "stop_at" else ""
+    who = "every run" if results.spec.stop_share >= 1 else f"{results.spec.stop_share:.0%} of the runs"
+    early = f"; {who} reached {results.spec.stop_at:g} val by step {step}" if results.stop_reason == "stop_at" else ""
     n = len(results.runs)
     print(f"{n} run{'s' if n > 1 else ''}, {results.n_grokked} reached 99% val{diverged}{early}; "
           f"wrote {results.out}/ ({timing})")

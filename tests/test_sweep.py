@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from grokjax import plots, report, sweep
@@ -138,3 +139,14 @@ def test_figures_redraw_from_the_tables_alone(tmp_path, tiny_args, capsys):
     assert {p.name for p in out.glob("*.png")} == {"accuracy.png", "data_efficiency.png", "steps_to_generalize.png"}
     assert plots.main([str(tmp_path / "missing")]) == 2
     assert capsys.readouterr().err.strip().count("\n") == 0
+
+
+def test_stop_share_ends_a_sweep_once_that_share_of_its_runs_has_reached():
+    from grokjax.engine import all_done
+
+    steps = np.array([0, 100])
+    val = np.array([[0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 0.5, 0.0]])
+    curves = {"val_acc": val, "train_acc": val, "train_loss": 1 - val, "val_loss": 1 - val, "weight_norm": np.ones_like(val)}
+    assert not all_done(steps, curves, 0.99)
+    assert all_done(steps, curves, 0.99, share=0.5) and not all_done(steps, curves, 0.99, share=0.75)
+    assert all_done(steps, curves, 0.5, share=0.75)
