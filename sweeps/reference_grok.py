@@ -11,6 +11,14 @@ evaluation at or above 99% val accuracy (the reference has no stop rule).
 The reference logs at loop index s after s+1 updates; both are recorded,
 and ``updates_to_99_val`` is what compares with grokjax's ``steps_to_99_val``.
 Needs torch; grokjax does not depend on it, nor on the checkout.
+
+Two switches move the reference toward the paper's own code (openai/grok),
+which grokjax follows, to find which difference changes steps to grok:
+``--fixed-positions`` replaces its learned position embeddings with the
+paper's fixed sinusoids, and ``--linear-attention-init`` re-draws its
+attention input projections as PyTorch's ``nn.Linear`` default, U(±1/√D), as
+the paper's per-head linear maps are, instead of ``nn.MultiheadAttention``'s
+Xavier-uniform. Both act on the model after the reference builds it.
 """
 
 from __future__ import annotations
@@ -46,6 +54,39 @@ def _recorder(records: list, stop_at: float):
     return wandb
 
 
+def sinusoids(seq_len: int, dim: int):
+    """The paper's fixed positions (openai/grok's ``_position_encoding``)."""
+    import torch
+
+    pos = torch.arange(seq_len, dtype=torch.float64)[:, None]
+    i = torch.arange(dim)
+    angle = pos / 10000 ** ((i - i % 2) / dim)
+    return torch.where(i % 2 == 0, torch.sin(angle), torch.cos(angle)).float()
+
+
+def patch_setup(training, fixed_positions: bool, linear_attention_init: bool) -> None:
+    """Wraps the reference's ``setup_model`` to change its model as asked."""
+    import torch
+
+    setup = training.setup_model
+
+    def setup_model(*a, **kw):
+        model, optimizer, scheduler, criterion = setup(*a, **kw)
+        with torch.no_grad():
+            if fixed_positions:
+                emb = model.position_embeddings.weight
+                emb.copy_(sinusoids(*emb.shape))
+                emb.requires_grad_(False)  # no gradient: AdamW skips it, decay included
+            if linear_attention_init:
+                for block in model.layers[:-1]:
+                    w = block.self_attn.in_proj_weight  # [3D, D]
+                    bound = 1 / w.shape[1] ** 0.5
+                    w.uniform_(-bound, bound)
+        return model, optimizer, scheduler, criterion
+
+    training.setup_model = setup_model
+
+
 def first(log: list, key: str, threshold: float = 0.99):
     return next((r["step"] for r in log if r[key] >= threshold), None)
 
@@ -58,6 +99,9 @@ def main(argv=None) -> int:
     p.add_argument("--training-fraction", type=float, default=0.5)
     p.add_argument("--steps", type=int, default=4000, help="budget per seed (4000)")
     p.add_argument("--stop-at", type=float, default=0.99, help="end a seed's run at this val accuracy (0.99)")
+    p.add_argument("--fixed-positions", action="store_true", help="the paper's fixed sinusoidal positions, not learned ones")
+    p.add_argument("--linear-attention-init", action="store_true",
+                   help="attention input projections drawn U(±1/√D) as nn.Linear's default, not Xavier-uniform")
     p.add_argument("--out", type=Path, help="write the record here as JSON")
     args = p.parse_args(argv)
     code = args.checkout / "grokking"
@@ -75,6 +119,7 @@ def main(argv=None) -> int:
     sys.modules["wandb"] = _recorder(log, args.stop_at)
     import training
 
+    patch_setup(training, args.fixed_positions, args.linear_attention_init)
     torch.set_num_threads(os.cpu_count() or 1)
     runs = []
     for seed in range(args.seeds):
