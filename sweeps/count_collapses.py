@@ -1,11 +1,14 @@
 """Counts the late collapses of each run of one or more sweep folders.
 
     python sweeps/count_collapses.py results/collapses_f32_cpu results/collapses_x64_cpu
+    python sweeps/count_collapses.py --reference results/collapses_reference_cpu/reference.json
 
 A collapse (``grokjax.summary.collapses``) is an episode of train accuracy
 below 0.9 after the run first reached 0.99; the count depends on the
 evaluation cadence, which is printed beside it. Writes ``collapses.json``
-into each folder.
+into each folder. ``--reference FILE``: the curves ``reference_grok.py``
+recorded from the PyTorch reference (its steps are loop indices: step s
+follows s+1 updates); writes ``FILE`` with ``_collapses`` before ``.json``.
 """
 
 import sys
@@ -16,10 +19,34 @@ import numpy as np
 from grokjax import report, summary
 
 
+def reference(path: Path) -> None:
+    import json
+
+    record = json.loads(path.read_text())
+    per_run = []
+    for run in record["runs"]:
+        steps = np.array([r["step"] + 1 for r in run["curve"]])  # updates done
+        acc = np.array([r["training/accuracy"] for r in run["curve"]])
+        got = summary.collapses(steps, acc)
+        fitted = summary.steps_to(steps, acc)
+        span = int(steps[-1]) - fitted if fitted is not None else 0
+        per_run.append({"seed": run["seed"], "steps_to_99_train": fitted,
+                        "steps_to_99_val": summary.steps_to(steps, [r["validation/accuracy"] for r in run["curve"]]),
+                        "collapses": len(got), "at": got, "per_1000_steps": round(1000 * len(got) / span, 2) if span else None,
+                        "min_train_acc_after_fit": round(float(acc[steps >= (fitted or 0)].min()), 4)})
+        print(f"{path} seed {run['seed']}: {len(got)} collapses after update {fitted}: {got}")
+    report.write_json(path.with_name(path.stem + "_collapses.json"), {"source": path.name, "below": 0.9, "after": 0.99,
+                                                                      "runs": per_run})
+
+
 def main(argv: list[str]) -> int:
     if not argv:
         print(__doc__)
         return 2
+    if argv[0] == "--reference":
+        for path in map(Path, argv[1:]):
+            reference(path)
+        return 0
     for out in map(Path, argv):
         rows, steps, curves = report.read_sweep(out)
         gaps = np.diff(steps)

@@ -19,6 +19,11 @@ paper's fixed sinusoids, and ``--linear-attention-init`` re-draws its
 attention input projections as PyTorch's ``nn.Linear`` default, U(±1/√D), as
 the paper's per-head linear maps are, instead of ``nn.MultiheadAttention``'s
 Xavier-uniform. Both act on the model after the reference builds it.
+
+``--eval-every N`` also evaluates every N steps between the reference's own
+evaluations (it evaluates at steps 1, 10 and every 100), and ``--stop-at 1.1``
+never stops: with both, the late collapses can be counted at a finer cadence
+(``sweeps/count_collapses.py --reference``).
 """
 
 from __future__ import annotations
@@ -64,14 +69,20 @@ def sinusoids(seq_len: int, dim: int):
     return torch.where(i % 2 == 0, torch.sin(angle), torch.cos(angle)).float()
 
 
-def patch_setup(training, fixed_positions: bool, linear_attention_init: bool) -> None:
-    """Wraps the reference's ``setup_model`` to change its model as asked."""
+def patch_setup(training, fixed_positions: bool, linear_attention_init: bool, seen: dict) -> None:
+    """Wraps the reference's ``setup_model`` to change its model as asked,
+    and its ``load_data``, to keep both in ``seen`` for extra evaluations."""
     import torch
 
-    setup = training.setup_model
+    setup, load = training.setup_model, training.load_data
+
+    def load_data(*a, **kw):
+        seen["data"] = load(*a, **kw)
+        return seen["data"]
 
     def setup_model(*a, **kw):
         model, optimizer, scheduler, criterion = setup(*a, **kw)
+        seen["model"], seen["criterion"] = model, criterion
         with torch.no_grad():
             if fixed_positions:
                 emb = model.position_embeddings.weight
@@ -84,7 +95,32 @@ def patch_setup(training, fixed_positions: bool, linear_attention_init: bool) ->
                     w.uniform_(-bound, bound)
         return model, optimizer, scheduler, criterion
 
-    training.setup_model = setup_model
+    training.setup_model, training.load_data = setup_model, load_data
+
+
+def patch_cadence(training, every: int, seen: dict, records: list, stop_at: float) -> None:
+    """Evaluates every ``every`` steps besides the reference's own: its loop
+    asks its ``tqdm`` for step s+1 once step s is trained, so the wrapper
+    evaluates then, as the reference would have at step s."""
+
+    def steps(iterable, **kw):
+        for step in iterable:
+            done = step - 1
+            if done > 0 and done % every == 0 and not (done in (1, 10) or done % 100 == 0):
+                _evaluate(training, seen, records, done, stop_at)
+            yield step
+
+    training.tqdm = steps
+
+
+def _evaluate(training, seen, records, step, stop_at):
+    train_x, train_y, val_x, val_y, _ = seen["data"]
+    train_loss, train_acc = training.evaluate(seen["model"], train_x, train_y, seen["criterion"])
+    val_loss, val_acc = training.evaluate(seen["model"], val_x, val_y, seen["criterion"])
+    records.append({"step": step, "training/loss": train_loss, "training/accuracy": train_acc,
+                    "validation/loss": val_loss, "validation/accuracy": val_acc})
+    if val_acc >= stop_at:
+        raise _Reached
 
 
 def first(log: list, key: str, threshold: float = 0.99):
@@ -102,6 +138,7 @@ def main(argv=None) -> int:
     p.add_argument("--fixed-positions", action="store_true", help="the paper's fixed sinusoidal positions, not learned ones")
     p.add_argument("--linear-attention-init", action="store_true",
                    help="attention input projections drawn U(±1/√D) as nn.Linear's default, not Xavier-uniform")
+    p.add_argument("--eval-every", type=int, default=100, help="also evaluate every N steps (100: only the reference's own)")
     p.add_argument("--out", type=Path, help="write the record here as JSON")
     args = p.parse_args(argv)
     code = args.checkout / "grokking"
@@ -119,7 +156,10 @@ def main(argv=None) -> int:
     sys.modules["wandb"] = _recorder(log, args.stop_at)
     import training
 
-    patch_setup(training, args.fixed_positions, args.linear_attention_init)
+    seen: dict = {}
+    patch_setup(training, args.fixed_positions, args.linear_attention_init, seen)
+    if args.eval_every != 100:
+        patch_cadence(training, args.eval_every, seen, log, args.stop_at)
     torch.set_num_threads(os.cpu_count() or 1)
     runs = []
     for seed in range(args.seeds):
