@@ -83,7 +83,7 @@ def make_parser() -> argparse.ArgumentParser:
             "  python -m grokjax.sweep --task digits --train-size 200,500,1000 --init-scale 8\n"
             "  python -m grokjax.sweep --task arrays --data mine.npz --fracs 0.5\n"
             "  python -m grokjax.sweep --spec sweeps/quickstart.toml\n"
-            "  python -m grokjax.sweep --spec sweeps/s5_variants.toml --profile gpu --seeds 1\n"
+            "  python -m grokjax.sweep --spec sweeps/fig2_left.toml --profile gpu --seeds 1\n"
             "  python -m grokjax.sweep --resume results/s5_mul-20261125-101500 --steps 20000\n"
             "Every per-run number takes a comma list; lists are crossed with the fractions and seeds."
         ),

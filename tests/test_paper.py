@@ -65,9 +65,8 @@ def test_fig1_center_measures_the_cost_of_one_percent_less_data(tmp_path):
     assert growth["fracs"] == [0.25, 0.3] and growth["per_percent"] == pytest.approx(0.45, abs=0.01)
 
 
-def test_fig2_right_compares_the_least_fraction_of_each_op(tmp_path):
-    least = {"add": 0.3, "sub": 0.5, "div": 0.5, "x3_xy2_y": None}
-    fracs = [0.3, 0.5, 0.7]
+def ops_sweep(least: dict, fracs=(0.3, 0.5, 0.7)):
+    """Runs of each op at each fraction that generalize from its least fraction (None: never)."""
     steps = np.arange(0, 1001, 100)
     rows, cols = [], []
     for op, need in least.items():
@@ -75,18 +74,16 @@ def test_fig2_right_compares_the_least_fraction_of_each_op(tmp_path):
             rows.append({**ROW, "op": op, "frac": f})
             cols.append(grokking_curves(steps, 100, 500 if need is not None and f >= need else None))
     curves = {k: np.concatenate([c[k] for c in cols], axis=1) for k in cols[0]}
-    got = paper.fig2_right(tmp_path, sweep(steps, curves, rows), steps, curves)
+    return sweep(steps, curves, rows), steps, curves
+
+
+def test_fig2_right_compares_the_least_fraction_of_each_op(tmp_path):
+    least = {"add": 0.3, "sub": 0.5, "div": 0.5, "x3_xy2_y": None}
+    got = paper.fig2_right(tmp_path, *ops_sweep(least))
     assert [c.held for c in got] == [True, True, True]
     assert got[2].value["least_frac"] == least
     # x/y needing far more than x−y breaks the first part of the claim
-    least["div"] = None
-    rows, cols = [], []
-    for op, need in least.items():
-        for f in fracs:
-            rows.append({**ROW, "op": op, "frac": f})
-            cols.append(grokking_curves(steps, 100, 500 if need is not None and f >= need else None))
-    curves = {k: np.concatenate([c[k] for c in cols], axis=1) for k in cols[0]}
-    assert paper.fig2_right(tmp_path, sweep(steps, curves, rows), steps, curves)[0].held is False
+    assert paper.fig2_right(tmp_path, *ops_sweep({**least, "div": None}))[0].held is False
 
 
 @pytest.mark.parametrize("held, want", [
