@@ -56,8 +56,10 @@ def sweep_title(rows: list[dict]) -> str:
     if "op" not in r:
         return str(r.get("task", "")).replace("_", "-")
     ops = list(dict.fromkeys(str(row["op"]) for row in rows))
-    mod = f" mod {r['modulus']}" if not all(o.startswith("s5") for o in ops) else ""
-    return f"{r['op']}{mod}" if len(ops) == 1 else f"{len(ops)} operations{mod}"
+    if len(ops) > 1:
+        arithmetic = [o for o in ops if not o.startswith("s5")]
+        return f"{len(ops)} operations" + (f" (arithmetic ones mod {r['modulus']})" if arithmetic else "")
+    return f"{r['op']} mod {r['modulus']}" if not ops[0].startswith("s5") else str(r["op"])
 
 
 def _runs(n: int) -> str:
@@ -161,6 +163,16 @@ def _mean(values) -> float:
     return float(np.nanmean(v)) if np.isfinite(v).any() else np.nan
 
 
+def _line_styles(n: int) -> list[tuple]:
+    """(colour, marker) for ``n`` lines, no two alike: matplotlib's ten
+    colours, then tab20's, with the marker changing every ten lines."""
+    import matplotlib
+
+    colors = [f"C{i}" for i in range(10)] if n <= 10 else list(matplotlib.colormaps["tab20"].colors)
+    markers = "osD^v"
+    return [(colors[i % len(colors)], markers[(i // 10) % len(markers)]) for i in range(n)]
+
+
 def _legend_layout(labels: list[str]) -> tuple[int, int]:
     """Columns of a legend below the axes, and the text rows it takes."""
     ncols = 1 if any(len(line) > 32 for label in labels for line in label.splitlines()) else min(3, len(labels))
@@ -186,7 +198,7 @@ def _finish_fraction_plot(fig, ax, ncols: int, path: Path, title: str) -> None:
     handles, labels = ax.get_legend_handles_labels()
     if handles:  # below the axes, where it hides no point
         fig.legend(handles, labels, loc="outside lower center", ncols=ncols, fontsize=8, frameon=False)
-    ax.set_title(title, fontsize=10)
+    ax.set_title("\n".join(textwrap.fill(line, 80) for line in title.split("\n")), fontsize=10)
     _save(fig, path)
 
 
@@ -200,9 +212,10 @@ def data_efficiency(path: Path, rows: list[dict], by: str = "frac") -> None:
     settings = _settings(rows)
     labels = [_wrap(setting_label(s, settings)) for s in settings] if len(settings) > 1 else []
     fig, ax, ncols = _fraction_axes(labels, by=by)
-    for (s, by_frac), label in zip(_by_setting(rows, "best_val_acc", by).items(), labels or [None]):
+    styles = _line_styles(len(settings))
+    for (s, by_frac), label, (color, marker) in zip(_by_setting(rows, "best_val_acc", by).items(), labels or [None], styles):
         fr = sorted(by_frac)
-        (line,) = ax.plot(fr, [_mean(by_frac[f]) for f in fr], "o-", label=label)
+        (line,) = ax.plot(fr, [_mean(by_frac[f]) for f in fr], "-", marker=marker, color=color, label=label)
         for f in fr:
             ax.plot([f] * len(by_frac[f]), [np.nan if v is None else v for v in by_frac[f]], ".",
                     color=line.get_color(), alpha=0.4)
