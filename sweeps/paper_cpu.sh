@@ -4,7 +4,7 @@
 # judges its claim into OUT/<fig>.png and OUT/<fig>.json.
 #
 #   bash sweeps/paper_cpu.sh          # train what is missing, then judge all
-#   bash sweeps/paper_cpu.sh judge    # judge the committed folders only
+#   bash sweeps/paper_cpu.sh judge    # judge the committed folders only (also two H100 folders)
 #
 # Four figures reuse sweeps made before their files existed, spec for spec:
 # fig2_left's cpu profile is results/s5_variants_300 (1 h 19 min), fig1_center's
@@ -35,3 +35,6 @@ python -m grokjax.paper fig3 results/look_add_cpu
 python -m grokjax.paper fig3 results/look_s5_cpu
 python -m grokjax.paper fig6 results/fig6_cpu
 python -m grokjax.paper fig7 results/fig7_s5_cpu
+# the earlier H100 sweeps of the same specs at 10^4-4·10^4 steps
+python -m grokjax.paper fig2_left results/s5_variants_gpu_10k
+python -m grokjax.paper fig1_center results/s5_mul_gpu_40k
