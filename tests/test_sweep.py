@@ -150,3 +150,10 @@ def test_stop_share_ends_a_sweep_once_that_share_of_its_runs_has_reached():
     assert not all_done(steps, curves, 0.99)
     assert all_done(steps, curves, 0.99, share=0.5) and not all_done(steps, curves, 0.99, share=0.75)
     assert all_done(steps, curves, 0.5, share=0.75)
+
+
+def test_batches_and_adam_eps_flags_reach_the_spec(tmp_path):
+    args = sweep.make_parser().parse_args(["--batches", "epoch", "--adam-eps", "1e-6", "--stop-at", "0.99",
+                                           "--stop-share", "0.5"])
+    spec = SweepSpec.from_dict(sweep.spec_dict(args, {"batches", "adam_eps", "stop_at", "stop_share"}))
+    assert (spec.batches, spec.adam_eps, spec.stop_at, spec.stop_share) == ("epoch", 1e-6, 0.99, 0.5)

@@ -1,11 +1,8 @@
-import json
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import grokjax
 from grokjax import tables, train
 from grokjax.config import make_runs
 
@@ -147,15 +144,3 @@ def test_epoch_batches_visit_every_training_row_once_per_epoch():
         assert sorted(rows) == sorted(np.asarray(order[:n_train]).tolist())  # every training row, once
         epochs.append(rows)
     assert epochs[0] != epochs[1]  # a new permutation each epoch
-
-
-def test_epoch_batches_train_from_the_command_line(tmp_path, tiny_args):
-    from grokjax.sweep import main
-
-    out = tmp_path / "epoch"
-    assert main([*tiny_args, "--fracs", "0.5", "--steps", "20", "--eval-every", "10", "--devices", "1",
-                 "--batches", "epoch", "--out", str(out)]) == 0
-    spec = json.loads((out / "config.json").read_text())["spec"]
-    assert spec["batches"] == "epoch"
-    rows = grokjax.report.read_csv(out / "runs.csv")
-    assert float(rows[0]["final_train_acc"]) > 0
