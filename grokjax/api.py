@@ -344,6 +344,9 @@ def _finish(plan: Plan, outcome: engine.Outcome, out: Path | None, started: str,
     model_steps = plan.n_runs * (int(outcome.steps[-1]) - outcome.start_step)
     timing = {
         "compile_s": round(outcome.compile_s, 2),
+        # programs loaded whole from the program cache (no tracing) or traced and compiled
+        "programs_loaded": outcome.programs.get("loaded", 0),
+        "programs_compiled": outcome.programs.get("compiled", 0),
         "train_s": round(outcome.train_s, 2),
         "model_steps_per_s": round(model_steps / max(outcome.train_s, 1e-9), 2),
     }

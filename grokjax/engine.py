@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from grokjax import summary, tasks, train as training
+from grokjax import program_cache, summary, tasks, train as training
 from grokjax.plan import Plan
 
 
@@ -34,6 +34,7 @@ class Outcome:
     save_s: list = dataclasses.field(default_factory=list)  # seconds of each checkpoint save
     stop_reason: str = "budget"  # "budget", "stop_at", or the signal's name
     signal: int | None = None  # the signal that stopped it early
+    programs: dict = dataclasses.field(default_factory=dict)  # {"loaded": n, "compiled": n} from the program cache
 
 
 def signal_name(signum: int) -> str:
@@ -109,18 +110,22 @@ def _train(plan: Plan, resume, save, ckpt_every, on_chunk, stop) -> Outcome:
         got = [{k: np.asarray(v)[: len(p.runs)] for k, v in m.items()} for m, p in zip(got, plan.programs)]
         return [o[0] for o in outs], {k: np.concatenate([m[k] for m in got])[order] for k in got[0]}
 
-    # compile_s: tracing, lowering and XLA's compile (or a load from the
-    # persistent cache) of every program, the init's included (which also
-    # runs: milliseconds); the step-0 evaluation counts as training
+    # compile_s: tracing, lowering and XLA's compile of every program (or
+    # their load from the program cache, or XLA's part from JAX's cache), the
+    # init's included (which also runs: milliseconds); the step-0 evaluation
+    # counts as training
     t0 = time.perf_counter()
+    before = dict(program_cache.stats)
     if resume is None:
-        inits = [training.sweep_init.lower(p.config, x, r).compile() for p, (x, _), r in zip(plan.programs, xys, runs)]
+        inits = [program_cache.compile(training.sweep_init, "sweep_init", p.config, x, r)
+                 for p, (x, _), r in zip(plan.programs, xys, runs)]
         states = [init(x, r) for init, (x, _), r in zip(inits, xys, runs)]
     else:
         states = resume.states
-    compiled = [training.sweep_chunk.lower(p.config, x, y, r, s, 0).compile()
+    compiled = [program_cache.compile(training.sweep_chunk, "sweep_chunk", p.config, x, y, r, s, 0)
                 for p, (x, y), r, s in zip(plan.programs, xys, runs, states)]
     compile_s = time.perf_counter() - t0
+    programs = {k: program_cache.stats[k] - before[k] for k in ("loaded", "compiled")}
     t0 = time.perf_counter()
     if resume is None:
         states, m = chunk(states, 0)  # evaluates step 0
@@ -166,7 +171,7 @@ def _train(plan: Plan, resume, save, ckpt_every, on_chunk, stop) -> Outcome:
     if save:
         timed_save(done)  # the final (or interrupted) state; the saver skips a step it holds already
     train_s = time.perf_counter() - t0 - sum(save_s)
-    return Outcome(np.asarray(steps), curves(), states, compile_s, train_s, start, save_s, reason, signum)
+    return Outcome(np.asarray(steps), curves(), states, compile_s, train_s, start, save_s, reason, signum, programs)
 
 
 def all_done(steps, curves, stop_at: float, share: float = 1.0) -> bool:

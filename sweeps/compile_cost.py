@@ -7,8 +7,11 @@ one the benchmark times (``sweep_steps``), at each R: seconds of tracing
 (Python builds the jaxpr), lowering (jaxpr to StableHLO) and XLA's compile,
 cold (no persistent cache) and then warm (the same programs loaded from a
 fresh persistent cache in a second process), plus the count of StableHLO ops
-and of fusions and while loops in the optimized HLO. Each measurement runs in
-its own process so that nothing is cached in memory.
+and of fusions and while loops in the optimized HLO. Then the same programs
+through grokjax's program cache (``grokjax.program_cache``, what a sweep
+uses): seconds per program when it compiles and stores them (``store``), and
+in a second process when it loads them whole (``load``). Each measurement
+runs in its own process so that nothing is cached in memory.
 """
 
 from __future__ import annotations
@@ -25,8 +28,13 @@ import json, os, re, sys, time
 import jax
 from grokjax import report, train
 from grokjax.config import Config, make_runs
-R, warm = int(sys.argv[1]), sys.argv[2] == "warm"
-if os.environ.get("CACHE"):
+R, phase = int(sys.argv[1]), sys.argv[2]
+warm = phase == "warm"
+if phase in ("store", "load"):
+    from grokjax import compile_cache, program_cache
+    os.environ["GROKJAX_COMPILE_CACHE"] = os.environ["CACHE"]
+    compile_cache.configure()
+elif os.environ.get("CACHE"):
     jax.config.update("jax_compilation_cache_dir", os.environ["CACHE"])
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.05)
 cfg = Config(run_axis="map")
@@ -34,7 +42,7 @@ data = cfg.task.data()
 x, y = jax.numpy.asarray(data.x), jax.numpy.asarray(data.y)
 runs = make_runs(data, [dict(seed=s, frac=0.5) for s in range(R)])
 out = {}
-def phases(name, fn, *args):
+def phases(name, fn, *args):  # JAX's own path: trace, lower, compile (or JAX's cache)
     t0 = time.perf_counter(); traced = fn.trace(*args)
     t1 = time.perf_counter(); lowered = traced.lower()
     t2 = time.perf_counter(); compiled = lowered.compile()
@@ -44,12 +52,24 @@ def phases(name, fn, *args):
                  "stablehlo_ops": lowered.as_text().count(" = "),
                  "fusions": len(re.findall(r"\bfusion\(", hlo)), "while_loops": hlo.count(" while(")}
     return compiled
-init = phases("sweep_init", train.sweep_init, cfg, x, runs)
+def whole(name, fn, *args):
+    t0 = time.perf_counter(); compiled = program_cache.compile(fn, name, cfg, *args)
+    out[name] = {"total_s": round(time.perf_counter() - t0, 2), **program_cache.stats}
+    return compiled
+measure = whole if phase in ("store", "load") else lambda name, fn, *a: phases(name, fn, cfg, *a)
+init = measure("sweep_init", train.sweep_init, x, runs)
 states = init(x, runs)
-phases("sweep_chunk", train.sweep_chunk, cfg, x, y, runs, states, 0)
-phases("sweep_steps", train.sweep_steps, cfg, x, y, runs, states, 0)
-print(json.dumps({"runs": R, "cache": "warm" if warm else "cold", "programs": out, "environment": report.environment()}))
+measure("sweep_chunk", train.sweep_chunk, x, y, runs, states, 0)
+measure("sweep_steps", train.sweep_steps, x, y, runs, states, 0)
+print(json.dumps({"runs": R, "cache": phase, "programs": out, "environment": report.environment()}))
 '''
+
+
+def _cells(v: dict) -> str:
+    if "total_s" in v:
+        return f"{v['total_s']} s"
+    return (f"trace {v['trace_s']} lower {v['lower_s']} compile {v['compile_s']} "
+            f"({v['stablehlo_ops']} ops, {v['fusions']} fusions)")
 
 
 def main() -> int:
@@ -59,16 +79,15 @@ def main() -> int:
     args = p.parse_args()
     rows = []
     for r in [int(v) for v in args.runs.split(",")]:
-        with tempfile.TemporaryDirectory() as cache:
-            for phase in ("cold", "warm"):
-                env = {**os.environ, "CACHE": cache, "GROKJAX_COMPILE_CACHE": "0"}
-                got = subprocess.run([sys.executable, "-c", CHILD, str(r), phase], capture_output=True, text=True,
-                                     env=env, check=True)
-                rows.append(json.loads(got.stdout.strip().splitlines()[-1]))
-                prog = rows[-1]["programs"]
-                print(f"R={r} {phase}: " + "; ".join(
-                    f"{k} trace {v['trace_s']} lower {v['lower_s']} compile {v['compile_s']} "
-                    f"({v['stablehlo_ops']} ops, {v['fusions']} fusions)" for k, v in prog.items()), flush=True)
+        for phases in (("cold", "warm"), ("store", "load")):
+            with tempfile.TemporaryDirectory() as cache:
+                for phase in phases:
+                    env = {**os.environ, "CACHE": cache, "GROKJAX_COMPILE_CACHE": "0"}
+                    got = subprocess.run([sys.executable, "-c", CHILD, str(r), phase], capture_output=True,
+                                         text=True, env=env, check=True)
+                    rows.append(json.loads(got.stdout.strip().splitlines()[-1]))
+                    print(f"R={r} {phase}: " + "; ".join(f"{k} {_cells(v)}" for k, v in rows[-1]["programs"].items()),
+                          flush=True)
     env = rows[0]["environment"]
     doc = {"command": "python sweeps/compile_cost.py " + " ".join(sys.argv[1:]), "measurements": rows,
            "environment": env}

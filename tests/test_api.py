@@ -220,19 +220,18 @@ def test_the_folder_records_the_spec_and_the_checkpoint_the_same(swept):
 
 
 def test_a_log_schedule_compiles_one_program_whatever_its_chunk_lengths(tiny_spec, monkeypatch):
-    from grokjax import train
+    from grokjax import program_cache
 
-    lowered = []
-    real = train.sweep_chunk
+    built = []
+    real = program_cache.compile
 
-    class Counting:  # the engine compiles ahead of time, through .lower()
-        def lower(self, *a, **kw):
-            lowered.append(a[0])
-            return real.lower(*a, **kw)
+    def counting(fn, name, *a, **kw):  # the engine compiles ahead of time, through the program cache
+        built.append(name)
+        return real(fn, name, *a, **kw)
 
-    monkeypatch.setattr(train, "sweep_chunk", Counting())
+    monkeypatch.setattr(program_cache, "compile", counting)
     spec = tiny_spec.replace(steps=60, eval_every="log:12", seeds=1)
     res = grokjax.run(spec, progress=False)
     lengths = set(np.diff(res.steps).tolist())
     assert len(lengths) > 3  # many chunk lengths ...
-    assert len(lowered) == 1  # ... one compiled program
+    assert built.count("sweep_chunk") == 1  # ... one compiled program

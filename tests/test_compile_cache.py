@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from grokjax import compile_cache
+from grokjax import compile_cache, program_cache
 
 FLAGS = ["--op", "add", "--modulus", "7", "--n-layers", "1", "--d-model", "16", "--n-heads", "2", "--batch-size", "8",
          "--fracs", "0.5", "--seeds", "1", "--steps", "4", "--eval-every", "2", "--devices", "1", "--no-progress"]
@@ -28,23 +28,61 @@ def entries(folder):
     return sorted(f for f in os.listdir(folder) if f.endswith("-cache")) if folder.is_dir() else []
 
 
-def test_a_second_run_loads_its_programs_from_the_cache_and_trains_alike(tmp_path):
+def programs(cache):
+    folder = cache / program_cache.FOLDER
+    return sorted(os.listdir(folder)) if folder.is_dir() else []
+
+
+def test_a_second_run_loads_its_programs_whole_and_trains_alike(tmp_path):
     cache = tmp_path / "cache"
     _, first = sweep(tmp_path / "a", cache)
     assert first["environment"]["compile_cache"]["mode"] == "read-write"
-    stored = entries(cache)
-    assert any(e.startswith("jit_sweep_chunk-") for e in stored), stored
+    assert (first["timing"]["programs_loaded"], first["timing"]["programs_compiled"]) == (0, 2)
+    stored = programs(cache)
+    assert [e.split("-")[0] for e in stored] == ["sweep_chunk", "sweep_init"], stored
     got, second = sweep(tmp_path / "b", cache, log=True)
-    assert "Persistent compilation cache hit for 'jit_sweep_chunk'" in got.stderr
-    assert entries(cache) == stored  # nothing new to compile
+    assert (second["timing"]["programs_loaded"], second["timing"]["programs_compiled"]) == (2, 0)
+    assert "sweep_chunk" not in got.stderr and "sweep_init" not in got.stderr  # neither traced nor compiled
+    assert programs(cache) == stored
+    # the very executable the first run built: identical numbers
     assert (tmp_path / "a" / "curves.csv").read_text() == (tmp_path / "b" / "curves.csv").read_text()
+
+
+def test_a_torn_program_entry_is_a_miss_and_is_replaced(tmp_path):
+    cache = tmp_path / "cache"
+    sweep(tmp_path / "a", cache)
+    chunk = next(f for f in programs(cache) if f.startswith("sweep_chunk"))
+    entry = cache / program_cache.FOLDER / chunk
+    entry.write_bytes(entry.read_bytes()[:1000])
+    _, again = sweep(tmp_path / "b", cache)
+    assert (again["timing"]["programs_loaded"], again["timing"]["programs_compiled"]) == (1, 1)
+    assert entry.stat().st_size > 1000
+    assert (tmp_path / "a" / "curves.csv").read_text() == (tmp_path / "b" / "curves.csv").read_text()
+
+
+def test_the_program_key_sees_the_config_the_shapes_and_the_jax_settings(tiny):
+    import jax
+    import jax.numpy as jnp
+
+    args = (jnp.zeros((3, 4), jnp.int32), 0)
+    base = program_cache.key_material("sweep_chunk", tiny, args)
+    assert program_cache.key_material("sweep_chunk", tiny, args) == base
+    assert program_cache.key_material("sweep_init", tiny, args) != base
+    assert program_cache.key_material("sweep_chunk", tiny.replace(batch_size=16), args) != base
+    assert program_cache.key_material("sweep_chunk", tiny, (jnp.zeros((3, 5), jnp.int32), 0)) != base
+    with jax.enable_x64(True):
+        assert program_cache.key_material("sweep_chunk", tiny, args) != base
+    with jax.default_matmul_precision("tensorfloat32"):
+        assert program_cache.key_material("sweep_chunk", tiny, args) != base
+    assert len(base["source"]) == 64 and "flags" in base["cpu"]
 
 
 def test_no_compile_cache_turns_it_off(tmp_path):
     cache = tmp_path / "cache"
     _, record = sweep(tmp_path / "a", cache, "--no-compile-cache")
     assert record["environment"]["compile_cache"] == {"dir": None, "mode": "off", "why": "--no-compile-cache"}
-    assert entries(cache) == []
+    assert entries(cache) == [] and programs(cache) == []
+    assert record["timing"]["programs_compiled"] == 2
 
 
 @pytest.mark.parametrize("value", ["0", "off", "OFF", "false"])
@@ -78,12 +116,20 @@ def test_a_folder_it_cannot_make_turns_it_off(monkeypatch, tmp_path):
 def test_a_read_only_cache_is_read_but_never_written(tmp_path):
     cache = tmp_path / "cache"
     sweep(tmp_path / "a", cache)
-    stored = entries(cache)
+    stored, stored_programs = entries(cache), programs(cache)
     os.chmod(cache, 0o555)
     try:
         got, record = sweep(tmp_path / "b", cache, "--seeds", "2", log=True)  # another program: a miss
     finally:
         os.chmod(cache, 0o755)
     assert record["environment"]["compile_cache"]["mode"] == "read-only"
-    assert entries(cache) == stored
+    assert entries(cache) == stored and programs(cache) == stored_programs
     assert "Error writing" not in got.stderr
+
+
+def test_a_read_only_cache_folder_gives_a_read_only_program_store(monkeypatch, tmp_path):
+    (tmp_path / program_cache.FOLDER).mkdir()
+    monkeypatch.setattr(compile_cache, "state", lambda: {"dir": str(tmp_path), "mode": "read-only", "why": "test"})
+    assert program_cache.folder() == (tmp_path / program_cache.FOLDER, False)
+    monkeypatch.setattr(compile_cache, "state", lambda: {"dir": None, "mode": "off", "why": "test"})
+    assert program_cache.folder() == (None, False)
