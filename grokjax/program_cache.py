@@ -40,7 +40,7 @@ import pickle
 import sys
 from pathlib import Path
 
-from grokjax import compile_cache
+from grokjax import compile_cache, report
 
 FORMAT = 2  # bump when what an entry holds changes
 FOLDER = "grokjax-programs"
@@ -229,14 +229,12 @@ def versions() -> dict:
 
 @functools.cache
 def cpu_identity() -> str:
-    """The first processor's model name and feature flags from /proc/cpuinfo
-    (or the platform's name where there is none)."""
+    """The first processor's vendor, family, model, name and feature flags
+    (or the platform's name where /proc/cpuinfo is missing)."""
     import platform
 
-    try:
-        with open("/proc/cpuinfo") as f:
-            first = f.read().split("\n\n")[0]
-    except OSError:
+    fields = report.cpuinfo()
+    if not fields:
         return f"{platform.machine()} {platform.processor()}"
     keep = ("vendor_id", "cpu family", "model", "model name", "flags")
-    return "\n".join(line for line in first.splitlines() if line.split(":")[0].strip() in keep)
+    return "\n".join(f"{k}: {fields.get(k)}" for k in keep)

@@ -126,16 +126,23 @@ def read_sweep(out: Path) -> tuple[list[dict], np.ndarray, dict[str, np.ndarray]
     return rows, steps, curves
 
 
-def cpu() -> dict:
-    """The processor, from /proc/cpuinfo where there is one: XLA:CPU's speed
-    depends on its family and vector extensions, so figures record them."""
-    info = {"name": platform.processor() or platform.machine()}
+def cpuinfo() -> dict:
+    """The first processor's fields in /proc/cpuinfo ({} where there is none)."""
     try:
         with open("/proc/cpuinfo") as f:
             fields = dict(line.split(":", 1) for line in f.read().split("\n\n")[0].splitlines() if ":" in line)
     except OSError:
+        return {}
+    return {k.strip(): v.strip() for k, v in fields.items()}
+
+
+def cpu() -> dict:
+    """The processor, from /proc/cpuinfo where there is one: XLA:CPU's speed
+    depends on its family and vector extensions, so figures record them."""
+    info = {"name": platform.processor() or platform.machine()}
+    fields = cpuinfo()
+    if not fields:
         return info
-    fields = {k.strip(): v.strip() for k, v in fields.items()}
     flags = set(fields.get("flags", "").split())
     return {
         "name": fields.get("model name", info["name"]),
