@@ -59,6 +59,7 @@ IGNORED_SETTINGS = frozenset({
 })
 
 _memory: dict = {}  # key -> executable, for repeated calls in one process
+MEMORY_ENTRIES = 16  # the newest kept; older ones are loaded again from disk if asked for
 stats = {"loaded": 0, "compiled": 0, "stored": 0}  # this process's counts (config.json records them per sweep)
 
 
@@ -92,6 +93,7 @@ def compile(fn, name: str, config, *args):
     key = hashlib.sha256(repr(material).encode()).hexdigest()[:40]
     if key in _memory:
         stats["loaded"] += 1
+        _memory[key] = _memory.pop(key)  # now the newest
         return _memory[key]
     file = path / f"{name}-{key}.pkl"
     exe = _load(file, material)
@@ -110,6 +112,8 @@ def compile(fn, name: str, config, *args):
         if _store(file, material, exe):
             stats["stored"] += 1
     _memory[key] = exe
+    while len(_memory) > MEMORY_ENTRIES:
+        _memory.pop(next(iter(_memory)))
     return exe
 
 

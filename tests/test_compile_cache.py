@@ -33,7 +33,7 @@ def programs(cache):
     return sorted(os.listdir(folder)) if folder.is_dir() else []
 
 
-def test_a_second_run_loads_its_programs_whole_and_trains_alike(tmp_path):
+def test_a_second_run_loads_its_programs_whole_and_trains_alike_and_a_torn_entry_is_replaced(tmp_path):
     cache = tmp_path / "cache"
     _, first = sweep(tmp_path / "a", cache)
     assert first["environment"]["compile_cache"]["mode"] == "read-write"
@@ -46,18 +46,13 @@ def test_a_second_run_loads_its_programs_whole_and_trains_alike(tmp_path):
     assert programs(cache) == stored
     # the very executable the first run built: identical numbers
     assert (tmp_path / "a" / "curves.csv").read_text() == (tmp_path / "b" / "curves.csv").read_text()
-
-
-def test_a_torn_program_entry_is_a_miss_and_is_replaced(tmp_path):
-    cache = tmp_path / "cache"
-    sweep(tmp_path / "a", cache)
-    chunk = next(f for f in programs(cache) if f.startswith("sweep_chunk"))
-    entry = cache / program_cache.FOLDER / chunk
+    # a torn entry is a miss: compiled again, replaced, and the same numbers
+    entry = cache / program_cache.FOLDER / next(f for f in stored if f.startswith("sweep_chunk"))
     entry.write_bytes(entry.read_bytes()[:1000])
-    _, again = sweep(tmp_path / "b", cache)
-    assert (again["timing"]["programs_loaded"], again["timing"]["programs_compiled"]) == (1, 1)
+    _, third = sweep(tmp_path / "c", cache)
+    assert (third["timing"]["programs_loaded"], third["timing"]["programs_compiled"]) == (1, 1)
     assert entry.stat().st_size > 1000
-    assert (tmp_path / "a" / "curves.csv").read_text() == (tmp_path / "b" / "curves.csv").read_text()
+    assert (tmp_path / "a" / "curves.csv").read_text() == (tmp_path / "c" / "curves.csv").read_text()
 
 
 def test_the_program_key_sees_the_config_the_shapes_and_the_jax_settings(tiny):
