@@ -13,17 +13,18 @@ instead of tracing when the key matches:
 - grokjax's own source (every ``.py`` file of the package, hashed), and the
   versions of Python, jax, jaxlib, flax, optax, chex, numpy;
 - every ``jax.config`` value as it stands at the call (``enable_x64`` and
-  matmul precision included; not those of logs, dumps and caches), the devices (platform, kind, id), the
-  backend's version, the ``XLA_*`` environment, and the CPU's
-  model and feature flags (an executable built for AVX-512 must not run on
-  an AVX2 machine).
+  matmul precision included; not those of logs, dumps and caches), the
+  devices (platform, kind, id), the backend's version, the ``XLA_*``
+  environment, and the CPU's model and feature flags (an executable built
+  for AVX-512 must not run on an AVX2 machine).
 
-Any change to any of these is a miss: the program is traced and compiled as
-before (through JAX's cache) and stored. A loaded program is the very
-executable a cold run built, so numbers are identical bit for bit (tested).
+Any change to any of these is a miss: the program is traced and compiled
+afresh (past JAX's cache, see ``compile``) and stored. A loaded program is
+the very executable a cold run built, so numbers are identical bit for bit
+(tested).
 
-It lives beside JAX's cache, in ``<cache folder>/grokjax-programs``, and
-follows its switches (``--no-compile-cache``, ``GROKJAX_COMPILE_CACHE``);
+It lives inside JAX's cache folder, in ``<cache folder>/grokjax-programs``,
+and follows its switches (``--no-compile-cache``, ``GROKJAX_COMPILE_CACHE``);
 a read-only cache folder is read, never written. Entries are pickles, so
 load only a cache folder you trust, as with any cache of code. It stands
 aside under several processes (``jax.distributed``), where each process
