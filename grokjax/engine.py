@@ -53,10 +53,18 @@ def abstract_states(plan: Plan) -> list:
     with jax.enable_x64(plan.spec.x64):
         for p in plan.programs:
             x = p.config.task.data().x
-            shapes = jax.eval_shape(functools.partial(training.sweep_init, p.config), x, plan.run_params(p))
-            sharding = training.run_sharding(p.config)
-            out.append(jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes))
+            out.append(_abstract(p.config, jax.eval_shape(functools.partial(training.sweep_init, p.config), x,
+                                                          plan.run_params(p))))
     return out
+
+
+def _abstract(config, states):
+    """Shapes and dtypes of ``states`` (arrays or shapes) on the run axis's
+    sharding: what a program is built for, however they were obtained."""
+    import jax
+
+    sharding = training.run_sharding(config)
+    return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), states)
 
 
 def train(
@@ -116,14 +124,28 @@ def _train(plan: Plan, resume, save, ckpt_every, on_chunk, stop) -> Outcome:
     # counts as training
     t0 = time.perf_counter()
     before = dict(program_cache.stats)
+    # The init programs from the store where they are, then every program
+    # still to build at once: the chunk programs are built from the states'
+    # shapes (an init's, without tracing when it was loaded), so XLA
+    # compiles a sweep's inits and chunks side by side.
     if resume is None:
-        inits = [program_cache.compile(training.sweep_init, "sweep_init", p.config, x, r)
-                 for p, (x, _), r in zip(plan.programs, xys, runs)]
+        init_jobs = [(training.sweep_init, "sweep_init", p.config, (x, r)) for p, (x, _), r in zip(plan.programs, xys, runs)]
+        inits = [program_cache.find(fn, name, config, *args) for fn, name, config, args in init_jobs]
+        shapes = [exe.out_info if exe is not None else jax.eval_shape(functools.partial(training.sweep_init, p.config), x, r)
+                  for exe, p, (x, _), r in zip(inits, plan.programs, xys, runs)]
+    else:
+        init_jobs, inits, shapes = [], [], resume.states
+    chunk_jobs = [(training.sweep_chunk, "sweep_chunk", p.config, (x, y, r, _abstract(p.config, s), 0))
+                  for p, (x, y), r, s in zip(plan.programs, xys, runs, shapes)]
+    missing = [i for i, exe in enumerate(inits) if exe is None]
+    built = program_cache.compile_many([init_jobs[i] for i in missing] + chunk_jobs)
+    for i, exe in zip(missing, built):
+        inits[i] = exe
+    compiled = built[len(missing):]
+    if resume is None:
         states = [init(x, r) for init, (x, _), r in zip(inits, xys, runs)]
     else:
         states = resume.states
-    compiled = [program_cache.compile(training.sweep_chunk, "sweep_chunk", p.config, x, y, r, s, 0)
-                for p, (x, y), r, s in zip(plan.programs, xys, runs, states)]
     compile_s = time.perf_counter() - t0
     programs = {k: program_cache.stats[k] - before[k] for k in ("loaded", "compiled")}
     t0 = time.perf_counter()

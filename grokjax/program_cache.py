@@ -62,6 +62,7 @@ IGNORED_SETTINGS = frozenset({
 _memory: dict = {}  # key -> executable, for repeated calls in one process
 MEMORY_ENTRIES = 16  # the newest kept; older ones are loaded again from disk if asked for
 stats = {"loaded": 0, "compiled": 0, "stored": 0}  # this process's counts (config.json records them per sweep)
+SIDE_BY_SIDE = True  # False: each program traced, lowered and compiled in turn (for measuring the difference)
 
 
 def folder() -> tuple[Path | None, bool]:
@@ -86,36 +87,76 @@ def compile(fn, name: str, config, *args):
     """``fn.lower(config, *args).compile()``, or the same executable loaded
     from the store. ``fn`` is a jitted function whose first argument is the
     static config. Returns the executable, called with ``*args``."""
+    return compile_many([(fn, name, config, args)])[0]
+
+
+def compile_many(jobs) -> list:
+    """``compile`` for each ``(fn, name, config, args)`` of ``jobs``, in
+    order. Programs that must be built are traced and lowered here, one
+    after the other (Python), and XLA compiles them side by side in threads
+    (its compile releases the GIL): a sweep's init and chunk programs, and
+    the programs of a sweep of several, overlap. ``args`` may hold
+    ``jax.ShapeDtypeStruct`` in place of arrays (the key reads only shapes,
+    dtypes and shardings), so a program can be built before its inputs exist.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     path, writable = folder()
+    out, misses = [None] * len(jobs), []  # misses: (index, key, file, material)
+    for i, job in enumerate(jobs):
+        out[i], key, file, material = _lookup(path, *job)
+        if out[i] is None:
+            misses.append((i, key, file, material))
+    if not misses:
+        return out
+    # XLA:CPU cannot serialize again an executable it loaded from JAX's
+    # cache (the copy lacks its code: "Function ... not found" when run),
+    # so programs meant for the store are compiled afresh, past that cache;
+    # without a writable store, JAX's cache may spare XLA's part
+    bypass = _jax_cache_bypassed() if writable else contextlib.nullcontext()
+    with bypass, ThreadPoolExecutor(max_workers=len(misses)) as pool:
+        futures = []
+        for i, *_ in misses:
+            fn, name, config, args = jobs[i]
+            lowered = fn.lower(config, *args)  # in this thread: tracing reads its jax.config contexts
+            futures.append(pool.submit(lowered.compile))
+            if not SIDE_BY_SIDE:
+                futures[-1].result()
+        for (i, key, file, material), future in zip(misses, futures):
+            out[i] = future.result()
+            stats["compiled"] += 1
+            if key is not None:
+                if writable and _store(file, material, out[i]):
+                    stats["stored"] += 1
+                _remember(key, out[i])
+    return out
+
+
+def find(fn, name: str, config, *args):
+    """The stored executable of ``compile(fn, name, config, *args)``, or None
+    (nothing is traced or compiled)."""
+    return _lookup(folder()[0], fn, name, config, args)[0]
+
+
+def _lookup(path, fn, name: str, config, args) -> tuple:
+    """(executable or None, key, file, material) of one program."""
     if path is None:
-        stats["compiled"] += 1
-        return fn.lower(config, *args).compile()
+        return None, None, None, None
     material = key_material(name, config, args)
     key = hashlib.sha256(repr(material).encode()).hexdigest()[:40]
-    if key in _memory:
-        stats["loaded"] += 1
-        _memory[key] = _memory.pop(key)  # now the newest
-        return _memory[key]
     file = path / f"{name}-{key}.pkl"
-    exe = _load(file, material)
+    exe = _memory.pop(key, None)
+    exe = _load(file, material) if exe is None else exe
     if exe is not None:
         stats["loaded"] += 1
-    elif not writable:
-        exe = fn.lower(config, *args).compile()  # JAX's cache may still spare XLA's part
-        stats["compiled"] += 1
-    else:
-        # XLA:CPU cannot serialize again an executable it loaded from JAX's
-        # cache (the copy lacks its code: "Function ... not found" when run),
-        # so a program meant for the store is compiled afresh, past that cache
-        with _jax_cache_bypassed():
-            exe = fn.lower(config, *args).compile()
-        stats["compiled"] += 1
-        if _store(file, material, exe):
-            stats["stored"] += 1
+        _remember(key, exe)  # now the newest
+    return exe, key, file, material
+
+
+def _remember(key: str, exe) -> None:
     _memory[key] = exe
     while len(_memory) > MEMORY_ENTRIES:
         _memory.pop(next(iter(_memory)))
-    return exe
 
 
 @contextlib.contextmanager
@@ -203,7 +244,7 @@ def _aval(a) -> tuple:
     import jax
     import numpy as np
 
-    if isinstance(a, jax.Array):
+    if isinstance(a, (jax.Array, jax.ShapeDtypeStruct)):
         return (a.shape, str(a.dtype), bool(getattr(a, "weak_type", False)), repr(a.sharding))
     arr = np.asarray(a)  # a Python scalar or a host array: traced as a (weak) value of its type
     return (arr.shape, str(arr.dtype), not isinstance(a, np.ndarray), type(a).__name__)

@@ -1,40 +1,50 @@
 #!/usr/bin/env bash
 # Power et al., figure by figure, at CPU scale: each figure's `cpu` profile
-# (sweeps/fig*.toml), then `python -m grokjax.paper` draws the figure and
-# judges its claim into OUT/<fig>.png and OUT/<fig>.json.
+# (sweeps/fig*.toml) into results/<spec>_<profile>/, the analyses that fig3
+# and fig7 read, then `python -m grokjax.paper` draws each figure and judges
+# its claim into OUT/<fig>.png and OUT/<fig>.json.
 #
-#   bash sweeps/paper_cpu.sh          # train what is missing, then judge all
+#   bash sweeps/paper_cpu.sh          # train what is missing, analyse, judge all
 #   bash sweeps/paper_cpu.sh judge    # judge the committed folders only (also two H100 folders)
 #
-# Four figures reuse sweeps made before their files existed, spec for spec:
-# fig2_left's cpu profile is results/s5_variants_300 (1 h 19 min), fig1_center's
-# is results/look_s5_cpu, fig3's are results/look_add_cpu and look_s5_cpu,
-# fig7's is results/fig7_s5_cpu (the last four by sweeps/look_inside.sh, which
-# also runs the analyses fig3 and fig7 read).
+# About 1 h 10 min of training on a 2-core CPU without fig2_left, whose cpu
+# profile (36 runs, two of them full batch) takes about 1 h 20 min more.
 set -euo pipefail
 what=${1:-all}
 
-train() {  # train FILE OUT: a figure's cpu profile, unless OUT holds it already
-  if [[ ! -f $2/runs.csv ]]; then
-    python -m grokjax.sweep --spec "sweeps/$1.toml" --out "$2" --no-progress
+train() {  # train SPEC PROFILE: a figure's profile into results/SPEC_PROFILE, unless it holds it already
+  local out="results/$1_$2"
+  if [[ ! -f $out/runs.csv ]]; then
+    python -m grokjax.sweep --spec "sweeps/$1.toml" --profile "$2" --out "$out" --no-progress
   fi
 }
 
 if [[ $what == all ]]; then
-  train fig1_left results/fig1_left_cpu      # also Figure 4
-  train fig2_right results/fig2_right_cpu
-  train fig6 results/fig6_cpu
+  train fig1_left cpu        # also Figure 4
+  train fig7 cpu
+  train fig3 add_cpu
+  train fig1_center cpu
+  train fig3 s5_cpu
+  train fig2_right cpu
+  train fig6 cpu
+  for out in results/fig3_add_cpu results/fig3_s5_cpu; do
+    python -m grokjax.analysis tsne "$out"
+  done
+  # S5 coloured by A5's two cosets (even and odd permutations) as well
+  python -m grokjax.analysis tsne results/fig3_s5_cpu --subgroup "(0,1,2); (0,1,2,3,4)"
+  for eps in 1e-3 1e-4 1e-5; do python -m grokjax.analysis sharpness results/fig7_cpu --eps $eps; done
+  [[ ${FIG2_LEFT:-1} == 1 ]] && train fig2_left cpu
 fi
 
 python -m grokjax.paper fig1_left results/fig1_left_cpu
 python -m grokjax.paper fig4 results/fig1_left_cpu
-python -m grokjax.paper fig1_center results/look_s5_cpu
-python -m grokjax.paper fig2_left results/s5_variants_300
+python -m grokjax.paper fig1_center results/fig1_center_cpu
+[[ -f results/fig2_left_cpu/runs.csv ]] && python -m grokjax.paper fig2_left results/fig2_left_cpu
 python -m grokjax.paper fig2_right results/fig2_right_cpu
-python -m grokjax.paper fig3 results/look_add_cpu
-python -m grokjax.paper fig3 results/look_s5_cpu
+python -m grokjax.paper fig3 results/fig3_add_cpu
+python -m grokjax.paper fig3 results/fig3_s5_cpu
 python -m grokjax.paper fig6 results/fig6_cpu
-python -m grokjax.paper fig7 results/fig7_s5_cpu
+python -m grokjax.paper fig7 results/fig7_cpu
 # the earlier H100 sweeps of the same specs at 10^4-4·10^4 steps
 python -m grokjax.paper fig2_left results/s5_variants_gpu_10k
 python -m grokjax.paper fig1_center results/s5_mul_gpu_40k

@@ -223,13 +223,13 @@ def test_a_log_schedule_compiles_one_program_whatever_its_chunk_lengths(tiny_spe
     from grokjax import program_cache
 
     built = []
-    real = program_cache.compile
+    real = program_cache.compile_many
 
-    def counting(fn, name, *a, **kw):  # the engine compiles ahead of time, through the program cache
-        built.append(name)
-        return real(fn, name, *a, **kw)
+    def counting(jobs):  # the engine compiles ahead of time, through the program cache
+        built.extend(name for _, name, _, _ in jobs)
+        return real(jobs)
 
-    monkeypatch.setattr(program_cache, "compile", counting)
+    monkeypatch.setattr(program_cache, "compile_many", counting)
     spec = tiny_spec.replace(steps=60, eval_every="log:12", seeds=1)
     res = grokjax.run(spec, progress=False)
     lengths = set(np.diff(res.steps).tolist())
