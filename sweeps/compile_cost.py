@@ -113,10 +113,12 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("out")
     p.add_argument("--runs", default="1,64")
+    p.add_argument("--only-sweep", action="store_true", help="measure only the whole sweep's build, in turn against side by side")
+    p.add_argument("--repeats", type=int, default=1, help="alternating pairs of the whole sweep's build (default 1)")
     args = p.parse_args()
     rows = []
     for r in [int(v) for v in args.runs.split(",")]:
-        for phases in (("cold", "warm"), ("store", "load")):
+        for phases in () if args.only_sweep else (("cold", "warm"), ("store", "load")):
             with tempfile.TemporaryDirectory() as cache:
                 for phase in phases:
                     env = {**os.environ, "CACHE": cache, "GROKJAX_COMPILE_CACHE": "0"}
@@ -130,12 +132,14 @@ def main() -> int:
                             rows[-1]["programs"][name].update(counts)
                     print(f"R={r} {phase}: " + "; ".join(f"{k} {_cells(v)}" for k, v in rows[-1]["programs"].items()),
                           flush=True)
-        for phase in ("sweep_in_turn", "sweep_side_by_side"):
+        for phase in ("sweep_in_turn", "sweep_side_by_side") * args.repeats:
             got = subprocess.run([sys.executable, "-c", CHILD, str(r), phase], capture_output=True, text=True,
                                  env={**os.environ, "GROKJAX_COMPILE_CACHE": "0"}, check=True)
             rows.append(json.loads(got.stdout.strip().splitlines()[-1]))
             print(f"R={r} {phase}: compile_s {rows[-1]['compile_s']}", flush=True)
-    env = rows[0]["environment"]
+    env = rows[0].pop("environment")
+    for row in rows[1:]:
+        row.pop("environment")
     doc = {"command": "python sweeps/compile_cost.py " + " ".join(sys.argv[1:]), "measurements": rows,
            "environment": env}
     with open(args.out, "w") as f:

@@ -5,12 +5,6 @@ import os
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4").strip()
-# Each test worker compiles its kernels in one LLVM module, on one thread: the
-# workers already fill the cores, and XLA:CPU's split into parallel modules
-# then costs more than it saves (about 20% of a compile with two workers on
-# two cores). The kernels, hence the numbers, are the same.
-if "xla_cpu_parallel_codegen_split_count" not in os.environ["XLA_FLAGS"]:
-    os.environ["XLA_FLAGS"] += " --xla_cpu_parallel_codegen_split_count=1"
 
 import atexit  # noqa: E402
 import shutil  # noqa: E402

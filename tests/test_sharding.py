@@ -106,8 +106,7 @@ def two_hosts(out, *extra):
     with socket.socket() as s:
         s.bind(("localhost", 0))
         port = s.getsockname()[1]
-    flags = "--xla_force_host_platform_device_count=2 --xla_cpu_parallel_codegen_split_count=1"  # see conftest.py
-    env = {**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
     cmd = [sys.executable, "-m", "grokjax.sweep", *ARGS, "--ckpt-every", "20", *extra, "--out", str(out),
            "--coordinator", f"localhost:{port}", "--num-processes", "2"]
     return [subprocess.Popen([*cmd, "--process-id", str(i)], env=env, stdout=subprocess.PIPE,
