@@ -13,6 +13,7 @@ passes, and seconds of XLA compile (no cache).
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -52,9 +53,9 @@ PIECES = ("fwd", "loss", "grad", "grad_adam", "sample", "step", "loop")
 
 
 def main() -> int:
-    if len(sys.argv) != 2 or sys.argv[1].startswith("-"):
-        print(__doc__)
-        return 2
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("out", help="the JSON file to write")
+    out = p.parse_args().out
     rows = []
     for piece in PIECES:
         got = subprocess.run([sys.executable, "-c", CHILD, piece], capture_output=True, text=True, check=True)
@@ -64,8 +65,8 @@ def main() -> int:
     env = rows[0].pop("environment")
     for row in rows[1:]:
         row.pop("environment")
-    with open(sys.argv[1], "w") as f:
-        json.dump({"command": "python sweeps/compile_pieces.py " + sys.argv[1], "pieces": rows, "environment": env}, f,
+    with open(out, "w") as f:
+        json.dump({"command": "python sweeps/compile_pieces.py " + out, "pieces": rows, "environment": env}, f,
                   indent=1)
     return 0
 
