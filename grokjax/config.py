@@ -83,8 +83,7 @@ class Config:
         if self.loss not in LOSSES:
             raise SpecError(f"unknown loss {self.loss!r}; valid: {', '.join(LOSSES)}")
         family = "mlp" if isinstance(self.model, MLPSpec) else "transformer"
-        if family != self.task.family:
-            raise SpecError(f"the {self.task.name} task is learned by the {self.task.family}, not the {family}")
+        self.task.check_model(family)
         regression = self.task.data().kind == "regression"
         if regression and self.loss in CLASSIFICATION_ONLY:
             raise SpecError(f"loss {self.loss} needs class labels; the {self.task.describe()} task is a regression: use mse")

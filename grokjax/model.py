@@ -242,6 +242,11 @@ class MLP(nn.Module):
     widths ``d_in → width → … → width → n_outputs``. PyTorch's default init
     (weight and bias U(±1/√fan_in)), as in Omnigrok's notebooks.
 
+    Integer inputs are tokens (an operation table's ``x ∘ y =``): each
+    position one-hot over the ``n_outputs`` symbols, concatenated, so
+    ``d_in`` is positions × vocabulary and the first layer is one embedding
+    per position, summed (``TokenDense``).
+
     Dropout, when a rate is given, drops each hidden activation."""
 
     n_outputs: int
@@ -254,18 +259,40 @@ class MLP(nn.Module):
     def __call__(self, x_BxI, path: str | None = None, dropout_rate=None):
         del path  # the transformer's; an MLP has one path
         act = ACTIVATIONS[self.activation]
-        h = x_BxI.astype(self.dtype)
+        tokens = jnp.issubdtype(x_BxI.dtype, jnp.integer)
+        h = x_BxI if tokens else x_BxI.astype(self.dtype)
         for i in range(self.depth):
             last = i == self.depth - 1
-            fan_in = h.shape[-1]
-            h = nn.Dense(self.n_outputs if last else self.width, kernel_init=torch_linear_init,
-                         bias_init=_uniform_bias(fan_in), dtype=self.dtype, param_dtype=self.dtype,
-                         name=f"linear{i}")(h)
+            features = self.n_outputs if last else self.width
+            if i == 0 and tokens:
+                h = TokenDense(features, self.n_outputs, self.dtype, name="linear0")(h)
+            else:
+                h = nn.Dense(features, kernel_init=torch_linear_init, bias_init=_uniform_bias(h.shape[-1]),
+                             dtype=self.dtype, param_dtype=self.dtype, name=f"linear{i}")(h)
             if not last:
                 h = act(h)
                 if dropout_rate is not None:
                     h = residual_dropout(h, dropout_rate, self.make_rng("dropout"))
         return h
+
+
+class TokenDense(nn.Module):
+    """``nn.Dense`` on the one-hot tokens of ``L`` positions (``L × vocab``
+    inputs, the same parameters and init), computed as a gather: the sum of
+    the kernel's row for each position's token. A matmul with the one-hot
+    would cost ``L × vocab`` times as much, nearly all of it on zeros."""
+
+    features: int
+    vocab: int
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, tokens_BxL):
+        fan_in = tokens_BxL.shape[-1] * self.vocab
+        kernel = self.param("kernel", torch_linear_init, (fan_in, self.features), self.dtype)
+        bias = self.param("bias", _uniform_bias(fan_in), (self.features,), self.dtype)
+        rows_BxL = tokens_BxL + self.vocab * jnp.arange(tokens_BxL.shape[-1])
+        return kernel[rows_BxL].sum(axis=-2) + bias
 
 
 def _uniform_bias(fan_in: int):
@@ -321,7 +348,9 @@ class TransformerSpec:
 class MLPSpec:
     """An MLP of ``depth`` linear maps (``depth − 1`` hidden layers of
     ``width``) with biases: Omnigrok's model for teacher-student (5-100-100-5,
-    tanh) and MNIST (784-200-200-10, ReLU). Input and output widths follow the task."""
+    tanh) and MNIST (784-200-200-10, ReLU), and on an operation table's
+    one-hot tokens (``--model mlp``; the fast preset). Input and output widths
+    follow the task."""
 
     name: ClassVar[str] = "mlp"
     depth: int = 3

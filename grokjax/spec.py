@@ -327,8 +327,7 @@ class SweepSpec:
         model = task.default_model() if self.model is None else self.model
         if not isinstance(model, (TransformerSpec, MLPSpec)):
             raise SpecError(f"model must be a TransformerSpec or MLPSpec, got {model!r}")
-        if model.name != task.family:
-            raise SpecError(f"the {task.name} task is learned by the {task.family}, not the {model.name}")
+        task.check_model(model.name)
         if isinstance(task, TeacherStudentTask) and self.train_sizes is not None:
             biggest = max((_number("train size", n, int) for n in _tuple(self.train_sizes)), default=0)
             if biggest > task.n_train:  # its pool grows to the largest size; its test set stays
@@ -562,11 +561,17 @@ def toml_profiles(path) -> list[str]:
 
 def merge(base: dict, over: dict) -> dict:
     """``base`` with ``over``'s keys replacing its own; ``task`` and ``model``
-    tables merge key by key."""
+    tables merge key by key, unless ``over`` names another task or model family."""
     out = dict(base)
     for k, v in over.items():
         other_task = k == "task" and isinstance(v, dict) and isinstance(out.get(k), dict) \
             and v.get("name", "table") != out[k].get("name", "table")
+        if k == "model" and isinstance(v, dict) and isinstance(out.get(k), dict):
+            task = out.get("task")
+            family = tasks.TASKS.get(task.get("name", "table") if isinstance(task, dict) else "table", TableTask).family
+            if v.get("name", family) != out[k].get("name", family):  # the base's sizes were the other family's
+                out[k] = v
+                continue
         if other_task:  # another task: the base's options were the other task's, and so was its model
             out.pop("model", None) if "model" not in over else None
             out[k] = v

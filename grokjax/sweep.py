@@ -53,7 +53,8 @@ FIELDS = {
 # Flags that set an option of the task or the model: dest -> key.
 TASK_FLAGS = {"task": "name", "op": "op", "modulus": "modulus", "data": "data_path", "n_test": "n_test",
               "threshold": "threshold"}
-MODEL_FLAGS = {f: f for f in ("n_layers", "d_model", "n_heads", "d_mlp", "layer_norm", "depth", "width", "activation")}
+MODEL_FLAGS = {"model": "name", **{f: f for f in ("n_layers", "d_model", "n_heads", "d_mlp", "layer_norm", "depth", "width",
+                                                  "activation")}}
 # Flags --resume may take; any other must agree with the recorded sweep.
 RESUME_MAY_CHANGE = ("steps", "ckpt_every", "ckpt_keep", "devices", "stop_at")
 RUN_CONTROL = ("resume", "no_progress", "no_compile_cache", "coordinator", "num_processes", "process_id", "out", "list_ops", "list_tasks",
@@ -126,6 +127,9 @@ def make_parser() -> argparse.ArgumentParser:
     k.add_argument("--full-batch", action=argparse.BooleanOptionalAction, default=None,
                    help="every step's gradient from the whole training set (exact gradient)")
     s = p.add_argument_group("model and static switches")
+    s.add_argument("--model", choices=("transformer", "mlp"),
+                   help="the model family: the table task's transformer, or an MLP (the other tasks' default; on a "
+                        "table it reads the one-hot tokens)")
     s.add_argument("--depth", type=int, help="MLP: linear layers (3)")
     s.add_argument("--width", type=int, help="MLP: hidden width (teacher_student 100, else 200)")
     s.add_argument("--activation", choices=tuple(ACTIVATIONS), help="MLP: nonlinearity (teacher_student tanh, else relu)")
@@ -221,6 +225,10 @@ def spec_dict(args: argparse.Namespace, given: set[str], base: dict | None = Non
     if "task" in given and d.get("task", {}).get("name", "table") != args.task:
         d["task"] = {}  # another task: the file's options were the other task's
         d.pop("model", None)
+    if "model" in given:
+        family = tasks.TASKS[d.get("task", {}).get("name", "table")].family
+        if d.get("model", {}).get("name", family) != args.model:
+            d["model"] = {}  # another family: the file's sizes were the other model's
     for key, flags in (("task", TASK_FLAGS), ("model", MODEL_FLAGS)):
         if given & set(flags):
             d[key] = {**d.get(key, {}), **{k: getattr(args, f) for f, k in flags.items() if f in given}}

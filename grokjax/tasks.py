@@ -91,7 +91,8 @@ class _Task:
 
     name: ClassVar[str]
     summary: ClassVar[str] = ""  # one line for --list-tasks
-    family: ClassVar[str]  # the model family that fits it: "transformer" or "mlp"
+    family: ClassVar[str]  # the model family it defaults to: "transformer" or "mlp"
+    also_learned_by: ClassVar[tuple[str, ...]] = ()  # other families that fit it
     default_loss: ClassVar[str]
     # the paper's minibatch min(B, n_train/2) (Power et al.); else min(B, n_train)
     halve_batch: ClassVar[bool] = False
@@ -112,6 +113,12 @@ class _Task:
 
     def default_model(self):
         return MLPSpec()
+
+    def check_model(self, model_name: str):
+        """A SpecError unless a model of family ``model_name`` can learn this task."""
+        fits = (self.family, *self.also_learned_by)
+        if model_name not in fits:
+            raise SpecError(f"the {self.name} task is learned by the {' or the '.join(fits)}, not the {model_name}")
 
     def default_sizes(self) -> dict:
         """``{"fracs": ...}`` or ``{"train_sizes": ...}`` when a sweep names neither."""
@@ -159,6 +166,9 @@ class TableTask(_Task):
     name: ClassVar[str] = "table"
     summary: ClassVar[str] = "an operation table of Power et al. (--op, --modulus); transformer, cross-entropy"
     family: ClassVar[str] = "transformer"
+    # an MLP on the one-hot tokens: no attention, so it groks in a few hundred
+    # cheap steps (the fast preset)
+    also_learned_by: ClassVar[tuple[str, ...]] = ("mlp",)
     default_loss: ClassVar[str] = "softmax"
     halve_batch: ClassVar[bool] = True
     pad_eval: ClassVar[bool] = True

@@ -102,6 +102,52 @@ def test_mlp_init_is_pytorchs_default():
     assert abs(float(jnp.std(w)) - bound / np.sqrt(3)) < 0.01
 
 
+def test_an_mlp_reads_table_tokens_one_hot_per_position():
+    table = tables.table_for("sub", 7)  # x: [49, 4] tokens a, ∘, b, = over 9 symbols
+    v = table.vocab_size
+    model = make_model(MLPSpec(depth=2, width=16), n_outputs=v)
+    x = jnp.asarray(table.x)
+    p = model.init(jax.random.key(0), x)["params"]
+    w0, b0, w1, b1 = p["linear0"]["kernel"], p["linear0"]["bias"], p["linear1"]["kernel"], p["linear1"]["bias"]
+    assert w0.shape == (4 * v, 16) and w1.shape == (16, v)
+    # the MLP of the one-hot tokens, concatenated: the same init and the same outputs
+    one_hot = jax.nn.one_hot(x, v).reshape(len(x), 4 * v)
+    dense = model.init(jax.random.key(0), one_hot)["params"]
+    jax.tree.map(np.testing.assert_array_equal, dense, p)
+    np.testing.assert_allclose(model.apply({"params": p}, x), jax.nn.relu(one_hot @ w0 + b0) @ w1 + b1, rtol=1e-5,
+                               atol=1e-6)
+    np.testing.assert_allclose(model.apply({"params": p}, x), model.apply({"params": p}, one_hot), rtol=1e-5, atol=1e-6)
+
+
+def test_an_mlp_learns_a_table_from_the_command_line(tmp_path, capsys):
+    from grokjax.analysis.__main__ import main as analysis_main
+    from grokjax.sweep import main
+
+    out = tmp_path / "mlp"
+    args = ["--op", "add", "--modulus", "11", "--model", "mlp", "--depth", "2", "--width", "32", "--lr", "3e-2",
+            "--fracs", "0.6", "--seeds", "2", "--steps", "200", "--eval-every", "50", "--batch-size", "32", "--devices",
+            "1", "--no-progress", "--out", str(out)]
+    assert main(args) == 0
+    res = grokjax.load(out)
+    assert res.spec.model == MLPSpec(depth=2, width=32) and res.spec.task == tasks.TableTask(op="add", modulus=11)
+    assert res.curves["train_acc"][0].max() < 0.2 and res.curves["train_acc"][-1].min() > 0.9  # it learns its 73 rows
+    assert res.evaluate(1)["val_acc"] == pytest.approx(res.curves["val_acc"][-1, 1], abs=1e-6)
+    capsys.readouterr()
+    assert analysis_main(["tsne", str(out)]) == 2  # reads the transformer's unembedding
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "needs the transformer's embeddings; this sweep trained the mlp" in err[0]
+    # a transformer's size with --model mlp is one line, and nothing is written
+    assert main([*args[:6], "--n-layers", "2", "--out", str(tmp_path / "bad")]) == 2
+    assert "model mlp has no setting 'n_layers'" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+
+
+def test_a_profile_of_another_model_family_replaces_the_model():
+    spec = SweepSpec.from_toml(ROOT / "sweeps" / "fast_search.toml", "mlp")
+    assert spec.model == MLPSpec(depth=2, width=512)  # not merged with the file's transformer sizes
+    assert SweepSpec.from_toml(ROOT / "sweeps" / "fast_search.toml").model.name == "transformer"
+
+
 def test_mse_and_the_regression_threshold_on_a_hand_example():
     out = jnp.array([[0.0, 0.0], [0.1, 0.0], [0.03, 1.04], [0.02, 1.0]])
     y = jnp.array([[0.0, 0.0], [0.0, 0.0], [0.0, 1.0], [0.0, 1.0]])

@@ -192,13 +192,16 @@ def metric_at(snap: Snapshot, metric: str = "val_acc") -> dict:
             if int(r["step"]) == snap.step and metric in r and r[metric] != ""}
 
 
-def need_table(plan: Plan, what: str):
-    """The sweep's TableTask, or an error: ``what`` reads an operation table."""
+def need_table(plan: Plan, what: str, embeddings: bool = False):
+    """The sweep's TableTask, or an error: ``what`` reads an operation table
+    (and, with ``embeddings``, the transformer's embedding matrices)."""
     task = plan.spec.task
     if task.name != "table":
         raise CheckpointError(f"{what} needs an operation table; this sweep learns the {task.describe()} task")
     if task.stacked:
         raise CheckpointError(f"{what} reads one operation's table; this sweep trained {len(task.ops)} ({task.op})")
+    if embeddings and plan.spec.model.name != "transformer":
+        raise CheckpointError(f"{what}: needs the transformer's embeddings; this sweep trained the {plan.spec.model.name}")
     return task
 
 

@@ -119,7 +119,7 @@ def run(out, runs=None, step: int | None = None, *, matrix: str = "unembed", sub
     if matrix not in MATRICES:
         raise CheckpointError(f"matrix must be one of {', '.join(MATRICES)}, got {matrix!r}")
     plan = snapshot.sweep_plan(out)
-    task = snapshot.need_table(plan, "t-SNE")
+    task = snapshot.need_table(plan, "t-SNE", embeddings=True)
     n = task.data().n_classes
     labels, meaning = labels_for(task.op, n, subgroup, side)
     snap = snapshot.load(out, runs, step)
