@@ -200,10 +200,16 @@ def test_the_fast_preset_and_its_sweep_file_are_one_recipe():
     from pathlib import Path
 
     from grokjax import presets
+    from grokjax.model import MLPSpec, TransformerSpec
     from grokjax.spec import SweepSpec
 
     spec = presets.spec("fast")
     assert SweepSpec.from_toml(Path(__file__).parent.parent / "sweeps" / "fast.toml") == spec
     assert (spec.task.op, spec.task.modulus, spec.fracs, spec.seeds, spec.stop_at) == ("add", 97, (0.5,), 3, 0.99)
     (product,) = spec.grid
-    assert (product.lr, product.weight_decay, product.init_scale) == ((3e-3,), (1.0,), (0.5,))
+    assert (product.lr, product.weight_decay, product.init_scale) == ((0.1,), (1.0,), (2.0,))
+    assert spec.model == MLPSpec(depth=2, width=512)
+    # its other profiles are whole transformers, not merged with the MLP's sizes
+    fast_toml = Path(__file__).parent.parent / "sweeps" / "fast.toml"
+    assert SweepSpec.from_toml(fast_toml, "paper").model == TransformerSpec()
+    assert SweepSpec.from_toml(fast_toml, "transformer").model == TransformerSpec(n_layers=1)
