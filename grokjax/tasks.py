@@ -164,7 +164,8 @@ class TableTask(_Task):
     never drawn. ``parts()`` gives one single-op task per op."""
 
     name: ClassVar[str] = "table"
-    summary: ClassVar[str] = "an operation table of Power et al. (--op, --modulus); transformer, cross-entropy"
+    summary: ClassVar[str] = ("an operation table of Power et al. (--op, --modulus); transformer (or --model mlp), "
+                              "cross-entropy")
     family: ClassVar[str] = "transformer"
     # an MLP on the one-hot tokens: no attention, so it groks in a few hundred
     # cheap steps (the fast preset)
