@@ -8,7 +8,7 @@
 #   bash sweeps/paper_cpu.sh judge    # judge the committed folders only (also two H100 folders)
 #
 # About 1 h 10 min of training on a 2-core CPU without fig2_left, whose cpu
-# profile (36 runs, two of them full batch) takes about 1 h 20 min more.
+# profile (36 runs, two of them full batch) takes 45-80 minutes more.
 set -euo pipefail
 what=${1:-all}
 
