@@ -18,7 +18,7 @@ from grokjax.cli import Parser, UsageError, add_compile_cache_flag, apply_compil
 from grokjax.knobs import KNOBS
 from grokjax.losses import LOSSES
 from grokjax.model import ACTIVATIONS
-from grokjax.spec import VARIANTS, SpecError, SweepSpec, parse_fracs, read_toml
+from grokjax.spec import VARIANTS, SpecError, SweepSpec, merge, parse_fracs, read_toml
 
 DEFAULT = SweepSpec()
 
@@ -225,10 +225,8 @@ def spec_dict(args: argparse.Namespace, given: set[str], base: dict | None = Non
     if "task" in given and d.get("task", {}).get("name", "table") != args.task:
         d["task"] = {}  # another task: the file's options were the other task's
         d.pop("model", None)
-    if "model" in given:
-        family = tasks.TASKS[d.get("task", {}).get("name", "table")].family
-        if d.get("model", {}).get("name", family) != args.model:
-            d["model"] = {}  # another family: the file's sizes were the other model's
+    if "model" in given:  # another family replaces the file's model, as a profile's would
+        d = merge(d, {"model": {"name": args.model}})
     for key, flags in (("task", TASK_FLAGS), ("model", MODEL_FLAGS)):
         if given & set(flags):
             d[key] = {**d.get(key, {}), **{k: getattr(args, f) for f, k in flags.items() if f in given}}

@@ -142,10 +142,20 @@ def test_an_mlp_learns_a_table_from_the_command_line(tmp_path, capsys):
     assert not (tmp_path / "bad").exists()
 
 
-def test_a_profile_of_another_model_family_replaces_the_model():
+def test_a_profile_or_flag_of_another_model_family_replaces_the_model():
+    from grokjax import sweep
+
     spec = SweepSpec.from_toml(ROOT / "sweeps" / "fast_search.toml", "mlp")
     assert spec.model == MLPSpec(depth=2, width=512)  # not merged with the file's transformer sizes
     assert SweepSpec.from_toml(ROOT / "sweeps" / "fast_search.toml").model.name == "transformer"
+
+    def from_flags(*argv):
+        parser = sweep.make_parser()
+        return sweep.spec_from_args(parser.parse_args(argv), sweep.given_flags(parser, list(argv))).model
+
+    assert from_flags("--preset", "fast", "--model", "transformer") == grokjax.TransformerSpec()
+    assert from_flags("--preset", "fast", "--model", "mlp", "--width", "64") == MLPSpec(depth=2, width=64)  # merged
+    assert from_flags("--spec", str(ROOT / "sweeps" / "fast.toml"), "--profile", "paper", "--model", "mlp") == MLPSpec()
 
 
 def test_mse_and_the_regression_threshold_on_a_hand_example():

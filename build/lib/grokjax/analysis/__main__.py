@@ -1,0 +1,138 @@
+"""``python -m grokjax.analysis WHAT OUT [--runs ...] [--step S]``: look inside the runs of a sweep.
+
+Thin: each WHAT is a module of this package, callable from Python as
+``grokjax.analysis.<what>(out, runs, step, ...)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from grokjax.cli import Parser, UsageError, add_compile_cache_flag, apply_compile_cache
+
+WHAT = {
+    "tsne": "t-SNE of the output layer's rows, one point per symbol, coloured by residue mod 8 (with x→x+8 lines) "
+            "or by S5 coset; silhouette scores (Power et al. Fig. 3)",
+    "sharpness": "sharpness φ of Keskar et al. per run, against val accuracy, with Spearman's ρ across runs "
+                 "(Power et al. §A.5, Fig. 7)",
+    "fourier": "Nanda et al.'s progress measures at every saved step: the embedding's Fourier spectrum, key "
+               "frequencies, restricted and excluded loss, Gini and IPR (x+y, x−y mod p)",
+    "norms": "each layer's weight norm over training, from curves.csv (Omnigrok Fig. 7a)",
+    "table": "the operation table each run predicts, validation cells marked (Power et al. Fig. 1, right)",
+}
+
+
+def make_parser() -> Parser:
+    p = Parser(
+        prog="python -m grokjax.analysis",
+        description="Look inside the runs of a sweep folder: each analysis reads its orbax checkpoints, computes "
+                    "its measure for every chosen run in one compiled program, and writes a CSV and a PNG under "
+                    "OUT/analysis/. Without --runs it covers every run; without --step, the latest checkpoint.",
+        epilog="examples:\n"
+               "  python -m grokjax.analysis tsne results/look_add_cpu\n"
+               "  python -m grokjax.analysis sharpness results/look_s5_cpu --eps 1e-5\n"
+               "  python -m grokjax.analysis fourier results/nanda_add113_cpu\n"
+               "  python -m grokjax.analysis table results/look_add_cpu --runs 0 --step 1000",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="what", required=True, metavar="WHAT", parser_class=Parser,
+                           help="one of: " + ", ".join(WHAT) + "; python -m grokjax.analysis WHAT --help for its options")
+    parsers = {}
+    for what, text in WHAT.items():
+        s = sub.add_parser(what, help=text, description=text)
+        s.add_argument("out", type=Path, metavar="OUT", help="the sweep's folder (what --out named)")
+        s.add_argument("--runs", help="run indices (runs.csv's run column), e.g. 0,2,5-7 (default: every run)")
+        s.add_argument("--step", type=int, help="a saved checkpoint's step (default: the latest"
+                       + ("; fourier: every saved step)" if what == "fourier" else
+                          "; norms: the whole curve, or up to an evaluated step S)" if what == "norms" else ")"))
+        add_compile_cache_flag(s)
+        parsers[what] = s
+    t = parsers["tsne"]
+    t.add_argument("--matrix", choices=("unembed", "embed"), default="unembed",
+                   help="whose rows: the output layer (unembed, the paper's) or the input embedding (embed)")
+    t.add_argument("--subgroup", default="(0,3)(1,4); (1,2)(3,4)", metavar="GENS",
+                   help="S5: colour by cosets of the subgroup these permutations generate, in cycles separated by "
+                        "';' (default: the paper's, '(0,3)(1,4); (1,2)(3,4)')")
+    t.add_argument("--coset", choices=("left", "right"), default="left", help="S5: cosets gH or Hg (left)")
+    t.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity (30, scikit-learn's)")
+    t.add_argument("--seed", type=int, default=0, help="t-SNE's random state (0)")
+    s = parsers["sharpness"]
+    s.add_argument("--eps", type=float, default=1e-4, help="box radius ε, relative to each |θ|+1 (1e-4; Keskar et al. "
+                   "used 1e-3 and 5e-4, where this ascent saturates on the paper's model: see sharpness.py)")
+    s.add_argument("--ascent-steps", type=int, default=20, help="projected gradient ascent steps (20)")
+    f = parsers["fourier"]
+    f.add_argument("--freqs", help="key frequencies to use, e.g. 14,35,41 (default: picked per run from its "
+                                   "embedding at the last step)")
+    f.add_argument("--ratio", type=float, default=3.0,
+                   help="a key frequency holds at least RATIO/K of the embedding's energy, K = (p−1)/2 (3)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    import importlib
+
+    from grokjax.checkpoint import CheckpointError
+    from grokjax.errors import SpecError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = make_parser().parse_args(argv)
+        apply_compile_cache(args)
+        from grokjax.analysis import snapshot
+
+        runs = None if args.runs is None else snapshot.parse_runs(args.runs)
+        kw = {}
+        if args.what == "tsne":
+            kw = dict(matrix=args.matrix, subgroup=args.subgroup, side=args.coset, perplexity=args.perplexity,
+                      seed=args.seed)
+        elif args.what == "sharpness":
+            kw = dict(eps=args.eps, steps=args.ascent_steps)
+        elif args.what == "fourier":
+            kw = dict(ratio=args.ratio)
+            if args.freqs is not None:
+                try:
+                    kw["freqs"] = [int(v) for v in args.freqs.split(",")]
+                except ValueError:
+                    raise UsageError(f"malformed --freqs {args.freqs!r}: use whole numbers like 14,35,41") from None
+        if not Path(args.out).is_dir():
+            raise UsageError(f"{args.out} is not a folder")
+        module = importlib.import_module(f"grokjax.analysis.{args.what}")
+        rows = module.run(args.out, runs, args.step, **kw)
+    except (UsageError, CheckpointError, SpecError) as e:
+        return UsageError(str(e)).report("grokjax.analysis")
+    print_summary(args.what, rows)
+    print(f"wrote {Path(args.out) / 'analysis'}/ ({args.what})")
+    return 0
+
+
+def print_summary(what: str, rows: list[dict]) -> None:
+    """A few columns per run, for the terminal; the CSV has them all."""
+    from grokjax.report import fmt
+
+    cols = {"tsne": ("val_acc", "silhouette", "plus8_ratio", "best_step", "best_step_ratio", "best_silhouette",
+                     "best_conjugator", "best_side"),
+            "sharpness": ("val_acc", "train_loss", "phi"),
+            "fourier": ("train_loss", "test_loss", "restricted_loss", "excluded_loss", "gini_embed", "key_freqs"),
+            "norms": ("weight_norm",),
+            "table": ("train_acc", "val_acc")}[what]
+    if what in ("fourier", "norms"):  # one row per run and step: the last step of each run
+        last = {}
+        for r in rows:
+            last[r["run"]] = r
+        rows = list(last.values())
+    head = [c for c in ("run", "frac", "n_train", "seed", "step") if c in rows[0]] + [c for c in cols if c in rows[0]]
+    print("  ".join(f"{h:>12s}" for h in head))
+    for r in rows:
+        print("  ".join(f"{fmt(r[h])[:12]:>12s}" for h in head))
+    if what == "sharpness":
+        from grokjax.analysis.sharpness import spearman
+
+        rho, p = spearman(rows)
+        if rho is not None:
+            print(f"Spearman ρ(φ, val_acc) = {rho:.3f}, p = {p:.2g} over {len(rows)} runs")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Each layer's weight norm over training (Omnigrok Figure 7a: the norm
+rises while the network memorizes and falls below its initial value as it
+generalizes).
+
+Every evaluation of a sweep records ``norm_<layer>`` beside ``weight_norm``
+in curves.csv, so this reads no checkpoint; a folder written before grokjax
+recorded them gets them from its checkpoints, at each saved step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from grokjax import report, summary
+from grokjax.analysis import snapshot
+from grokjax.checkpoint import CheckpointError
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerNorms:
+    def __call__(self, config, x, y, run, params, extra):
+        import optax
+
+        from grokjax import train
+
+        return {"weight_norm": optax.tree.norm(params), **train.layer_norms(params)}
+
+
+def from_curves(out) -> tuple[np.ndarray, dict] | None:
+    path = Path(out) / "curves.csv"
+    if not path.is_file():
+        return None
+    plan = snapshot.sweep_plan(out)
+    steps, curves = report.read_curves(path, plan.n_runs, np.float64)
+    if not any(k.startswith(summary.LAYER_NORM_PREFIX) for k in curves):
+        return None
+    return steps, curves
+
+
+def from_checkpoints(out, runs) -> tuple[np.ndarray, dict]:
+    steps = snapshot.saved_steps(out)
+    plan = snapshot.sweep_plan(out)
+    curves = {}
+    for t, s in enumerate(steps):
+        snap = snapshot.load(out, runs, s)
+        for g in snap.groups:
+            got = snapshot.apply(g, LayerNorms())
+            for k, v in got.items():
+                curves.setdefault(k, np.full((len(steps), plan.n_runs), np.nan))[t, list(g.runs)] = v
+    return np.asarray(steps), curves
+
+
+def run(out, runs=None, step: int | None = None) -> list[dict]:
+    """Per-layer norms of every chosen run at every evaluation (up to
+    ``step``); writes ``analysis/norms.csv`` and ``norms.png``."""
+    plan = snapshot.sweep_plan(out)
+    runs = snapshot.check_runs(plan, runs)
+    got = from_curves(out)
+    source = "curves.csv"
+    if got is None:
+        got, source = from_checkpoints(out, runs), "checkpoints"
+    steps, curves = got
+    if step is not None:
+        if step not in steps.tolist():
+            raise CheckpointError(f"step {step} was not evaluated; the {source} hold steps {steps[0]}..{steps[-1]}")
+        keep = steps <= step
+        steps, curves = steps[keep], {k: v[keep] for k, v in curves.items()}
+    layers = [k for k in curves if k.startswith(summary.LAYER_NORM_PREFIX)]
+    extra = [k for k in ("train_acc", "val_acc") if k in curves]
+    rows = [{**snapshot.settings(plan, r), "step": int(s), "weight_norm": float(curves["weight_norm"][t, r]),
+             **{k: float(curves[k][t, r]) for k in layers + extra}}
+            for r in runs for t, s in enumerate(steps)]
+    d = snapshot.out_dir(out)
+    snapshot.write_csv(d / "norms.csv", rows)
+    plot(d / "norms.png", plan, rows, layers)
+    return rows
+
+
+def plot(path, plan, rows, layers):
+    runs = sorted({r["run"] for r in rows})
+    fig, axes = snapshot.grid(len(runs), size=(4.2, 3.2), extra_height=1.0)
+    twins = []
+    for ax, r in zip(axes, runs):
+        mine = [x for x in rows if x["run"] == r]
+        steps = np.array([x["step"] for x in mine], float)
+        pos = steps > 0
+        xs = np.where(pos, steps, np.nan)
+        ax.plot(xs, [x["weight_norm"] for x in mine], color="k", lw=1.6, label="all weights")
+        ax.axhline(mine[0]["weight_norm"], color="k", ls=":", lw=0.8, label="all weights at init")
+        for i, k in enumerate(layers):
+            ax.plot(xs, [x[k] for x in mine], color=f"C{i}", lw=1.1, label=k.removeprefix(summary.LAYER_NORM_PREFIX))
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.set_ylabel("L2 norm")
+        if "val_acc" in mine[0]:
+            tw = ax.twinx()
+            twins.append(tw)
+            tw.plot(xs, [x["train_acc"] for x in mine], color="C0", alpha=0.35, lw=3, label="train acc (right)")
+            tw.plot(xs, [x["val_acc"] for x in mine], color="C3", alpha=0.35, lw=3, label="val acc (right)")
+            tw.set_ylim(0, 1.02)
+            tw.tick_params(labelsize=7)
+        ax.set_title(snapshot.run_label(plan, r), fontsize=8)
+        ax.grid(alpha=0.3)
+    h, lab = axes[0].get_legend_handles_labels()
+    if twins:
+        h2, l2 = twins[0].get_legend_handles_labels()
+        h, lab = h + h2, lab + l2
+    fig.legend(h, lab, loc="outside lower center", ncols=min(len(h), 5), fontsize=7)
+    snapshot.title(fig, f"Weight norm of each layer over training: {plan.spec.task.describe()} "
+                        f"(Omnigrok Fig. 7a: up while memorizing, down as it generalizes)")
+    snapshot.save(fig, path)

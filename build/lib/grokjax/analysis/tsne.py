@@ -1,0 +1,185 @@
+"""t-SNE of a layer's rows, one point per symbol (Power et al. Figure 3).
+
+The rows of the unembedding (the output layer: one row per answer symbol),
+or of the input embedding, of every chosen run, embedded in 2-D by
+scikit-learn's TSNE. Points are coloured by what the operation's structure
+predicts:
+
+- modular operations: each residue ``x`` by ``x mod 8``, with a line from
+  ``x`` to ``x + 8``: the paper's "number line" around the circle;
+- S5 operations: each permutation by its coset of a subgroup (default
+  ⟨(0,3)(1,4), (1,2)(3,4)⟩, the paper's), left or right.
+
+Numbers, so runs compare without eyeballing: the silhouette score of the 2-D
+points by those labels (−1..1; above 0, points sit nearer their own group),
+and for modular operations ``plus8_ratio``, the mean 2-D distance from x to
+x+8 over the mean distance between any two points (well below 1 on a number
+line), and ``best_step``, the step s whose x → x+s lines are shortest, with
+their ratio (a network's own number line). For S5 also the best silhouette over every conjugate of the subgroup
+and both coset sides: the paper's clusters are cosets "of the subgroup or
+one of its conjugates".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from grokjax.analysis import groups, snapshot
+from grokjax.checkpoint import CheckpointError
+from grokjax.tables import S5, get_op
+
+MATRICES = ("unembed", "embed")
+MODULAR_STEP = 8  # the paper's "+8" lines and its colouring mod 8
+
+
+@dataclasses.dataclass(frozen=True)
+class Rows:
+    """The measure: one row per symbol of the chosen matrix, ``[S, D]``."""
+
+    matrix: str = "unembed"
+    n_symbols: int = 0
+
+    def __call__(self, config, x, y, run, params, extra):
+        p = params["params"]
+        if self.matrix == "unembed":
+            return p["unembed"]["kernel"][:, : self.n_symbols].T  # the answer symbol's output weights
+        return p["tok_embed"]["embedding"][: self.n_symbols]
+
+
+def labels_for(op: str, n: int, subgroup: str = groups.PAPER_SUBGROUP, side: str = "left") -> tuple[np.ndarray, str]:
+    """Per symbol, the label its colour shows, and what the labels mean."""
+    if op.startswith("s5_"):
+        H = groups.generate(groups.parse_generators(subgroup))
+        return np.asarray(groups.cosets(H, S5, side)), f"{side} coset of ⟨{subgroup.replace(';', ',')}⟩ (order {len(H)})"
+    if get_op(op).uses_modulus:
+        return np.arange(n) % MODULAR_STEP, f"residue mod {MODULAR_STEP}"
+    raise CheckpointError(f"t-SNE colours modular operations and S5; {op} is neither")
+
+
+def subgroup_slug(subgroup: str) -> str:
+    """A file-name tag for a subgroup: its generators' cycles, e.g. ``H012.01234``."""
+    gens = groups.parse_generators(subgroup)
+    return "H" + ".".join(groups.cycles(g).replace(")(", "_").strip("()").replace(",", "") for g in gens)
+
+
+def silhouette(points: np.ndarray, labels: np.ndarray) -> float | None:
+    from sklearn.metrics import silhouette_score
+
+    k = len(set(labels.tolist()))
+    return float(silhouette_score(points, labels)) if 1 < k < len(labels) else None
+
+
+def plus8_ratio(points: np.ndarray, n: int, step: int = MODULAR_STEP) -> float:
+    """Mean distance from x to x+step (mod n), over the mean distance of all pairs."""
+    i = np.arange(n)
+    near = np.linalg.norm(points[(i + step) % n] - points[i], axis=1).mean()
+    all_pairs = np.linalg.norm(points[:, None] - points[None, :], axis=-1)
+    return float(near / all_pairs[np.triu_indices(n, 1)].mean())
+
+
+def best_step(points: np.ndarray, n: int) -> tuple[int, float]:
+    """The step s in 1..n//2 whose x → x+s lines are shortest, and their ratio:
+    a network whose circle runs at frequency k draws its number line at
+    s = k⁻¹ mod n, which is 8 only for some networks (the paper's)."""
+    ratios = [plus8_ratio(points, n, s) for s in range(1, n // 2 + 1)]
+    s = int(np.argmin(ratios)) + 1
+    return s, ratios[s - 1]
+
+
+def best_conjugate(points: np.ndarray, subgroup: str) -> dict:
+    """The conjugate gHg⁻¹ and side whose cosets the points cluster by best."""
+    H = groups.generate(groups.parse_generators(subgroup))
+    best = {"best_silhouette": -np.inf}
+    for g, C in groups.conjugates(H):
+        for side in ("left", "right"):
+            s = silhouette(points, np.asarray(groups.cosets(C, S5, side)))
+            if s is not None and s > best["best_silhouette"]:
+                best = {"best_silhouette": s, "best_conjugator": groups.cycles(g), "best_side": side}
+    return best
+
+
+def embed_2d(rows: np.ndarray, perplexity: float, seed: int) -> np.ndarray:
+    from sklearn.manifold import TSNE
+
+    perplexity = min(perplexity, (len(rows) - 1) / 3)  # sklearn needs perplexity < n
+    # exact gradients: a table has at most a few hundred symbols, where exact
+    # t-SNE is fast (1.3 s for S5's 120) and Barnes-Hut was 30× slower on 2 cores
+    return TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto", method="exact",
+                random_state=seed).fit_transform(np.asarray(rows, np.float64))
+
+
+def run(out, runs=None, step: int | None = None, *, matrix: str = "unembed", subgroup: str = groups.PAPER_SUBGROUP,
+        side: str = "left", perplexity: float = 30.0, seed: int = 0) -> list[dict]:
+    """t-SNE of every chosen run's ``matrix`` rows at ``step``; writes
+    ``analysis/tsne_<matrix>_step<S>.csv`` (one row per run and symbol: its
+    2-D point and label), ``..._runs.csv`` (per run: silhouette, plus8_ratio
+    or the best conjugate) and a PNG. Returns the per-run rows."""
+    if matrix not in MATRICES:
+        raise CheckpointError(f"matrix must be one of {', '.join(MATRICES)}, got {matrix!r}")
+    plan = snapshot.sweep_plan(out)
+    task = snapshot.need_table(plan, "t-SNE", embeddings=True)
+    n = task.data().n_classes
+    labels, meaning = labels_for(task.op, n, subgroup, side)
+    snap = snapshot.load(out, runs, step)
+    val = snapshot.metric_at(snap)
+    measure = Rows(matrix, n)
+    points, per_run = [], []
+    for g in snap.groups:
+        got = snapshot.apply(g, measure)  # [R, S, D]: the rows, read in one program
+        for j, r in enumerate(g.runs):
+            xy = embed_2d(got[j], perplexity, seed)
+            summary = {**snapshot.settings(plan, r), "step": snap.step, "val_acc": val.get(r),
+                       "silhouette": silhouette(xy, labels)}
+            if task.op.startswith("s5_"):
+                summary.update(best_conjugate(xy, subgroup))
+            else:
+                summary["plus8_ratio"] = plus8_ratio(xy, n)
+                summary["best_step"], summary["best_step_ratio"] = best_step(xy, n)
+            per_run.append(summary)
+            points += [{"run": r, "symbol": s, "label": int(labels[s]), "x": float(xy[s, 0]), "y": float(xy[s, 1])}
+                       for s in range(n)]
+    d = snapshot.out_dir(out)
+    stem = f"tsne_{matrix}_step{snap.step}"
+    if task.op.startswith("s5_") and (subgroup, side) != (groups.PAPER_SUBGROUP, "left"):
+        stem += f"_{subgroup_slug(subgroup)}_{side}"  # another colouring: its own files
+    snapshot.write_csv(d / f"{stem}.csv", points)
+    snapshot.write_csv(d / f"{stem}_runs.csv", per_run)
+    plot(d / f"{stem}.png", plan, task, points, per_run, labels, meaning, matrix, snap.step)
+    return per_run
+
+
+def plot(path, plan, task, points, per_run, labels, meaning, matrix, step):
+    import matplotlib
+
+    fig, axes = snapshot.grid(len(per_run), extra_height=1.0)
+    k = int(labels.max()) + 1
+    cmap = matplotlib.colormaps["tab10" if k <= 10 else "tab20"]
+    n = len(labels)
+    for ax, s in zip(axes, per_run):
+        mine = [p for p in points if p["run"] == s["run"]]
+        xy = np.array([[p["x"], p["y"]] for p in mine])
+        if not task.op.startswith("s5_"):
+            for i in range(n):  # x → x+8
+                j = (i + MODULAR_STEP) % n
+                ax.plot(xy[[i, j], 0], xy[[i, j], 1], color="0.75", lw=0.5, zorder=1)
+        for lab in range(k):
+            m = labels == lab
+            ax.scatter(xy[m, 0], xy[m, 1], s=12, color=cmap(lab % cmap.N), label=str(lab), zorder=2)
+        score = "" if s["silhouette"] is None else f"silhouette {s['silhouette']:.2f}"
+        extra = f", +8 ratio {s['plus8_ratio']:.2f}\nshortest lines: +{s['best_step']} (ratio {s['best_step_ratio']:.2f})" \
+            if "plus8_ratio" in s else \
+            f"\nbest conjugate {s['best_silhouette']:.2f} ({s['best_side']}, g={s['best_conjugator']})"
+        acc = "" if s["val_acc"] is None else f"val acc {s['val_acc']:.3f}, "
+        ax.set_title(f"{snapshot.run_label(plan, s['run'])}\n{acc}{score}{extra}", fontsize=8)
+        ax.set_xlabel("t-SNE 1", fontsize=8)
+        ax.set_ylabel("t-SNE 2", fontsize=8)
+        ax.tick_params(labelsize=6)
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, title=meaning, loc="outside lower center", ncols=min(k, 8), fontsize=7,
+               title_fontsize=8, markerscale=1.5)
+    rows = "unembedding (output layer)" if matrix == "unembed" else "input embedding"
+    lines = "" if task.op.startswith("s5_") else "; grey lines join x to x+8"
+    snapshot.title(fig, f"t-SNE of the {rows} rows, one per symbol: {task.describe()} at step {step}{lines}")
+    snapshot.save(fig, path)

@@ -1,0 +1,403 @@
+"""grokjax from Python: ``run``, ``resume`` and ``load``, and their ``Results``.
+
+    import grokjax
+    spec = grokjax.SweepSpec(task=grokjax.TableTask(op="add", modulus=23), fracs=(0.3, 0.5), steps=2000)
+    res = grokjax.run(spec)                    # in memory; run(spec, out="results/x") also writes the folder
+    res.runs[0]["steps_to_99_val"], res.curves["val_acc"][:, 0]
+    again = grokjax.load("results/x")          # the same numbers, read back from the folder
+    params = again.params(0, step=1000)        # any run at any saved step
+
+A folder holds runs.csv, curves.csv, config.json, the figures, and orbax
+checkpoints under checkpoints/ (see checkpoint.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+import signal as signal_module
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from grokjax import checkpoint, compile_cache, distributed, engine, report, summary
+from grokjax.checkpoint import CheckpointError
+from grokjax.plan import Plan, expand
+from grokjax.spec import SpecError, SweepSpec
+
+_UNSET = object()
+
+
+@dataclasses.dataclass(eq=False)
+class Results:
+    """A sweep's results: what ``run``, ``resume`` and ``load`` return.
+
+    - ``runs``: one dict per run, as a row of runs.csv: its settings (frac,
+      seed, every knob, n_train) and its summary (steps_to_99_train,
+      steps_to_99_val, best_val_acc, final_*, diverged_step, steps, stop_reason).
+    - ``steps``: ``[T]`` the evaluated steps.
+    - ``curves``: metric → ``[T, R]`` array (train_loss, train_acc, val_loss,
+      val_acc, weight_norm, and each layer's norm ``norm_<layer>``), runs in
+      the order of ``runs``.
+    """
+
+    spec: SweepSpec
+    runs: list
+    steps: np.ndarray
+    curves: dict
+    out: Path | None = None
+    stop_reason: str = "budget"  # budget, stop_at, or the signal that stopped it (SIGINT, SIGTERM)
+    timing: dict = dataclasses.field(default_factory=dict)
+    _plan: Plan | None = dataclasses.field(default=None, repr=False)
+    _states: list | None = dataclasses.field(default=None, repr=False)  # final states of an in-memory run
+
+    def __repr__(self) -> str:
+        reached = sum(r["steps_to_99_val"] is not None and r["diverged_step"] is None for r in self.runs)
+        where = f", out={str(self.out)!r}" if self.out else ""
+        return (f"Results({self.spec.task.describe()}, {len(self.runs)} runs, steps 0..{int(self.steps[-1])}, "
+                f"{reached} reached 99% val, stop_reason={self.stop_reason!r}{where})")
+
+    @property
+    def n_diverged(self) -> int:
+        return sum(r["diverged_step"] is not None for r in self.runs)
+
+    @property
+    def n_grokked(self) -> int:
+        """Runs that reached 99% val accuracy and never diverged."""
+        return sum(r["steps_to_99_val"] is not None and r["diverged_step"] is None for r in self.runs)
+
+    def to_pandas(self, table: str = "runs"):
+        """``runs`` (one row per run) or ``curves`` (one row per run and
+        evaluation, as curves.csv) as a pandas DataFrame."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("Results.to_pandas needs pandas, which grokjax does not install: "
+                              "pip install pandas (or pip install 'grokjax[pandas]')") from None
+        if table == "runs":
+            df = pd.DataFrame(self.runs, columns=report.runs_header(self.runs))
+            for c in ("steps_to_99_train", "steps_to_99_val", "diverged_step"):  # steps, or missing
+                df[c] = df[c].astype("Int64")
+            return df
+        if table == "curves":
+            settings = [{k: v for k, v in r.items() if k in self._plan.rows[0]} for r in self.runs]
+            return pd.DataFrame(report.curve_rows(settings, self.steps, self.curves),
+                                columns=report.curves_header(settings, self.curves))
+        raise ValueError(f"table must be 'runs' or 'curves', got {table!r}")
+
+    # ------------------------------------------------------------ inside the runs
+
+    def saved_steps(self) -> list[int]:
+        """Steps at which checkpoints of this sweep are on disk."""
+        return checkpoint.saved_steps(self.out) if self.out else []
+
+    def load_run(self, run: int, step: int | None = None) -> checkpoint.Loaded:
+        """Run ``run``'s program config, settings and Flax params at ``step``
+        (default: the last). From the checkpoints in ``out``, or, for a sweep
+        run in memory, from its final state."""
+        if not 0 <= run < len(self.runs):
+            raise CheckpointError(f"run {run} is out of range: the sweep has runs 0..{len(self.runs) - 1}")
+        if self._states is not None and step in (None, int(self.steps[-1])):
+            import jax
+
+            p = next(i for i, prog in enumerate(self._plan.programs) if run in prog.runs)
+            j = self._plan.programs[p].runs.index(run)
+            params = jax.tree.map(lambda a: np.asarray(a)[j], jax.device_get(self._states[p].params))
+            return checkpoint.Loaded(self._plan.run_config(run), self._plan.rows[run], params, int(self.steps[-1]))
+        if self.out is None:
+            raise CheckpointError("a sweep run in memory keeps only its final params; run it with out=FOLDER "
+                                  "(and ckpt_every) to keep earlier steps")
+        return checkpoint.load(self.out, run, step)
+
+    def params(self, run: int, step: int | None = None) -> dict:
+        """Run ``run``'s Flax params at ``step`` (default: the last saved)."""
+        return self.load_run(run, step).params
+
+    def evaluate(self, run: int, step: int | None = None) -> dict:
+        """Run ``run``'s metrics at ``step``, computed afresh from its params
+        (train/val loss and accuracy over all of the task's data, weight norm)."""
+        loaded = self.load_run(run, step)
+        return engine.evaluate_run(loaded.config, loaded.run, loaded.params)["metrics"]
+
+
+# ---------------------------------------------------------------- run, resume, load
+
+
+class OutputError(OSError):
+    """An output folder that cannot take a sweep, said in one line."""
+
+
+def check_output(out: Path) -> None:
+    """``out`` may be written: an empty folder, or a new one under a writable folder."""
+    if out.exists():
+        if not out.is_dir():
+            raise OutputError(f"output folder {out} is a file; pick another folder")
+        if any(out.iterdir()):
+            raise OutputError(f"output folder {out} already exists and is not empty; pick another folder")
+        return
+    parent = next(p for p in out.absolute().parents if p.exists())
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot create output folder {out}: {parent} is not a writable folder")
+
+
+def run(spec: SweepSpec, out=None, *, progress: bool = True, on_eval=None, command: list[str] | None = None) -> Results:
+    """Trains every run of ``spec`` as one or a few compiled programs.
+
+    ``out=None`` keeps everything in memory. With a folder (which must not
+    exist yet, or be empty) the sweep also writes runs.csv, curves.csv,
+    config.json, figures and checkpoints there. ``on_eval(step, steps,
+    curves)`` is called after each evaluation, with the curves so far (say,
+    to draw them live). ``command`` is recorded in config.json as the command
+    line that started it. Ctrl-C (or SIGTERM) stops after the current chunk
+    and returns what ran, saved when ``out`` is given.
+    """
+    if not isinstance(spec, SweepSpec):
+        raise TypeError(f"run() takes a SweepSpec, got {type(spec).__name__}")
+    out = None if out is None else Path(out)
+    compile_cache.configure()  # on by default; a command line may have turned it off first
+    plan = expand(spec)
+    if out is not None:
+        check_output(out)
+    started, environment = _now(), report.environment()
+    distributed.barrier("planned")  # every process has checked the folder before process 0 writes to it
+    if out is not None and distributed.is_main():
+        try:
+            checkpoint.write_meta(out, spec, command)
+        except OSError as e:
+            raise OutputError(f"cannot write output folder {out}: {e.strerror or e}") from None
+    outcome = _train(plan, out, resume=None, progress=progress, on_eval=on_eval)
+    return _finish(plan, outcome, out, started, environment, command)
+
+
+def resume(out, steps: int | None = None, *, ckpt_every: int | None = None, ckpt_keep: int | None = None,
+           devices: int | None = None, stop_at=_UNSET, progress: bool = True, on_eval=None,
+           command: list[str] | None = None) -> Results:
+    """Continues the sweep in ``out`` from its latest readable checkpoint.
+
+    Only the budget (``steps``, to extend it), checkpointing, ``devices`` and
+    ``stop_at`` may change. A finished sweep resumed without a new budget
+    rewrites the same tables. An unreadable newest checkpoint is moved to
+    ``checkpoints/unreadable/`` and the one before is used.
+    """
+    import jax
+
+    out = Path(out)
+    compile_cache.configure()
+    meta = checkpoint.read_meta(out)
+    spec = checkpoint.read_spec(out)
+    changes = {k: v for k, v in dict(steps=steps, ckpt_every=ckpt_every, ckpt_keep=ckpt_keep, devices=devices).items()
+               if v is not None}
+    if stop_at is not _UNSET:
+        changes["stop_at"] = stop_at
+    spec = spec.replace(**changes)
+    plan = expand(spec)
+    with jax.enable_x64(spec.x64):
+        got = checkpoint.restore(checkpoint.manager(out, read_only=True), engine.abstract_states(plan))
+    if spec.steps < got.step:
+        raise SpecError(f"steps {spec.steps} is below the checkpoint's step {got.step}")
+    distributed.barrier("restored")  # every process has read the checkpoint before any file moves
+    if distributed.is_main():
+        for s, reason in got.skipped:
+            moved = checkpoint.set_aside(out, s)
+            _say(f"checkpoint at step {s} is unreadable ({reason}); moved it to {moved} and resumed from step {got.step}")
+        checkpoint.write_meta(out, spec, meta.get("command"))  # a new budget becomes the sweep's own
+        _say(f"resuming {out} at step {got.step} of {spec.steps}")
+    distributed.barrier("resuming")
+    started, environment = _now(), report.environment()
+    outcome = _train(plan, out, resume=got, progress=progress, on_eval=on_eval)
+    return _finish(plan, outcome, out, started, environment, meta.get("command"), resume_command=command)
+
+
+def load(out) -> Results:
+    """The sweep in folder ``out``, read back: its spec, and the runs, steps
+    and curves ``run`` returned (curves.csv holds every number exactly).
+    ``.params(run, step)`` then opens its checkpoints."""
+    out = Path(out)
+    record_path = out / "config.json"
+    if not record_path.is_file() or not (out / "curves.csv").is_file():
+        what = "a sweep stopped before writing its tables: resume it first" if (out / checkpoint.CKPT_DIR).is_dir() \
+            else "not a sweep folder"
+        raise CheckpointError(f"{out} has no config.json and curves.csv ({what})")
+    import json
+
+    try:
+        record = json.loads(record_path.read_text())
+    except ValueError:
+        raise CheckpointError(f"{record_path} is not JSON") from None
+    if "spec" not in record:
+        version = record.get("environment", {}).get("grokjax", "?")
+        raise CheckpointError(f"{out} was written by grokjax {version}, which recorded no spec; "
+                              f"its tables still read with grokjax.report.read_sweep")
+    try:
+        spec = SweepSpec.from_dict(record["spec"])
+    except SpecError as e:
+        raise CheckpointError(f"{out}: its recorded sweep is no longer valid: {e}") from None
+    plan = expand(spec, devices=1)
+    steps, curves = report.read_curves(out / "curves.csv", plan.n_runs, np.float64 if spec.x64 else np.float32)
+    reason = record.get("stop_reason", "budget")
+    return Results(spec, _run_rows(plan, steps, curves, reason), steps, curves, out, reason,
+                   record.get("timing", {}), _plan=plan)
+
+
+# ---------------------------------------------------------------- the pieces
+
+
+def _now() -> str:
+    return datetime.datetime.now().isoformat(timespec="seconds")
+
+
+def _say(text: str) -> None:
+    print(f"grokjax: {text}", file=sys.stderr, flush=True)
+
+
+def _run_rows(plan: Plan, steps, curves, stop_reason: str) -> list[dict]:
+    per_run = summary.summarize(steps, curves)
+    return [{**row, **s, "steps": int(steps[-1]), "stop_reason": stop_reason} for row, s in zip(plan.rows, per_run)]
+
+
+class _Saver:
+    """The engine's save hook: orbax checkpoints of the whole sweep."""
+
+    def __init__(self, out: Path, plan: Plan):
+        self.mgr = checkpoint.manager(out, keep=plan.spec.ckpt_keep)
+        self.n_runs = [len(p.runs) for p in plan.programs]
+
+    def __call__(self, step, states, steps, curves) -> bool:
+        if self.mgr.latest_step() == step:  # a finished sweep resumed: it is on disk already
+            return False
+        checkpoint.save(self.mgr, step, states, steps, curves, self.n_runs)
+        return True
+
+
+class _Progress:
+    """A tqdm bar over steps with the best val accuracy and the runs grokked."""
+
+    def __init__(self, plan: Plan, start: int, enabled: bool):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=plan.spec.steps, initial=start, unit="step", disable=not enabled, dynamic_ncols=True,
+                        desc=f"{plan.spec.name or plan.spec.task.describe()} R={plan.n_runs}")
+        self.done = start
+
+    def __call__(self, step, steps, curves):
+        reached = summary.reached(steps, curves, 0.99)
+        self.bar.set_postfix(best_val=f"{np.nanmax(curves['val_acc']):.3f}", grokked=f"{int(reached.sum())}/{len(reached)}")
+        self.bar.update(step - self.done)
+        self.done = step
+
+    def close(self):
+        self.bar.close()
+
+
+class _Signals:
+    """SIGINT/SIGTERM while a sweep runs: the first asks it to stop after the
+    current chunk (and save); a second one aborts at once. Installed only in
+    the main thread, where Python delivers signals."""
+
+    def __init__(self):
+        self.signum = None
+        self._old = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = {s: signal_module.signal(s, self._handle) for s in (signal_module.SIGINT, signal_module.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc):
+        for s, h in self._old.items():
+            signal_module.signal(s, h)
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+        _say(f"got {engine.signal_name(signum)}; finishing this chunk and saving (send it again to abort without saving)")
+
+    def __call__(self):
+        return self.signum
+
+
+def _train(plan: Plan, out: Path | None, resume, progress: bool, on_eval) -> engine.Outcome:
+    saver = _Saver(out, plan) if out is not None else None
+    start = int(resume.steps[-1]) if resume is not None else 0
+    bar = _Progress(plan, start, progress and distributed.is_main())
+
+    def on_chunk(step, steps, curves):
+        bar(step, steps, curves)
+        if on_eval is not None:
+            on_eval(step, steps, curves)
+
+    try:
+        with _Signals() as signals:
+            return engine.train(plan, resume=resume, save=saver, ckpt_every=plan.spec.ckpt_every, on_chunk=on_chunk,
+                                stop=lambda: distributed.agree(signals()))
+    finally:
+        bar.close()
+
+
+def _finish(plan: Plan, outcome: engine.Outcome, out: Path | None, started: str, environment: dict,
+            command, resume_command=None) -> Results:
+    rows = _run_rows(plan, outcome.steps, outcome.curves, outcome.stop_reason)
+    model_steps = plan.n_runs * (int(outcome.steps[-1]) - outcome.start_step)
+    timing = {
+        "compile_s": round(outcome.compile_s, 2),
+        # programs loaded whole from the program cache (no tracing) or traced and compiled
+        "programs_loaded": outcome.programs.get("loaded", 0),
+        "programs_compiled": outcome.programs.get("compiled", 0),
+        "train_s": round(outcome.train_s, 2),
+        "model_steps_per_s": round(model_steps / max(outcome.train_s, 1e-9), 2),
+    }
+    results = Results(plan.spec, rows, outcome.steps, outcome.curves, out, outcome.stop_reason, timing,
+                      _plan=plan, _states=outcome.states)
+    if out is not None and distributed.is_main():
+        _write(out, plan, results, outcome, started, environment, command, resume_command)
+    return results
+
+
+def _write(out: Path, plan: Plan, results: Results, outcome: engine.Outcome, started: str, environment: dict,
+           command, resume_command) -> None:
+    from grokjax import plots
+
+    out.mkdir(parents=True, exist_ok=True)
+    report.write_runs(out / "runs.csv", results.runs)
+    report.write_curves(out / "curves.csv", list(plan.rows), results.steps, results.curves)
+    stats = _checkpoint_stats(out, outcome)
+    record = {
+        **({"command": report.command_line(command)} if command is not None else {}),
+        **({"resume_command": report.command_line(resume_command)} if resume_command is not None else {}),
+        **({"resumed_from_step": outcome.start_step} if outcome.start_step else {}),
+        "spec": plan.spec.to_dict(),
+        "started": started,
+        "finished": _now(),
+        "steps_done": int(results.steps[-1]),
+        "stop_reason": results.stop_reason,
+        "n_runs": plan.n_runs,
+        "n_reached_99_val": results.n_grokked,
+        "n_diverged": results.n_diverged,
+        "programs": [{"config": {**dataclasses.asdict(p.config), "task": p.config.task.to_dict(),
+                                 "model": p.config.model.to_dict()}, "runs": list(p.runs)} for p in plan.programs],
+        "timing": results.timing,
+        **({"checkpoints": stats} if stats else {}),
+        "environment": environment,
+    }
+    report.write_json(out / "config.json", record)
+    plots.write_all(out, results.runs, results.steps, results.curves, plan.spec.data_axis)
+
+
+def _checkpoint_stats(out: Path, outcome: engine.Outcome) -> dict:
+    """Size on disk of the newest checkpoint, and what saving cost."""
+    d = checkpoint.ckpt_dir(out) / str(int(outcome.steps[-1]))
+    if not outcome.save_s or not d.is_dir():
+        return {}
+    size = sum(f.stat().st_size for f in d.rglob("*") if f.is_file())
+    return {
+        "dir": checkpoint.CKPT_DIR,
+        "latest_step": int(outcome.steps[-1]),
+        "latest_bytes": size,
+        "saves": len(outcome.save_s),
+        "save_s_mean": round(float(np.mean(outcome.save_s)), 3),
+        "save_s_max": round(float(np.max(outcome.save_s)), 3),
+    }

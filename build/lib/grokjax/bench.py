@@ -1,0 +1,414 @@
+"""``python -m grokjax.bench``: how fast a sweep trains on this machine.
+
+For each number of runs R (default 1, 8, 64) of the paper's config (x+y mod
+97 at frac 0.5, 2 layers, width 128, batch 512, AdamW) it compiles the
+training loop of ``train.sweep_steps`` and times it, printing:
+
+- model-steps/s: optimizer steps summed over the R runs, per second;
+- GFLOP/s achieved, counting the FLOPs the step must do: a forward and
+  backward pass of the model at the answer position (``"answer"`` path:
+  3.36 GFLOP at batch 512), whatever the path computes; the ``factorized``
+  path executes fewer (``gflop_executed``), so its rate can exceed the
+  hardware's matmul rate;
+- compile time, and memory: XLA's own account of the program (arguments,
+  outputs and temporaries) and the process's peak (the device's peak on a
+  GPU, peak RSS on a CPU).
+
+Evaluation is left out of the timing: it runs once per ``--eval-every``
+steps in a sweep, and ``--time-to-grok`` measures it in place.
+
+``--time-to-grok`` trains one paper run (x+y at frac 0.5, seed 0) until 99%
+validation accuracy and reports the wall time and steps.
+
+Where torch is installed, the PyTorch reference's step (danielmamay/grokking,
+rebuilt in ``grokjax.reference_torch``) is timed in the same process first,
+and each case reports ``ratio_to_reference``: its model-steps/s over the
+reference's steps/s. Every output names the CPU's family, model and vector
+extensions: XLA:CPU's speed depends on them, so never compare across CPUs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import json
+import resource
+import sys
+import time
+
+import numpy as np
+
+from grokjax.cli import Parser, UsageError, add_compile_cache_flag, apply_compile_cache
+from grokjax.plan import resolve_run_axis
+
+
+# ---------------------------------------------------------------- FLOPs
+
+
+def step_flops(config, vocab_size: int, path: str = "answer", seq_len: int = 4) -> float:
+    """Matmul FLOPs of one training step (forward + backward ≈ 3 × forward).
+
+    ``path`` "answer": every position in all blocks but the last, whose
+    queries, MLP and logits are at the answer position alone: what the loss
+    must read. "factorized": what ``model.Transformer.factorized`` computes,
+    per-symbol tables included. Attention scores and LayerNorms are left out
+    (under 2% here).
+    """
+    m = config.model
+    D, F, L, V, B = m.d_model, m.d_mlp, seq_len, vocab_size, config.batch_size
+    qkv, out, mlp = 3 * D * D, D * D, 2 * D * F
+    block = qkv + out + mlp  # MACs per position of a full block
+    last = L * 2 * D * D + (D * D + out + mlp)  # keys/values everywhere, the rest at "="
+    n = m.n_layers
+    if path == "answer":
+        per_example = (n - 1) * L * block + last + D * V
+        per_step = 0
+    elif path == "factorized":
+        # per example: the two suffix positions [b, =]; block 0's q, k, v come from tables
+        first = 2 * (out + mlp) if n > 1 else out + mlp
+        middle = max(n - 2, 0) * 2 * block
+        final = (2 * 2 * D * D + D * D + out + mlp) if n > 1 else 0
+        per_example = first + middle + final + D * V
+        # per step: the prefix [s, ∘] and the suffix tables, for every token s
+        prefix = (n - 1) * 2 * block + 2 * 2 * D * D
+        per_step = V * (prefix + 2 * qkv)
+    else:
+        raise ValueError(f"unknown path {path!r}")
+    return 2 * 3 * (B * per_example + per_step)
+
+
+# ---------------------------------------------------------------- timing
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    runs: int
+    run_axis: str
+    map_batch: int
+    model_path: str
+    matmul_precision: str
+    devices: int = 1
+
+
+def _peak_memory_mb() -> float:
+    import jax
+
+    stats = jax.devices()[0].memory_stats() or {}
+    if "peak_bytes_in_use" in stats:
+        return stats["peak_bytes_in_use"] / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10  # KiB on Linux
+
+
+def _profile(call, states):
+    """Runs ``call`` once under the JAX profiler; returns the new states and
+    the device time per op kind (XLA's op name up to its first '.'), in ms."""
+    import collections
+    import glob
+    import gzip
+    import tempfile
+
+    import jax
+
+    with tempfile.TemporaryDirectory() as tmp:
+        with jax.profiler.trace(tmp, create_perfetto_trace=True):
+            states = jax.block_until_ready(call(states))
+        (path,) = glob.glob(f"{tmp}/**/*.trace.json.gz", recursive=True)
+        with gzip.open(path) as f:
+            events = json.load(f)["traceEvents"]
+    ops = collections.Counter()
+    for e in events:
+        name = e.get("name", "")
+        if e.get("ph") == "X" and not name.startswith(("$", "Thunk", "Pjit", "Slinky", "end:", "Threadpool")):
+            ops[name.split(".")[0]] += e.get("dur", 0) / 1e3
+    return states, dict(ops.most_common(12))
+
+
+def time_case(case: Case, steps: int, repeats: int, frac: float = 0.5, profile: bool = False) -> dict:
+    """Compiles and times ``steps`` updates of ``case.runs`` paper runs."""
+    import jax
+
+    from grokjax import train
+    from grokjax.config import Config, make_runs
+
+    config = Config(run_axis=case.run_axis, map_batch=case.map_batch, model_path=case.model_path,
+                    matmul_precision=case.matmul_precision, devices=case.devices)
+    table = config.task.data()
+    replicated = jax.sharding.NamedSharding(train.run_mesh(case.devices), jax.sharding.PartitionSpec())
+    x, y = train.put_global(table.x, replicated), train.put_global(table.y, replicated)
+    runs = make_runs(table, [dict(seed=s, frac=frac, lr=1e-3, weight_decay=1.0) for s in range(case.runs)])
+    runs = train.put_global(runs, train.run_sharding(config))
+    states = jax.block_until_ready(train.sweep_init(config, x, runs))
+
+    t0 = time.perf_counter()
+    compiled = train.sweep_steps.lower(config, x, y, runs, states, steps).compile()
+    compile_s = time.perf_counter() - t0
+    mem = compiled.memory_analysis()
+    program_mb = None
+    if mem is not None:
+        program_mb = (mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes
+                      - mem.alias_size_in_bytes) / 2**20
+
+    states = jax.block_until_ready(compiled(x, y, runs, states, steps))  # warm-up
+    if profile:
+        states, ops = _profile(lambda s: compiled(x, y, runs, s, steps), states)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        states = jax.block_until_ready(compiled(x, y, runs, states, steps))
+        times.append(time.perf_counter() - t0)
+    dt = float(np.median(times))
+    rate = case.runs * steps / dt
+    must = step_flops(config, table.n_outputs, "answer")
+    executed = step_flops(config, table.n_outputs, case.model_path)
+    extra = {"profile_ms_per_model_step": {k: round(v / (steps * case.runs), 3) for k, v in ops.items()}} if profile else {}
+    return {
+        **extra,
+        **dataclasses.asdict(case),
+        "steps_timed": steps,
+        "repeats": repeats,
+        "model_steps_per_s": round(rate, 2),
+        "ms_per_model_step": round(1e3 / rate, 3),
+        "gflop_per_step": round(must / 1e9, 3),
+        "gflop_executed": round(executed / 1e9, 3),
+        "achieved_gflops": round(rate * must / 1e9, 1),
+        "executed_gflops": round(rate * executed / 1e9, 1),
+        "compile_s": round(compile_s, 2),
+        "program_mb": None if program_mb is None else round(program_mb, 1),
+        "peak_mb": round(_peak_memory_mb(), 1),
+    }
+
+
+def time_to_grok(config, frac: float, seed: int, max_steps: int, eval_every: int = 100,
+                 threshold: float = 0.99) -> dict:
+    """Trains one run until ``threshold`` val accuracy, evaluating every ``eval_every`` steps."""
+    import jax
+
+    from grokjax import train
+    from grokjax.config import make_runs
+
+    table = config.task.data()
+    x, y = jax.device_put(table.x), jax.device_put(table.y)
+    runs = make_runs(table, [dict(seed=seed, frac=frac, lr=1e-3, weight_decay=1.0)])
+    t0 = time.perf_counter()
+    states = train.sweep_init(config, x, runs)
+    states, m = train.sweep_chunk(config, x, y, runs, states, 0)
+    jax.block_until_ready(m)
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    step, grok_step, train_step = 0, None, None
+    while step < max_steps:
+        states, m = train.sweep_chunk(config, x, y, runs, states, eval_every)
+        m = jax.device_get(m)
+        step += eval_every
+        if train_step is None and m["train_acc"][0] >= threshold:
+            train_step = step
+        if m["val_acc"][0] >= threshold:
+            grok_step = step
+            break
+    wall = time.perf_counter() - t0
+    return {
+        **config.task.columns(), "frac": frac, "seed": seed,
+        "eval_every": eval_every, "run_axis": config.run_axis, "model_path": config.model_path,
+        "matmul_precision": config.matmul_precision,
+        "steps_to_99_train": train_step, "steps_to_99_val": grok_step, "steps_run": step,
+        "final_val_acc": round(float(m["val_acc"][0]), 4),
+        "wall_s": round(wall, 1), "compile_s": round(compile_s, 2),
+    }
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def _ints(name, text):
+    try:
+        vals = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise UsageError(f"malformed {name} {text!r}: use an integer or a comma list") from None
+    if any(v <= 0 for v in vals):
+        raise UsageError(f"{name} values must be positive, got {text!r}")
+    return vals
+
+
+def _axes(text):
+    """``auto``, ``vmap``, ``map`` or ``map:K`` (lax.map with batch_size K), comma-separated."""
+    axes = []
+    for item in text.split(","):
+        name, _, k = item.partition(":")
+        if name not in ("auto", "vmap", "map") or (k and name != "map"):
+            raise UsageError(f"bad --run-axis {item!r}: use auto, vmap, map or map:K")
+        try:
+            batch = int(k) if k else 1
+        except ValueError:
+            raise UsageError(f"bad --run-axis {item!r}: K must be an integer") from None
+        if batch < 1:
+            raise UsageError(f"bad --run-axis {item!r}: K must be >= 1")
+        axes.append((resolve_run_axis(name), batch))
+    return axes
+
+
+def _choices(name, text, valid):
+    vals = text.split(",")
+    for v in vals:
+        if v not in valid:
+            raise UsageError(f"bad {name} {v!r}; valid: {', '.join(valid)}")
+    return vals
+
+
+def make_parser():
+    from grokjax.config import MATMUL_PRECISIONS
+
+    p = Parser(
+        prog="python -m grokjax.bench",
+        description="Time the paper's config on this machine: model-steps/s, GFLOP/s, compile time and "
+                    "memory for each number of runs R; or, with --time-to-grok, the wall time to 99% val.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--runs", default="1,8,64", help="numbers of runs R in one program, comma list")
+    p.add_argument("--steps", type=int, default=20, help="updates per timed call")
+    p.add_argument("--repeats", type=int, default=3, help="timed calls per case; the median is reported")
+    p.add_argument("--run-axis", default="auto",
+                   help="auto (map on CPU, vmap on GPU), vmap, map, or map:K (lax.map over groups of K vmapped runs); comma list")
+    p.add_argument("--model-path", default="factorized", help="factorized and/or answer (see grokjax.model), comma list")
+    p.add_argument("--devices", default="1",
+                   help="devices the runs are split over, comma list; each R must be a multiple "
+                        "(XLA_FLAGS=--xla_force_host_platform_device_count=4 makes 4 CPU devices)")
+    p.add_argument("--matmul-precision", default="highest",
+                   help=f"float32 matmul precision, comma list of {', '.join(MATMUL_PRECISIONS)}")
+    p.add_argument("--time-to-grok", action="store_true", help="train one paper run (x+y, frac 0.5) to 99%% val instead")
+    p.add_argument("--max-steps", type=int, default=20000, help="with --time-to-grok: give up after this many steps")
+    p.add_argument("--profile", action="store_true",
+                   help="also run each case once under the JAX profiler and report device time per XLA op kind "
+                        "(ms per model-step; on CPU, ops of the two threads overlap)")
+    add_compile_cache_flag(p)
+    p.add_argument("--no-reference", action="store_true",
+                   help="skip timing the PyTorch reference's step (timed only where torch is installed)")
+    p.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
+    p.add_argument("--read", nargs="+", metavar="JSON", help="print the tables of saved --json outputs as markdown, and exit")
+    return p
+
+
+def markdown(docs: list[dict]) -> str:
+    """Markdown tables of saved ``--json`` documents (for the README and results/)."""
+    lines = []
+    cases = [c for d in docs for c in d.get("cases", [])]
+    if cases:
+        lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+        lines += ["| " + " | ".join(str(c.get(k, 1 if k == "devices" else "")) for k in COLUMNS) + " |" for c in cases]
+    groks = [g for d in docs for g in d.get("time_to_grok", [])]
+    if groks:
+        keys = list(groks[0])
+        lines += ["", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+        lines += ["| " + " | ".join(str(g[k]) for k in keys) + " |" for g in groks]
+    envs = {f"{d['environment']['backend']}: {', '.join(sorted(set(d['environment']['devices'])))}, "
+            f"{cpu_line(d['environment'])}, jax {d['environment']['jax']}" for d in docs}
+    refs = {f"PyTorch reference step: {d['reference']['steps_per_s']} steps/s (torch {d['reference']['torch']}, "
+            f"{d['reference']['cpu_capability']})" for d in docs if d.get("reference", {}).get("steps_per_s")}
+    lines += [""] + sorted(refs) if refs else []
+    lines += [""] + [f"Measured on {e}." for e in sorted(envs)]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    import jax
+
+    from grokjax import report
+    from grokjax.config import MATMUL_PRECISIONS, Config
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = make_parser().parse_args(argv)
+        if args.read:
+            try:
+                docs = [json.loads(open(f).read()) for f in args.read]
+            except (OSError, ValueError) as e:
+                raise UsageError(f"--read: {e}") from None
+            print(markdown(docs))
+            return 0
+        if args.steps <= 0 or args.repeats <= 0 or args.max_steps <= 0:
+            raise UsageError("--steps, --repeats and --max-steps must be positive")
+        runs = _ints("--runs", args.runs)
+        axes = _axes(args.run_axis)
+        paths = _choices("--model-path", args.model_path, ("factorized", "answer"))
+        precisions = _choices("--matmul-precision", args.matmul_precision, MATMUL_PRECISIONS)
+        devices = _ints("--devices", args.devices)
+        for d in devices:
+            if d > jax.device_count():
+                raise UsageError(f"--devices {d}: only {jax.device_count()} device(s) visible")
+            if any(r % d for r in runs):
+                raise UsageError(f"--runs {args.runs}: each must be a multiple of --devices {d}")
+    except UsageError as e:
+        return e.report("grokjax.bench")
+
+    apply_compile_cache(args)
+    env = report.environment()
+    doc = {"command": report.command_line(["python", "-m", "grokjax.bench", *argv]), "environment": env}
+    if args.time_to_grok:
+        results = []
+        for (axis, batch), path, prec in itertools.product(axes, paths, precisions):
+            config = Config(run_axis=axis, map_batch=batch, model_path=path, matmul_precision=prec)
+            results.append(time_to_grok(config, frac=0.5, seed=0, max_steps=args.max_steps))
+            if not args.json:
+                print(json.dumps(results[-1]), flush=True)
+        doc["time_to_grok"] = results
+    else:
+        reference = None
+        if not args.no_reference:
+            reference = time_reference(args.steps, args.repeats)
+            doc["reference"] = reference
+            if not args.json:
+                print("# PyTorch reference (danielmamay/grokking's step): "
+                      + (f"{reference['steps_per_s']} steps/s, torch {reference['torch']}, {reference['threads']} "
+                         f"threads, {reference['cpu_capability']}" if reference.get("steps_per_s") else reference["skipped"]),
+                      flush=True)
+        results = []
+        for r, (axis, batch), path, prec, d in itertools.product(runs, axes, paths, precisions, devices):
+            results.append(time_case(Case(r, axis, batch, path, prec, d), args.steps, args.repeats, profile=args.profile))
+            if reference and reference.get("steps_per_s"):
+                results[-1]["ratio_to_reference"] = round(results[-1]["model_steps_per_s"] / reference["steps_per_s"], 2)
+            if not args.json:
+                _print_row(results[-1], header=len(results) == 1)
+                if args.profile:
+                    for op, ms in results[-1]["profile_ms_per_model_step"].items():
+                        print(f"{'':>16s} {op:>32s} {ms:8.3f} ms/step", flush=True)
+        doc["cases"] = results
+    if args.json:
+        print(json.dumps(doc, indent=1))
+    else:
+        print(f"# {env['backend']}: {', '.join(sorted(set(env['devices'])))}; {cpu_line(env)}; jax {env['jax']}")
+    return 0
+
+
+COLUMNS = ("runs", "devices", "run_axis", "map_batch", "model_path", "matmul_precision", "model_steps_per_s",
+           "ratio_to_reference", "achieved_gflops", "executed_gflops", "compile_s", "program_mb", "peak_mb")
+
+
+def cpu_line(env: dict) -> str:
+    """The processor as figures must name it: model name, family/model, vector extensions, cores."""
+    d = env.get("cpu_detail") or {}
+    ext = "/".join(e for e in d.get("vector_extensions", []) if e in ("avx2", "avx512f", "amx_tile")) or "no AVX2"
+    fam = f"family {d['family']} model {d['model']}, " if d.get("family") else ""
+    isa = [f.split("=", 1)[1] for f in env.get("xla_flags", "").split() if f.startswith("--xla_cpu_max_isa=")]
+    return f"{env['cpu']} ({fam}{ext}{', XLA limited to ' + isa[0] if isa else ''}; {env['cpu_count']} cores)"
+
+
+def time_reference(steps: int, repeats: int) -> dict:
+    """The PyTorch reference's steps/s on the paper's table, or why it was skipped."""
+    from grokjax import reference_torch, tasks
+    from grokjax.config import Config
+
+    if not reference_torch.available():
+        return {"skipped": "torch is not installed (pip install torch to time the reference beside grokjax)"}
+    data = Config().task.data()
+    order = np.random.default_rng(0).permutation(data.size)
+    return reference_torch.time_steps(data.x[order], data.y[order], tasks.n_train(0.5, data), steps, repeats)
+
+
+def _print_row(row: dict, header: bool) -> None:
+    if header:
+        print(" ".join(f"{c:>16s}" for c in COLUMNS), flush=True)
+    print(" ".join(f"{str(row.get(c, '')):>16s}" for c in COLUMNS), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""What the command lines share: one-line errors with exit status 2.
+
+Every ``python -m grokjax.<tool>`` reports bad input as one line,
+``grokjax.<tool>: error: <what>``, exits 2, and writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+class UsageError(Exception):
+    """Bad input on a command line."""
+
+    def report(self, prog: str) -> int:
+        """Prints the one line and gives the exit status."""
+        print(f"{prog}: error: {self}", file=sys.stderr)
+        return 2
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag raises UsageError (one line) instead of
+    printing the usage block."""
+
+    def error(self, message):
+        raise UsageError(message)
+
+
+def given_flags(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
+    """The destinations of the flags written on the command line (argparse
+    fills defaults only into attributes that are not there yet)."""
+    unset = object()
+    # an "append" flag extends its default, which must be a list or None
+    probe = argparse.Namespace(**{a.dest: None if isinstance(a, argparse._AppendAction) else unset
+                                  for a in parser._actions if a.dest != "help"})
+    parser.parse_args(argv, namespace=probe)
+    return {k for k, v in vars(probe).items() if v is not unset and v is not None}
+
+
+def add_compile_cache_flag(parser: argparse.ArgumentParser) -> None:
+    from grokjax.compile_cache import ENV
+
+    parser.add_argument("--no-compile-cache", action="store_true",
+                        help=f"compile every program afresh instead of loading it from the persistent compilation "
+                             f"cache (~/.cache/grokjax/jax, or ${ENV}; {ENV}=0 also turns it off)")
+
+
+def apply_compile_cache(args: argparse.Namespace) -> dict:
+    """Configures the cache as the command line asks, before anything compiles."""
+    from grokjax import compile_cache
+
+    return compile_cache.configure(enabled=not getattr(args, "no_compile_cache", False))

@@ -1,0 +1,78 @@
+"""The per-run knobs: every number a sweep can vary from run to run besides
+the seed and the data fraction, listed once.
+
+Each knob has its default (the paper's plain AdamW run), the transform it
+switches on when it leaves that default, its type, its valid range and its
+help. The spec, the command line, ``RunParams``, the tables and the figures
+all read this table. Pure Python: no JAX.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+
+def _positive(v) -> str | None:
+    return None if v > 0 else "must be > 0"
+
+
+def _nonneg(v) -> str | None:
+    return None if v >= 0 else "must be >= 0"
+
+
+def _unit(v) -> str | None:
+    return None if 0 <= v < 1 else "must be in [0, 1)"
+
+
+def _switch(v) -> str | None:
+    return None if v in (0, 1) else "takes 0 or 1"
+
+
+@dataclasses.dataclass(frozen=True)
+class Knob:
+    """A per-run number of a sweep."""
+
+    name: str
+    default: float
+    transform: str | None  # the transform it switches on away from its default; None: always in the program
+    check: Callable[[float], str | None]  # None if valid, else what is wrong
+    help: str
+    kind: type = float  # float, or int for counts
+
+
+KNOBS: tuple[Knob, ...] = (
+    Knob("lr", 1e-3, None, _positive, "peak learning rate; linear warmup over the first 10 updates"),
+    Knob("weight_decay", 1.0, None, _nonneg, "AdamW's decoupled weight decay toward 0"),
+    Knob("init_scale", 1.0, None, _positive, "α: every initial parameter times α (Omnigrok)"),
+    Knob("weight_decay_init", 0.0, "weight_decay_init", _nonneg,
+         "decoupled weight decay toward the initial parameters (Power et al. A.1.2)"),
+    Knob("update_noise", 0.0, "update_noise", _nonneg, "σ of Gaussian noise added to Adam's update direction, constant in time"),
+    Knob("grad_noise", 0.0, "grad_noise", _nonneg, "σ of Gaussian noise added to the gradient before Adam"),
+    Knob("grokfast_lambda", 0.0, "grokfast", _nonneg, "Grokfast-EMA amplification λ of the slow gradient (Lee et al. 2024 use 2)"),
+    Knob("grokfast_alpha", 0.98, None, _unit, "Grokfast-EMA decay α"),
+    Knob("grokfast_ma_lambda", 0.0, "grokfast_ma", _nonneg,
+         "Grokfast-MA amplification λ of the mean of the last w gradients (Lee et al. 2024 use 5)"),
+    Knob("grokfast_window", 100, None, _positive, "Grokfast-MA window w, in steps; the program keeps the largest "
+         "window's gradients (w × the model's size per run)", kind=int),
+    Knob("orthograd", 0.0, "orthograd", _switch,
+         "1 turns on ⊥Grad: the gradient's component along the weights removed (Prieto et al. 2025)"),
+    Knob("weight_norm_target", 0.0, "weight_norm_target", _nonneg,
+         "total parameter L2 norm restored after each step, 0 = free (Omnigrok §5)"),
+    Knob("weight_noise", 0.0, "weight_noise", _nonneg, "σ of Gaussian noise on every weight in the forward pass, fresh each step"),
+    Knob("dropout", 0.0, "dropout", _unit, "residual dropout rate; runs the unfactorized model path: same numbers, slower"),
+    Knob("outliers", 0, "outliers", _nonneg, "k training answers replaced by answers of other training equations (Power et al. A.4)",
+         kind=int),
+)
+KNOB = {k.name: k for k in KNOBS}
+
+# Transforms a program can hold; the chain's order is optim.py's. The last
+# three act on the model or the data rather than in the optimizer chain.
+TRANSFORMS = ("orthograd", "grokfast", "grokfast_ma", "grad_noise", "weight_decay_init", "update_noise", "weight_norm_target",
+              "weight_noise", "dropout", "outliers")
+
+
+def transforms_for(rows: list[dict]) -> tuple:
+    """The transforms a program needs: those some run turns on."""
+    return tuple(t for t in TRANSFORMS if any(
+        k.transform == t and any(r.get(k.name, k.default) != k.default for r in rows) for k in KNOBS))

@@ -1,0 +1,228 @@
+"""The LU landscape of Omnigrok (Liu et al. 2022, Figures 2a and 3a-b,
+appendix B), as one sweep.
+
+Each point is a weight norm w, a training-set size and a seed: a run that
+starts from the standard init rescaled to ‖θ‖ = w and minimizes its training
+loss with the norm held at w (rescaled after every step: the
+``weight_norm_target`` knob), weight decay 0 as in the authors' notebooks.
+Every point of the grid is a run of one compiled program. The reduced train
+and test loss and accuracy at w are read off at the end (``final_*``) and as
+the best over the evaluations (``min_*`` losses, ``max_*`` accuracies; the
+paper defines the reduced loss as a minimum).
+
+    python -m grokjax.landscape --task digits --norms 1:64:log:12 --sizes 200,500,1000
+
+or from Python::
+
+    from grokjax import landscape
+    spec = landscape.landscape_spec(SweepSpec(task=DigitsTask(), train_sizes=(200, 1000), steps=3000),
+                                    landscape.parse_norms("1:64:log:12"))
+    rows = landscape.reduce(grokjax.run(spec, out="results/lu"))  # also writes landscape.csv and lu.png
+
+Omnigrok's claim: the reduced training loss is L-shaped in w (low beyond a
+small norm), the test loss U-shaped (lowest near one "Goldilocks" norm).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from grokjax.errors import SpecError
+from grokjax.knobs import KNOBS
+from grokjax.spec import Product, SweepSpec, read_toml
+
+COLUMNS = ("weight_norm_target", "n_train", "frac", "seed", "final_weight_norm",
+           "final_train_loss", "final_val_loss", "final_train_acc", "final_val_acc",
+           "min_train_loss", "min_val_loss", "max_train_acc", "max_val_acc")
+
+
+def parse_norms(text: str) -> tuple[float, ...]:
+    """``a:b:log:N`` (N norms evenly spaced on a log axis, ends included),
+    ``a:b:N`` (evenly spaced), or ``a,b,c``."""
+    text = str(text).strip()
+    parts = text.split(":")
+    try:
+        if len(parts) == 4 and parts[2] == "log":
+            a, b, n = float(parts[0]), float(parts[1]), int(parts[3])
+            values = np.geomspace(a, b, n) if a > 0 and b > a and n >= 2 else None
+        elif len(parts) == 3:
+            a, b, n = float(parts[0]), float(parts[1]), int(parts[2])
+            values = np.linspace(a, b, n) if b > a and n >= 2 else None
+        elif len(parts) == 1:
+            values = np.array([float(v) for v in text.split(",")])
+        else:
+            values = None
+    except ValueError:
+        values = None
+    if values is None:
+        raise SpecError(f"malformed norms {text!r}: use a:b:log:N, a:b:N (b > a, N >= 2) or a,b,c")
+    values = tuple(float(f"{v:.6g}") for v in values)  # readable in the tables
+    if any(v <= 0 for v in values):
+        raise SpecError(f"norms {text!r}: every weight norm must be > 0")
+    if len(set(values)) != len(values):
+        raise SpecError(f"norms {text!r} repeats a norm")
+    return values
+
+
+def landscape_spec(spec: SweepSpec, norms, weight_decay: float = 0.0) -> SweepSpec:
+    """``spec`` with its grid replaced by the landscape's: one run per norm
+    (× data size × seed), the norm held from step 0, ``weight_decay``
+    (Omnigrok: 0) and the spec's first product's other numbers (lr, …)."""
+    norms = tuple(norms)
+    if not norms:
+        raise SpecError("a landscape needs at least one weight norm")
+    if len(spec.grid) > 1:
+        raise SpecError("a landscape takes one grid product (its knobs are crossed with the norms), not several")
+    base = spec.grid[0]
+    keep = {k.name: getattr(base, k.name) for k in KNOBS if k.name not in ("weight_decay", "weight_norm_target")}
+    grid = (Product(**keep, weight_decay=weight_decay, weight_norm_target=norms, full_batch=base.full_batch),)
+    return spec.replace(grid=grid, name=spec.name or f"landscape_{spec.task.name}")
+
+
+def reduce(results) -> list[dict]:
+    """One row per point (w, size, seed): final and best losses and accuracies."""
+    c, rows = results.curves, []
+    if len(results.steps) < 2:
+        raise SpecError("the landscape stopped before its first evaluation after step 0: nothing to reduce")
+    for i, run in enumerate(results.runs):
+        rows.append({
+            "weight_norm_target": run["weight_norm_target"], "n_train": run["n_train"], "frac": run["frac"],
+            "seed": run["seed"], "final_weight_norm": float(c["weight_norm"][-1, i]),
+            "final_train_loss": float(c["train_loss"][-1, i]), "final_val_loss": float(c["val_loss"][-1, i]),
+            "final_train_acc": float(c["train_acc"][-1, i]), "final_val_acc": float(c["val_acc"][-1, i]),
+            "min_train_loss": float(np.nanmin(c["train_loss"][1:, i])), "min_val_loss": float(np.nanmin(c["val_loss"][1:, i])),
+            "max_train_acc": float(np.nanmax(c["train_acc"][1:, i])), "max_val_acc": float(np.nanmax(c["val_acc"][1:, i])),
+        })
+    if results.out is not None:
+        write(Path(results.out), rows, results.spec)
+    return rows
+
+
+def write(out: Path, rows: list[dict], spec: SweepSpec) -> list[Path]:
+    """landscape.csv and lu.png in ``out``."""
+    from grokjax import report
+
+    report.write_atomic(out / "landscape.csv", report.table_text(COLUMNS, rows))
+    png = out / "lu.png"
+    plot(png, rows, spec)
+    return [out / "landscape.csv", png]
+
+
+def plot(path: Path, rows: list[dict], spec: SweepSpec) -> None:
+    """Reduced train and test loss (top) and accuracy (bottom) against the
+    weight norm on a log axis, one line per data size, mean over seeds."""
+    from matplotlib.figure import Figure
+
+    sizes = sorted({r["n_train"] for r in rows})
+    norms = sorted({r["weight_norm_target"] for r in rows})
+    fig = Figure(figsize=(10, 7.2), layout="constrained")
+    axes = fig.subplots(2, 2, sharex=True)
+    colors = [f"C{i}" for i in range(len(sizes))]
+    for (key, label), ax in zip((("final_train_loss", "train loss"), ("final_val_loss", "test loss"),
+                                 ("final_train_acc", "train accuracy"), ("final_val_acc", "test accuracy")), axes.flat):
+        best = key.replace("final_", "min_" if "loss" in key else "max_")
+        for n, color in zip(sizes, colors):
+            def mean(k):
+                return [np.mean([r[k] for r in rows if r["n_train"] == n and r["weight_norm_target"] == w]) for w in norms]
+
+            ax.plot(norms, mean(key), "o-", ms=3, color=color, label=f"{n:,} training samples")
+            ax.plot(norms, mean(best), ":", color=color, alpha=0.6)
+        ax.set_xscale("log")
+        if "loss" in key:
+            ax.set_yscale("log")
+        else:
+            ax.set_ylim(-0.02, 1.02)
+        ax.set_ylabel(f"reduced {label}")
+        ax.grid(alpha=0.3, which="both")
+    for ax in axes[1]:
+        ax.set_xlabel("weight norm ‖θ‖ (held fixed)")
+    from matplotlib.lines import Line2D
+
+    handles, _ = axes[0, 0].get_legend_handles_labels()
+    handles += [Line2D([], [], color="0.3", marker="o", ms=3, label="end of run"),
+                Line2D([], [], color="0.3", ls=":", label="best over the run")]
+    axes[0, 0].legend(handles=handles, fontsize=8)
+    seeds = len({r["seed"] for r in rows})
+    fig.suptitle(f"LU landscape: {spec.task.describe()}, {spec.model.name}, {spec.steps:,} steps at fixed norm, "
+                 f"mean of {seeds} seed{'s' if seeds > 1 else ''}\n(Omnigrok: train loss L-shaped, test loss U-shaped)",
+                 fontsize=11)
+    fig.savefig(path, dpi=130)
+
+
+def run(spec: SweepSpec, norms, out=None, *, weight_decay: float = 0.0, progress: bool = True, command=None):
+    """Trains the landscape of ``spec`` at ``norms``; returns ``(results, rows)``
+    and, with ``out``, writes the sweep folder with landscape.csv and lu.png."""
+    from grokjax import api
+
+    results = api.run(landscape_spec(spec, norms, weight_decay), out, progress=progress, command=command)
+    return results, reduce(results)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from grokjax import api, sweep
+    from grokjax.cli import UsageError, apply_compile_cache, given_flags
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = sweep.make_parser()
+    parser.prog = "python -m grokjax.landscape"
+    parser.description = (
+        "Omnigrok's LU landscape: for each weight norm w and training-set size, train from the standard init "
+        "rescaled to norm w with the norm held at w after every step (weight decay 0), and record the reduced "
+        "train and test loss and accuracy. Every (w, size, seed) is one run of one compiled program. Writes the "
+        "sweep folder plus landscape.csv and lu.png. Every flag of python -m grokjax.sweep applies.")
+    parser.epilog = ("examples:\n"
+                     "  python -m grokjax.landscape --task teacher_student --norms 1:100:log:11 --steps 3000\n"
+                     "  python -m grokjax.landscape --task digits --norms 1:64:log:12 --sizes 200,500,1000\n"
+                     "  python -m grokjax.landscape --op add --modulus 23 --norms 5:80:log:9 --fracs 0.3,0.6")
+    g = parser.add_argument_group("the landscape")
+    g.add_argument("--norms", metavar="A:B:log:N", help="weight norms: a:b:log:N, a:b:N or a,b,c (required, or a "
+                   "sweep file's norms = \"...\")")
+    g.add_argument("--sizes", dest="train_size", metavar="N[,M...]", help="training-set sizes (same as --train-size)")
+    try:
+        args = parser.parse_args(argv)
+        given = given_flags(parser, argv)
+        apply_compile_cache(args)
+        if args.resume is not None:
+            raise UsageError("a landscape is resumed as a sweep: python -m grokjax.sweep --resume OUT")
+        if "weight_norm_target" in given or "variant" in given:
+            raise UsageError("the landscape sets the weight norm itself: give --norms, not --weight-norm-target or --variant")
+        base = {}
+        if "spec" in given:  # a sweep file may name its norms too
+            base = read_toml(args.spec, args.profile)
+            file_norms = base.pop("norms", None)
+            if args.norms is None and file_norms is not None:
+                args.norms = ",".join(str(v) for v in file_norms) if isinstance(file_norms, list) else str(file_norms)
+        elif "profile" in given:
+            raise UsageError("--profile needs --spec FILE")
+        if args.norms is None:
+            raise UsageError("--norms is required, e.g. --norms 1:64:log:12")
+        norms = parse_norms(args.norms)
+        spec = SweepSpec.from_dict(sweep.spec_dict(args, given - {"norms", "spec", "profile"}, base))
+        decays = args.weight_decay.split(",") if "weight_decay" in given else ["0"]
+        if len(decays) > 1:
+            raise UsageError("a landscape takes one --weight-decay (Omnigrok's: 0)")
+        decay = float(decays[0])
+        spec = landscape_spec(spec, norms, decay)
+        out = args.out or sweep.default_out(spec)
+        results = api.run(spec, out, progress=not args.no_progress, command=["-m", "grokjax.landscape", *argv])
+        reduce(results)
+    except (UsageError, SpecError, api.OutputError) as e:
+        return UsageError(str(e)).report("grokjax.landscape")
+    if results.stop_reason not in ("budget", "stop_at"):  # a signal: 128 + its number, as grokjax.sweep
+        import signal
+
+        print(f"grokjax.landscape: stopped at step {int(results.steps[-1])} of {spec.steps}; {out}/landscape.csv "
+              f"holds that step. Continue with python -m grokjax.sweep --resume {out}, then redraw with "
+              f"python -c 'import grokjax; from grokjax import landscape; landscape.reduce(grokjax.load(\"{out}\"))'",
+              file=sys.stderr)
+        return 128 + signal.Signals[results.stop_reason].value
+    print(f"{len(results.runs)} landscape points; wrote {out}/landscape.csv and {out}/lu.png "
+          f"(compile {results.timing['compile_s']:.1f}s, train {results.timing['train_s']:.1f}s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

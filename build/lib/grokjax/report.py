@@ -1,0 +1,217 @@
+"""What a sweep writes: runs.csv, curves.csv and config.json, and reading them back.
+
+Each file is written to a temporary name and renamed, so a reader never sees
+a half-written table. Numbers are written in the shortest form that reads
+back to the same value in the dtype they were computed in, so the tables are
+an exact record: ``grokjax.load`` rebuilds from them what ``grokjax.run`` returned.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+
+from grokjax.summary import METRICS, SUMMARY, metric_names
+
+# steps: the step the sweep stopped at; stop_reason: budget, stop_at, or the signal (SIGINT, SIGTERM)
+SUMMARY_COLUMNS = (*SUMMARY, "steps", "stop_reason")
+
+
+def fmt(v) -> str:
+    """A CSV cell: empty for None (a threshold never reached); a float in the
+    shortest digits that read back to it (as float32 when it is one)."""
+    if v is None:
+        return ""
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v))
+    if isinstance(v, (float, np.floating)):
+        v = float(v)
+        if np.isfinite(v) and float(np.float32(v)) == v:
+            return str(np.float32(v))
+        return repr(v)
+    return str(v)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def table_text(header, rows) -> str:
+    if len(set(header)) != len(header):
+        dup = sorted({c for c in header if list(header).count(c) > 1})
+        raise ValueError(f"a table would have two columns named {dup[0]!r}")
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows([[fmt(r.get(c)) for c in header] for r in rows])
+    return buf.getvalue()
+
+
+def runs_header(rows: list[dict]) -> list[str]:
+    """The run's settings in the order of its row (curves.csv's order), then its summary."""
+    return [*(k for k in rows[0] if k not in SUMMARY_COLUMNS), *SUMMARY_COLUMNS]
+
+
+def curves_header(settings: list[dict], curves: dict | None = None) -> list[str]:
+    metrics = METRICS if curves is None else metric_names(curves)
+    return [*(k for k in settings[0] if k != "n_train"), "step", *metrics]
+
+
+def write_runs(path: Path, rows: list[dict]) -> None:
+    write_atomic(path, table_text(runs_header(rows), rows))
+
+
+def curve_rows(settings: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray]) -> list[dict]:
+    """Long format: one dict per run × evaluation."""
+    return [
+        {**s, "step": int(steps[t]), **{m: curves[m][t, r] for m in metric_names(curves)}}
+        for r, s in enumerate(settings)
+        for t in range(len(steps))
+    ]
+
+
+def write_curves(path: Path, settings: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray]) -> None:
+    write_atomic(path, table_text(curves_header(settings, curves), curve_rows(settings, steps, curves)))
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def cell(text: str):
+    """A CSV cell back to the value ``fmt`` wrote: None, bool, int, float or str."""
+    if text == "":
+        return None
+    if text in ("True", "False"):
+        return text == "True"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def read_curves(path: Path, n_runs: int, dtype=np.float32) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """curves.csv as ``(steps [T], metric -> [T, R])`` in ``dtype``: every
+    metric it holds (older folders have no per-layer norms)."""
+    records = read_csv(path)
+    steps = np.array(sorted({int(c["step"]) for c in records}))
+    at = {int(s): t for t, s in enumerate(steps)}
+    metrics = metric_names(records[0]) if records else list(METRICS)
+    curves = {m: np.full((len(steps), n_runs), np.nan, dtype) for m in metrics}
+    for c in records:
+        for m in metrics:
+            curves[m][at[int(c["step"])], int(c["run"])] = dtype(c[m])
+    return steps, curves
+
+
+def read_sweep(out: Path) -> tuple[list[dict], np.ndarray, dict[str, np.ndarray]]:
+    """A sweep folder's runs.csv and curves.csv as ``(rows, steps, curves)``, the
+    values the sweep drew its figures from: rows typed, curves ``[T, R]``.
+    Needs no spec, so it reads folders of older grokjax versions too."""
+    rows = [{k: cell(v) for k, v in r.items()} for r in read_csv(Path(out) / "runs.csv")]
+    if not rows:
+        raise ValueError(f"{Path(out) / 'runs.csv'} has no runs")
+    steps, curves = read_curves(Path(out) / "curves.csv", len(rows))
+    return rows, steps, curves
+
+
+def cpuinfo() -> dict:
+    """The first processor's fields in /proc/cpuinfo ({} where there is none)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            fields = dict(line.split(":", 1) for line in f.read().split("\n\n")[0].splitlines() if ":" in line)
+    except OSError:
+        return {}
+    return {k.strip(): v.strip() for k, v in fields.items()}
+
+
+def cpu() -> dict:
+    """The processor, from /proc/cpuinfo where there is one: XLA:CPU's speed
+    depends on its family and vector extensions, so figures record them."""
+    info = {"name": platform.processor() or platform.machine()}
+    fields = cpuinfo()
+    if not fields:
+        return info
+    flags = set(fields.get("flags", "").split())
+    return {
+        "name": fields.get("model name", info["name"]),
+        "family": fields.get("cpu family"),
+        "model": fields.get("model"),
+        "vector_extensions": [f for f in ("avx", "avx2", "fma", "avx512f", "avx512_bf16", "amx_tile") if f in flags],
+    }
+
+
+def environment() -> dict:
+    """Versions, processor and devices, for config.json."""
+    import flax
+    import jax
+    import jaxlib
+    import optax
+
+    import grokjax
+    from grokjax import compile_cache
+
+    devices = jax.devices()
+    proc = cpu()
+    return {
+        "python": platform.python_version(),
+        "grokjax": grokjax.__version__,
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "flax": flax.__version__,
+        "optax": optax.__version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "cpu": proc["name"],
+        "cpu_detail": proc,
+        "cpu_count": os.cpu_count(),
+        "backend": jax.default_backend(),
+        "devices": [d.device_kind for d in devices],
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "compile_cache": compile_cache.state(),
+        "git_commit": _git_commit(),
+    }
+
+
+def _git_commit() -> str | None:
+    import subprocess
+
+    try:
+        root = Path(__file__).resolve().parent.parent
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        if out.returncode:
+            return None
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=5,
+        ).stdout.strip()
+        return out.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def write_json(path: Path, obj: dict) -> None:
+    write_atomic(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def command_line(argv: list[str], module: str = "grokjax.sweep") -> str:
+    """The command that reproduces this sweep, as a user would type it.
+    ``argv`` starting with ``-m MODULE`` names another tool than ``module``."""
+    import shlex
+
+    if argv[:1] == ["-m"] and len(argv) > 1:
+        module, argv = argv[1], argv[2:]
+    return " ".join(shlex.quote(a) for a in ["python", "-m", module, *argv])
