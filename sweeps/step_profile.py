@@ -62,7 +62,10 @@ def parse_dots(hlo: str) -> dict:
     comps = dict(re.findall(r"\n(%[\w.-]+) [^\n]*\{\n(.*?)\n\}", hlo, re.S))
     defined = {n: _shape(s) for n, s in re.findall(r"(%[\w.-]+) = (f32\[[\d,]*\])", hlo)}
     out = {}
-    for line in hlo.split("\n"):
+    # ops that run (and show in a profile): those outside fused computations
+    running = "\n".join(body for name, body in comps.items() if "fused_computation" not in name)
+    entry = re.search(r"\nENTRY [^\n]*\{\n(.*?)\n\}", hlo, re.S)
+    for line in (running + "\n" + (entry.group(1) if entry else "")).split("\n"):
         m = re.match(r"\s*(?:ROOT )?%([\w.-]+) = \S+ (fusion|dot)\(", line)
         if not m:
             continue
