@@ -1,0 +1,97 @@
+"""A/B of XLA compile options on the paper step, in one process.
+
+    python sweeps/options_ab.py OUT.json --option KEY=VALUE [--option ...]
+        [--runs 1] [--steps 30] [--pairs 20]
+
+Compiles the step the benchmark times (``train.sweep_steps``, paper config:
+x+y mod 97 at frac 0.5, ``--runs`` runs) twice, with XLA's default options
+and with the given ones (``lowered.compile(compiler_options)``), then times
+``--pairs`` alternating pairs of ``--steps`` updates from the same state.
+This CPU's speed drifts by ±20% between timings, so a single pair says
+little: it reports each pair's ratio (B over A), their median and quartiles
+and a Wilcoxon signed-rank test of ratio = 1, and the largest parameter
+difference after the last timing (0 only if B computes the same bits).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+
+def parse_option(text: str) -> tuple:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"--option needs KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("out", help="JSON file to write")
+    p.add_argument("--option", type=parse_option, action="append", required=True,
+                   help="an XLA compile option for B, KEY=VALUE (repeatable), "
+                        "e.g. xla_cpu_experimental_ynn_fusion_type=LIBRARY_FUSION_TYPE_DOT")
+    p.add_argument("--runs", type=int, default=1, help="runs in the program (default 1)")
+    p.add_argument("--steps", type=int, default=30, help="updates per timing (default 30)")
+    p.add_argument("--pairs", type=int, default=20, help="alternating A/B timings (default 20)")
+    args = p.parse_args()
+
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from scipy.stats import wilcoxon
+
+    from grokjax import report, train
+    from grokjax.config import Config, make_runs
+
+    options = dict(args.option)
+    cfg = Config(run_axis="map")
+    data = cfg.task.data()
+    x, y = jnp.asarray(data.x), jnp.asarray(data.y)
+    runs = make_runs(data, [dict(seed=s, frac=0.5) for s in range(args.runs)])
+    start = train.sweep_init(cfg, x, runs)
+    lowered = train.sweep_steps.lower(cfg, x, y, runs, start, 0)
+    compiled, compile_s = {}, {}
+    for name, opts in (("A", {}), ("B", options)):
+        t0 = time.perf_counter()
+        try:
+            compiled[name] = lowered.compile(opts)
+        except Exception as e:  # an unknown option or value: XLA says which
+            print(f"error: XLA refused {opts}: {str(e).splitlines()[0]}", file=sys.stderr)
+            return 2
+        compile_s[name] = round(time.perf_counter() - t0, 2)
+    rates, last = {"A": [], "B": []}, {}
+    for _ in range(args.pairs):
+        for name, c in compiled.items():
+            s = c(x, y, runs, jax.tree.map(jnp.copy, start), 2)  # warm
+            jax.block_until_ready(s)
+            t0 = time.perf_counter()
+            s = jax.block_until_ready(c(x, y, runs, s, args.steps))
+            rates[name].append(args.runs * args.steps / (time.perf_counter() - t0))
+            last[name] = s
+    ratio = np.asarray(rates["B"]) / np.asarray(rates["A"])
+    diff = max(float(jnp.max(jnp.abs(a - b))) for a, b in
+               zip(jax.tree.leaves(last["A"].params), jax.tree.leaves(last["B"].params)))
+    doc = {"command": "python sweeps/options_ab.py " + " ".join(sys.argv[1:]),
+           "scale": f"paper config, {args.runs} run(s), {args.pairs} alternating pairs of {args.steps} updates",
+           "options_B": options, "compile_s": compile_s,
+           "model_steps_per_s": {k: [round(v, 2) for v in r] for k, r in rates.items()},
+           "median_model_steps_per_s": {k: round(float(np.median(r)), 2) for k, r in rates.items()},
+           "ratio_B_over_A": {"median": round(float(np.median(ratio)), 3),
+                              "quartiles": [round(float(q), 3) for q in np.percentile(ratio, [25, 75])],
+                              "wilcoxon_p": round(float(wilcoxon(ratio - 1).pvalue), 4)},
+           "max_param_diff": diff, "environment": report.environment()}
+    with open(args.out, "w") as f:
+        json.dump(doc, f, indent=1)
+    r = doc["ratio_B_over_A"]
+    print(f"A {doc['median_model_steps_per_s']['A']} / B {doc['median_model_steps_per_s']['B']} model-steps/s (medians); "
+          f"B/A per pair: median {r['median']}, quartiles {r['quartiles']}, Wilcoxon p {r['wilcoxon_p']}; "
+          f"max param diff {diff:.2e}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
