@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from grokjax import program_cache, summary, tasks, train as training
+from grokjax import program_cache, summary, tasks, train as training, xla_options
 from grokjax.plan import Plan
 
 
@@ -218,9 +218,9 @@ def evaluate_run(config, row: dict, params) -> dict:
         order = training.run_order(config, run)
         y = training.run_labels(config, jax.numpy.asarray(data.y), order, run)
         mask = tasks.train_mask(order, run.n_train, data.size)
-        metrics = jax.jit(training.evaluate, static_argnums=0)(config, data.x, y, mask, params)
+        metrics = xla_options.jit(training.evaluate, static_argnums=0)(config, data.x, y, mask, params)
         model = training.model_for(config)
-        out = jax.jit(lambda p, x: model.apply(p, x, path=config.model_path))(params, data.x)
+        out = xla_options.jit(lambda p, x: model.apply(p, x, path=config.model_path))(params, data.x)
         return {
             "metrics": {k: float(v) for k, v in metrics.items()},
             "output": np.asarray(out),

@@ -41,7 +41,7 @@ import pickle
 import sys
 from pathlib import Path
 
-from grokjax import compile_cache, report
+from grokjax import compile_cache, report, xla_options
 
 FORMAT = 2  # bump when what an entry holds changes
 FOLDER = "grokjax-programs"
@@ -235,6 +235,7 @@ def key_material(name: str, config, args) -> dict:
                        if k not in IGNORED_SETTINGS},
         "devices": [(d.platform, d.device_kind, d.id, d.process_index) for d in jax.devices()],
         "backend": (jax.default_backend(), backend.get_backend().platform_version),
+        "compiler_options": xla_options.compiler_options(),
         "env": {k: v for k, v in sorted(os.environ.items()) if k.startswith(ENV_PREFIXES)},
         "cpu": cpu_identity(),
     }

@@ -160,7 +160,7 @@ def environment() -> dict:
     import optax
 
     import grokjax
-    from grokjax import compile_cache
+    from grokjax import compile_cache, xla_options
 
     devices = jax.devices()
     proc = cpu()
@@ -179,6 +179,7 @@ def environment() -> dict:
         "backend": jax.default_backend(),
         "devices": [d.device_kind for d in devices],
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "compiler_options": xla_options.compiler_options(),
         "compile_cache": compile_cache.state(),
         "git_commit": _git_commit(),
     }

@@ -17,7 +17,7 @@ import numpy as np
 import optax
 from jax.sharding import PartitionSpec as P
 
-from grokjax import losses, optim, summary, tasks
+from grokjax import losses, optim, summary, tasks, xla_options
 from grokjax.config import Config, RunParams
 from grokjax.model import make_model
 from grokjax.optim import make_optimizer
@@ -374,18 +374,18 @@ def over_runs(config: Config, fn, shared: tuple, *per_run):
     return jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=P("runs"))(shared, *per_run)
 
 
-@functools.partial(jax.jit, static_argnames="config")
+@functools.partial(xla_options.jit, static_argnames="config")
 def sweep_init(config: Config, x, runs: RunParams) -> TrainState:
     return over_runs(config, lambda x, r: init_run(config, x, r), (x,), runs)
 
 
-@functools.partial(jax.jit, static_argnames="config", donate_argnames="states")
+@functools.partial(xla_options.jit, static_argnames="config", donate_argnames="states")
 def sweep_chunk(config: Config, x, y, runs: RunParams, states: TrainState, n_steps):
     """Every run advances ``n_steps`` updates and is evaluated: one compiled program."""
     return over_runs(config, lambda x, y, n, r, s: train_chunk(config, x, y, r, s, n), (x, y, n_steps), runs, states)
 
 
-@functools.partial(jax.jit, static_argnames="config", donate_argnames="states")
+@functools.partial(xla_options.jit, static_argnames="config", donate_argnames="states")
 def sweep_steps(config: Config, x, y, runs: RunParams, states: TrainState, n_steps):
     """``n_steps`` updates of every run and no evaluation: what ``grokjax.bench`` times."""
 

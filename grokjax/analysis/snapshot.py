@@ -15,7 +15,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from grokjax import checkpoint, engine, report
+from grokjax import checkpoint, engine, report, xla_options
 from grokjax.checkpoint import CheckpointError
 from grokjax.config import Config, RunParams
 from grokjax.plan import Plan, expand
@@ -118,7 +118,7 @@ def load(out, runs=None, step: int | None = None) -> Snapshot:
     return Snapshot(out, got.step, plan, groups)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
+@functools.partial(xla_options.jit, static_argnums=(0, 1))
 def _program(config: Config, measure, x, y, run_params, params, extra):
     from grokjax import train
 
