@@ -342,7 +342,7 @@ def main(argv=None) -> int:
 
     apply_compile_cache(args)
     env = report.environment()
-    doc = {"command": report.command_line(["python", "-m", "grokjax.bench", *argv]), "environment": env}
+    doc = {"command": report.command_line(argv, module="grokjax.bench"), "environment": env}
     if args.time_to_grok:
         results = []
         for (axis, batch), path, prec in itertools.product(axes, paths, precisions):
