@@ -100,9 +100,9 @@ def _peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10  # KiB on Linux
 
 
-def _profile(call, states):
-    """Runs ``call`` once under the JAX profiler; returns the new states and
-    the device time per op kind (XLA's op name up to its first '.'), in ms."""
+def op_times(call, states):
+    """Runs ``call(states)`` once under the JAX profiler; returns the new
+    states and the device time of each XLA op, by its name, in ms."""
     import collections
     import glob
     import gzip
@@ -116,12 +116,23 @@ def _profile(call, states):
         (path,) = glob.glob(f"{tmp}/**/*.trace.json.gz", recursive=True)
         with gzip.open(path) as f:
             events = json.load(f)["traceEvents"]
-    ops = collections.Counter()
+    ms = collections.Counter()
     for e in events:
         name = e.get("name", "")
-        if e.get("ph") == "X" and not name.startswith(("$", "Thunk", "Pjit", "Slinky", "end:", "Threadpool")):
-            ops[name.split(".")[0]] += e.get("dur", 0) / 1e3
-    return states, dict(ops.most_common(12))
+        if e.get("ph") == "X" and not name.startswith(("$", "Thunk", "Pjit", "Slinky", "end:", "Threadpool", "jit_")):
+            ms[name] += e.get("dur", 0) / 1e3
+    return states, ms
+
+
+def _profile(call, states):
+    """``op_times`` summed per op kind (XLA's op name up to its first '.'): the 12 largest."""
+    import collections
+
+    states, ms = op_times(call, states)
+    kinds = collections.Counter()
+    for name, t in ms.items():
+        kinds[name.split(".")[0]] += t
+    return states, dict(kinds.most_common(12))
 
 
 def time_case(case: Case, steps: int, repeats: int, frac: float = 0.5, profile: bool = False) -> dict:
