@@ -1,11 +1,13 @@
-"""A/B of XLA compile options on the paper step, in one process.
+"""A/B of XLA compile options, or of attention's form, on the paper step, in one process.
 
-    python sweeps/options_ab.py OUT.json --option KEY=VALUE [--option ...]
+    python sweeps/options_ab.py OUT.json [--option KEY=VALUE ...] [--attention sum|dot]
         [--runs 1] [--steps 30] [--pairs 20]
 
 Compiles the step the benchmark times (``train.sweep_steps``, paper config:
-x+y mod 97 at frac 0.5, ``--runs`` runs) twice, with XLA's default options
-and with the given ones (``lowered.compile(compiler_options)``), then times
+x+y mod 97 at frac 0.5, ``--runs`` runs) twice: A as grokjax compiles it,
+and B with the given compile options added (``lowered.compile(options)``)
+and/or attention's products formed as ``--attention`` says
+(``model.attend``'s ``by_sum``; A keeps this backend's default), then times
 ``--pairs`` alternating pairs of ``--steps`` updates from the same state.
 This CPU's speed drifts by ±20% between timings, so a single pair says
 little: it reports each pair's ratio (B over A), their median and quartiles
@@ -31,20 +33,26 @@ def parse_option(text: str) -> tuple:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("out", help="JSON file to write")
-    p.add_argument("--option", type=parse_option, action="append", required=True,
+    p.add_argument("--option", type=parse_option, action="append", default=[],
                    help="an XLA compile option for B, KEY=VALUE (repeatable), "
                         "e.g. xla_cpu_experimental_ynn_fusion_type=LIBRARY_FUSION_TYPE_DOT")
+    p.add_argument("--attention", choices=("sum", "dot"),
+                   help="B's attention products: multiply-and-sum or einsums (default: as A)")
     p.add_argument("--runs", type=int, default=1, help="runs in the program (default 1)")
     p.add_argument("--steps", type=int, default=30, help="updates per timing (default 30)")
     p.add_argument("--pairs", type=int, default=20, help="alternating A/B timings (default 20)")
     args = p.parse_args()
+    if not args.option and not args.attention:
+        p.error("nothing to compare: give --option and/or --attention")
+
+    import functools
 
     import jax
     import jax.numpy as jnp
     import numpy as np
     from scipy.stats import wilcoxon
 
-    from grokjax import report, train
+    from grokjax import model, report, train
     from grokjax.config import Config, make_runs
 
     options = dict(args.option)
@@ -53,9 +61,14 @@ def main() -> int:
     x, y = jnp.asarray(data.x), jnp.asarray(data.y)
     runs = make_runs(data, [dict(seed=s, frac=0.5) for s in range(args.runs)])
     start = train.sweep_init(cfg, x, runs)
-    lowered = train.sweep_steps.lower(cfg, x, y, runs, start, 0)
+    default_attend = model.attend
     compiled, compile_s = {}, {}
     for name, opts in (("A", {}), ("B", options)):
+        if name == "B" and args.attention:  # traced anew with B's attention
+            model.attend = functools.partial(default_attend, by_sum=args.attention == "sum")
+            jax.clear_caches()
+        lowered = train.sweep_steps.lower(cfg, x, y, runs, start, 0)
+        model.attend = default_attend
         t0 = time.perf_counter()
         try:
             compiled[name] = lowered.compile(opts)
@@ -77,7 +90,9 @@ def main() -> int:
                zip(jax.tree.leaves(last["A"].params), jax.tree.leaves(last["B"].params)))
     doc = {"command": "python sweeps/options_ab.py " + " ".join(sys.argv[1:]),
            "scale": f"paper config, {args.runs} run(s), {args.pairs} alternating pairs of {args.steps} updates",
-           "options_B": options, "compile_s": compile_s,
+           "options_B": options,
+           "attention": {"A": "sum" if model.products_by_sum() else "dot", "B": args.attention or "as A"},
+           "compile_s": compile_s,
            "model_steps_per_s": {k: [round(v, 2) for v in r] for k, r in rates.items()},
            "median_model_steps_per_s": {k: round(float(np.median(r)), 2) for k, r in rates.items()},
            "ratio_B_over_A": {"median": round(float(np.median(ratio)), 3),

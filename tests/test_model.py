@@ -5,7 +5,7 @@ import numpy as np
 
 from grokjax import tables
 
-from grokjax.model import Transformer, TransformerSpec, count_params, make_model
+from grokjax.model import Transformer, TransformerSpec, attend, count_params, make_model, products_by_sum
 
 
 def test_paper_model_has_about_4e5_non_embedding_parameters():
@@ -70,6 +70,34 @@ def test_factorized_path_has_the_same_gradients():
     grad = jax.jit(jax.grad(loss), static_argnums=1)
     ref, got = grad(params, "answer"), grad(params, "factorized")
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), got, ref)
+
+
+@pytest.mark.parametrize("Q, masked", [(2, True), (1, False), (4, True)])
+def test_attention_by_sum_agrees_with_einsums_values_and_gradients(Q, masked):
+    kq, kk, kv = jax.random.split(jax.random.key(3), 3)
+    q, k, v = jax.random.normal(kq, (8, Q, 64)), jax.random.normal(kk, (8, 4, 64)), jax.random.normal(kv, (8, 4, 64))
+    mask = np.tril(np.ones((4, 4), bool))[4 - Q:] if masked else None
+    fn = {by_sum: jax.jit(lambda q, k, v, s=by_sum: attend(q, k, v, mask, 4, by_sum=s)) for by_sum in (False, True)}
+    out = {by_sum: f(q, k, v) for by_sum, f in fn.items()}
+    np.testing.assert_allclose(out[True], out[False], rtol=1e-5, atol=1e-6)
+    if masked:  # the mask holds: the last position's value never reaches the first query
+        np.testing.assert_allclose(fn[True](q, k, v.at[:, -1].add(1.0))[:, 0], out[True][:, 0], rtol=1e-6, atol=1e-6)
+    grads = {by_sum: jax.grad(lambda q, k, v, s=by_sum: (attend(q, k, v, mask, 4, by_sum=s) ** 2).sum(), (0, 1, 2))(q, k, v)
+             for by_sum in (False, True)}
+    for a, b in zip(grads[True], grads[False]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_cpu_step_has_no_batched_matmul():
+    """On CPU attention is multiply-and-sum: XLA would run a batched einsum
+    as one tiny library matmul per example and head."""
+    if jax.default_backend() != "cpu":
+        pytest.skip("a CPU property")
+    assert products_by_sum()
+    model, params, x = _tiny()
+    hlo = jax.jit(jax.grad(lambda p: (model.apply(p, x) ** 2).sum())).lower(params).compile().as_text()
+    assert "lhs_contracting_dims" in hlo  # the dense layers' matmuls are there
+    assert [line for line in hlo.splitlines() if "lhs_batch_dims" in line] == []
 
 
 def test_unknown_path_is_an_error():
