@@ -1,10 +1,10 @@
 """A/B of XLA compile options, or of attention's form, on the paper step, in one process.
 
     python sweeps/options_ab.py OUT.json [--option KEY=VALUE ...] [--attention sum|dot]
-        [--runs 1] [--steps 30] [--pairs 20]
+        [--runs 1] [--steps 30] [--pairs 20] [--run-axis map|vmap]
 
 Compiles the step the benchmark times (``train.sweep_steps``, paper config:
-x+y mod 97 at frac 0.5, ``--runs`` runs) twice: A as grokjax compiles it,
+x+y mod 97 at frac 0.5, ``--runs`` runs, over ``--run-axis``) twice: A as grokjax compiles it,
 and B with the given compile options added (``lowered.compile(options)``)
 and/or attention's products formed as ``--attention`` says
 (``model.attend``'s ``by_sum``; A keeps this backend's default), then times
@@ -41,6 +41,8 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=1, help="runs in the program (default 1)")
     p.add_argument("--steps", type=int, default=30, help="updates per timing (default 30)")
     p.add_argument("--pairs", type=int, default=20, help="alternating A/B timings (default 20)")
+    p.add_argument("--run-axis", choices=("map", "vmap"), default="map",
+                   help="how the program steps its runs (default map, the CPU's; vmap is the GPU's)")
     args = p.parse_args()
     if not args.option and not args.attention:
         p.error("nothing to compare: give --option and/or --attention")
@@ -56,7 +58,7 @@ def main() -> int:
     from grokjax.config import Config, make_runs
 
     options = dict(args.option)
-    cfg = Config(run_axis="map")
+    cfg = Config(run_axis=args.run_axis)
     data = cfg.task.data()
     x, y = jnp.asarray(data.x), jnp.asarray(data.y)
     runs = make_runs(data, [dict(seed=s, frac=0.5) for s in range(args.runs)])
@@ -89,7 +91,8 @@ def main() -> int:
     diff = max(float(jnp.max(jnp.abs(a - b))) for a, b in
                zip(jax.tree.leaves(last["A"].params), jax.tree.leaves(last["B"].params)))
     doc = {"command": "python sweeps/options_ab.py " + " ".join(sys.argv[1:]),
-           "scale": f"paper config, {args.runs} run(s), {args.pairs} alternating pairs of {args.steps} updates",
+           "scale": f"paper config, {args.runs} run(s) over {args.run_axis}, "
+                    f"{args.pairs} alternating pairs of {args.steps} updates",
            "options_B": options,
            "attention": {"A": "sum" if model.products_by_sum() else "dot", "B": args.attention or "as A"},
            "compile_s": compile_s,
