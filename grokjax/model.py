@@ -86,8 +86,8 @@ def products_by_sum() -> bool:
     rather than as einsums. Attention's products are tiny (per example and
     head, 2×32 by 32×4), and XLA:CPU runs a batched einsum as that many
     library matmuls one after another (about 2 GFLOP/s here), and transposes
-    its operands first; multiply-and-sum is one fused loop. On this project's
-    CPU it made the paper step 1.12× faster at R = 1 (results/step_profile_xeon207/).
+    its operands first; multiply-and-sum is one fused loop: the paper step
+    1.07–1.16× faster on this project's CPU (results/step_profile_xeon207/).
     Elsewhere (GPU) the einsums stay, so GPU programs are unchanged."""
     return jax.default_backend() == "cpu"
 

@@ -27,7 +27,7 @@ def parse_option(text: str) -> tuple:
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"--option needs KEY=VALUE, got {text!r}")
-    return key, value
+    return key, {"true": True, "false": False}.get(value.lower(), value)  # XLA's bool options take bools
 
 
 def main() -> int:
