@@ -89,10 +89,10 @@ def resolve_run_axis(choice: str) -> str:
 def program_batch(spec: SweepSpec, rows: list[dict], full_batch: bool) -> int:
     """The program's static batch: min(B, the most rows any of its runs uses
     in a step). Rows past a run's own batch get weight 0 but are computed, so
-    a small table (x+y mod 23 at 0.6 uses 158 of 512) would mostly compute
+    a small table (x+y mod 23 at 0.6 uses 159 of 512) would mostly compute
     zeros. The runs' numbers are the same up to float32 summation order."""
     halve = spec.task.halve_batch and not full_batch  # a full-batch slice holds every training row
-    used = max(r["n_train"] // 2 if halve else r["n_train"] for r in rows)
+    used = max(tasks.rows_per_step(r["n_train"], halve) for r in rows)
     return max(1, min(spec.batch_size, used))
 
 

@@ -9,7 +9,7 @@ model and step are rebuilt here from its description (not its code) so that
   bias under a causal mask, then a ReLU MLP of width 4·D without bias;
 - a final linear layer to V logits at every position, of which the loss
   reads the last; cross-entropy, AdamW (β = (0.9, 0.98), weight decay 1);
-- batches of min(512, n_train/2) rows from a fresh permutation each epoch.
+- batches of min(512, ⌈n_train/2⌉) rows from a fresh permutation each epoch.
 
 Only its speed is used: grokjax's own model is the paper's, and its numbers
 are never compared with these. Needs torch (``pip install torch``), which
@@ -76,7 +76,7 @@ def time_steps(x, y, n_train: int, steps: int = 20, repeats: int = 3, num_layers
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.98), weight_decay=1.0)
     loss_fn = torch.nn.CrossEntropyLoss()
     xt, yt = torch.as_tensor(np.asarray(x[:n_train]), dtype=torch.long), torch.as_tensor(np.asarray(y[:n_train]), dtype=torch.long)
-    batch = min(batch_size, n_train // 2)
+    batch = min(batch_size, (n_train + 1) // 2)
     state = {"perm": torch.randperm(n_train), "at": 0}
 
     def step():

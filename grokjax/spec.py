@@ -299,7 +299,7 @@ class SweepSpec:
     seeds: int = 1  # seeds 0..seeds-1; a seed fixes the init, the split, the batches and the noise
     grid: tuple = (Product(),)
     # static switches: each value compiles its own program
-    batch_size: int | None = None  # B; the table task uses min(B, n_train/2), the paper's rule, others min(B, n_train)
+    batch_size: int | None = None  # B; the table task uses min(B, ⌈n_train/2⌉), the paper's rule, others min(B, n_train)
     loss: str | None = None  # softmax, stablemax or mse (losses.py)
     beta2: float | None = None  # Adam's β₂: 0.98 for the table task (the paper), else PyTorch's 0.999
     adam_eps: float = 1e-8  # Adam's ε, PyTorch's and optax's default (the late-collapse study raises it)

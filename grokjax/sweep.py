@@ -73,7 +73,7 @@ def make_parser() -> argparse.ArgumentParser:
             "Train every run of a grid (data sizes × seeds × optimizer settings) side by side as one compiled JAX "
             "program, then write runs.csv, curves.csv, config.json and figures. For the table task the defaults "
             "are the paper's (Power et al. 2022, A.1.2): 2 layers, width 128, 4 heads, AdamW lr 1e-3, weight "
-            "decay 1, betas (0.9, 0.98), 10 warmup updates, batch min(512, n_train/2). The Omnigrok tasks "
+            "decay 1, betas (0.9, 0.98), 10 warmup updates, batch min(512, ⌈n_train/2⌉). The Omnigrok tasks "
             "(teacher_student, digits, arrays) default to an MLP, MSE and the authors' notebooks' AdamW "
             "(betas (0.9, 0.999), no warmup): see --list-tasks."
         ),

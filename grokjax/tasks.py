@@ -94,7 +94,7 @@ class _Task:
     family: ClassVar[str]  # the model family it defaults to: "transformer" or "mlp"
     also_learned_by: ClassVar[tuple[str, ...]] = ()  # other families that fit it
     default_loss: ClassVar[str]
-    # the paper's minibatch min(B, n_train/2) (Power et al.); else min(B, n_train)
+    # the paper's minibatch min(B, ⌈n_train/2⌉) (Power et al.); else min(B, n_train)
     halve_batch: ClassVar[bool] = False
     # evaluate in padded blocks of train.EVAL_ROWS rows even when the data is smaller
     pad_eval: ClassVar[bool] = False
@@ -496,6 +496,14 @@ def n_train(frac: float, data: TaskData) -> int:
     return int(min(max(round(frac * data.n_pool), 1), top))
 
 
+def rows_per_step(n_train, halve: bool):
+    """The training rows a step uses before the cap B: ⌈n_train/2⌉ for the
+    paper's tables (its code takes min(512, ceil(n/2)), openai/grok, so a run
+    of one training row still trains on it), else ``n_train``. For Python
+    ints and integer arrays alike."""
+    return (n_train + 1) // 2 if halve else n_train
+
+
 def split_order(key: jax.Array, n_pool: int) -> jax.Array:
     """A random order of the pool's rows; a run trains on its first ``n_train``.
 
@@ -517,9 +525,3 @@ def test_mask(train: jax.Array, n_pool: int) -> jax.Array:
     else the pool rows not trained on."""
     rows = jnp.arange(train.shape[0])
     return rows >= n_pool if train.shape[0] > n_pool else ~train
-
-
-def split(key: jax.Array, frac: float | jax.Array, size: int) -> jax.Array:
-    """Training mask ``bool[N]`` with ``round(frac·N)`` of ``size`` pool rows set; fixed shape."""
-    k = jnp.clip(jnp.round(jnp.asarray(frac, jnp.float32) * size), 1, size - 1).astype(jnp.int32)
-    return train_mask(split_order(key, size), k)

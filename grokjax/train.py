@@ -97,14 +97,14 @@ def sample_batch(key, order, n_train, batch_size: int, halve: bool = True):
     """Row indices ``[B]`` and weights ``[B]`` of one minibatch.
 
     B distinct rows drawn uniformly from the run's training rows (the first
-    ``n_train`` of ``order``). The paper's batch is min(512, n_train/2)
-    (``halve``; other tasks use min(B, n_train)): when that is below B the
-    extra rows get weight 0, so the shape stays fixed.
+    ``n_train`` of ``order``). The paper's batch is min(512, ⌈n_train/2⌉)
+    (``halve``; other tasks use min(B, n_train); ``tasks.rows_per_step``):
+    when that is below B the extra rows get weight 0, so the shape stays fixed.
     """
     size = order.shape[0]
     scores = jnp.where(jnp.arange(size) < n_train, jax.random.uniform(key, (size,)), -1.0)
     _, pos_B = jax.lax.top_k(scores, batch_size)
-    w_B = (jnp.arange(batch_size) < jnp.minimum(batch_size, n_train // 2 if halve else n_train)).astype(jnp.float32)
+    w_B = (jnp.arange(batch_size) < jnp.minimum(batch_size, tasks.rows_per_step(n_train, halve))).astype(jnp.float32)
     return order[pos_B], w_B
 
 
@@ -113,10 +113,10 @@ def epoch_batch(key, order, n_train, step, batch_size: int, halve: bool = True):
     when batches go through the training rows epoch by epoch, as PyTorch's
     loaders and the paper's code do: each epoch a new permutation of the run's
     ``n_train`` training rows, cut into batches of the run's size b =
-    min(B, n_train/2) (``halve``) or min(B, n_train), the last the remainder.
+    min(B, ⌈n_train/2⌉) (``halve``) or min(B, n_train), the last the remainder.
     Rows past b, or past the epoch's end, get weight 0."""
     size = order.shape[0]
-    b = jnp.minimum(batch_size, n_train // 2 if halve else n_train)
+    b = jnp.minimum(batch_size, tasks.rows_per_step(n_train, halve))
     per_epoch = (n_train + b - 1) // b
     epoch, i = step // per_epoch, step % per_epoch
     scores = jnp.where(jnp.arange(size) < n_train, jax.random.uniform(jax.random.fold_in(key, epoch), (size,)), 2.0)

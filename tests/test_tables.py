@@ -115,19 +115,28 @@ def test_register_custom_ops(monkeypatch):
         tables.make_table(bad.name)
 
 
+def _train_mask(seed: int, frac: float, data) -> np.ndarray:
+    """The training mask a run of ``seed`` and ``frac`` trains on, as training builds it."""
+    from grokjax import train
+    from grokjax.config import Config, make_runs
+
+    run = jax.tree.map(lambda a: a[0], make_runs(data, [dict(seed=seed, frac=frac)]))
+    return np.asarray(train.run_split(Config(), jax.numpy.asarray(data.y), run)[1])
+
+
 @pytest.mark.parametrize("frac", [0.1, 0.3, 0.5, 0.9])
 def test_split_size_and_partition(frac):
-    n = 9409
-    mask = np.asarray(tasks.split(jax.random.key(0), frac, n))
-    assert mask.shape == (n,) and mask.dtype == bool
-    assert mask.sum() == round(frac * n)
-    assert (mask.sum() + (~mask).sum()) == n  # train and val partition the table
+    data = tasks.TableTask(op="add").data()
+    mask = _train_mask(0, frac, data)
+    assert mask.shape == (9409,) and mask.dtype == bool
+    assert mask.sum() == round(frac * 9409)
+    held_out = np.asarray(tasks.test_mask(jax.numpy.asarray(mask), data.n_pool))
+    assert not (mask & held_out).any() and (mask | held_out).all()  # train and val partition the table
 
 
 def test_splits_nest_across_fractions_and_differ_across_seeds():
-    n = 9409
-    masks = [np.asarray(tasks.split(jax.random.key(3), f, n)) for f in (0.2, 0.4, 0.6, 0.8)]
+    data = tasks.TableTask(op="add").data()
+    masks = [_train_mask(3, f, data) for f in (0.2, 0.4, 0.6, 0.8)]
     for small, big in zip(masks, masks[1:]):
         assert (big[small]).all()  # the smaller training set lies inside the larger
-    other = np.asarray(tasks.split(jax.random.key(4), 0.4, n))
-    assert (other != masks[1]).any()
+    assert (_train_mask(4, 0.4, data) != masks[1]).any()
