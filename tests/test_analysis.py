@@ -178,10 +178,34 @@ def test_restricted_loss_of_logits_on_the_key_frequencies_is_the_full_loss():
     y = ((a + b) % p)[..., 0].ravel()
     loss = lambda logits: float(losses.per_example("softmax", jnp.asarray(logits).reshape(p * p, p), y).mean())  # noqa: E731
     assert loss(restricted) == pytest.approx(loss(L), rel=1e-5)
-    np.testing.assert_allclose(excluded, (a * b % 5) + np.cos(c), atol=1e-4)  # the waves gone, the rest kept
+    # the waves gone, the rest kept up to a part in (a, b) alone, which no softmax over c reads
+    rest = np.asarray(excluded) - ((a * b % 5) + np.cos(c))
+    np.testing.assert_allclose(rest, rest[..., :1] + 0 * rest, atol=1e-4)
     other = np.zeros_like(mask)
     other[3] = True  # a frequency the logits do not use: restricting to it loses the answer
     assert loss(fourier.split_logits(jnp.asarray(L, jnp.float32), 1, jnp.asarray(other))[0]) > loss(L) + 0.5
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_restricted_logits_keep_any_output_profile_of_a_key_wave(sign):
+    # Nanda et al.'s projection is per output c: logits cos(w·(a ± b))·u_c and
+    # sin(w·(a ± b))·v_c with arbitrary u, v lie wholly on frequency 3's
+    # directions, whatever the profile over c (not only cos(w·c)-shaped)
+    p = 11
+    a, b, _ = np.meshgrid(np.arange(p), np.arange(p), np.arange(p), indexing="ij")
+    u, v = np.random.default_rng(0).normal(size=(2, p))
+    s = 2 * np.pi * 3 * (a + sign * b) / p
+    L = np.cos(s) * u + np.sin(s) * v
+    mask = np.zeros((p - 1) // 2, bool)
+    mask[2] = True
+    restricted, excluded = fourier.split_logits(jnp.asarray(L), sign, jnp.asarray(mask))
+    np.testing.assert_allclose(restricted, L, atol=1e-5)  # float32
+    np.testing.assert_allclose(excluded, 0, atol=1e-5)
+    other = np.zeros_like(mask)
+    other[[0, 4]] = True  # frequencies the logits do not use: nothing kept, but the inputs' mean (0 here)
+    restricted, excluded = fourier.split_logits(jnp.asarray(L), sign, jnp.asarray(other))
+    np.testing.assert_allclose(restricted, 0, atol=1e-5)
+    np.testing.assert_allclose(excluded, L, atol=1e-5)
 
 
 def test_fourier_command_covers_every_saved_step(swept):

@@ -11,14 +11,16 @@ saved step:
   energy is at least ``ratio`` times the even share 1/K (default 3×), taken
   from the last analysed step, as Nanda et al. fix theirs from the trained
   model; or the ones the user names;
-- the restricted loss: the logits L[a, b, c] projected onto the directions
-  cos and sin of w_k (a ± b − c) for the key frequencies, plus their parts
-  that depend on (a, b) alone or on c alone (Nanda et al.'s bias term), over
-  every row of the table; a network that uses only the key frequencies loses
-  nothing by it;
-- the excluded loss: the logits with those key-frequency directions removed,
-  on the run's training rows: low while the network memorizes, high once its
-  answers rest on the key frequencies;
+- the restricted loss: each output's logits L[a, b, c], as a function of
+  the inputs (a, b), projected onto cos and sin of w_k (a ± b) for the key
+  frequencies, plus their mean over the inputs (Nanda et al.'s
+  ``calculate_trig_loss`` with its bias correction), over every row of the
+  table; a network that uses only the key frequencies loses nothing by it;
+- the excluded loss: the logits with those components of every key
+  frequency removed at once, on the run's training rows: low while the
+  network memorizes, high once its answers rest on the key frequencies
+  (Nanda et al.'s ``calculate_excluded_loss`` removes one key frequency at
+  a time and reports a loss for each);
 - sparsity of the embedding's spectrum, one number each: the Gini
   coefficient of the norms (0 even, → 1 one frequency) and the inverse
   participation ratio of the energy shares (1/K even, 1 one frequency).
@@ -92,8 +94,11 @@ def ipr(v):
 
 def split_logits(L_PxPxP, sign: int, mask_K):
     """``(restricted, excluded)`` of symbol logits ``L[a, b, c]`` for
-    ``c = a + sign·b``: the key-frequency directions of (a + sign·b − c) kept
-    (with the parts in (a, b) alone and c alone), or removed."""
+    ``c = a + sign·b``, as Nanda et al.'s code computes them: each output
+    logit's column over the inputs, ``L[:, :, c]``, projected onto the
+    directions cos and sin of w_k (a + sign·b) of the key frequencies (two
+    coefficients per frequency and output), kept, plus its mean over the
+    inputs (their bias correction), or removed."""
     import jax
     import jax.numpy as jnp
 
@@ -102,17 +107,14 @@ def split_logits(L_PxPxP, sign: int, mask_K):
     s_PxP = (a + sign * b) % p
     # S[s, c] = Σ over (a, b) with a ± b ≡ s of L[a, b, c]: the projections need only it
     S_PxP = jax.ops.segment_sum(L_PxPxP.reshape(p * p, p), s_PxP.ravel(), p)
-    k = jnp.arange(1, (p - 1) // 2 + 1)[:, None, None]
-    d = (jnp.arange(p)[:, None] - jnp.arange(p)[None, :])[None]  # s − c
-    cos, sin = jnp.cos(2 * jnp.pi * k * d / p), jnp.sin(2 * jnp.pi * k * d / p)  # [K, p, p]
-    norm2 = p**3 / 2  # Σ over (a, b, c) of cos², for every k ≥ 1 and odd p
-    alpha = (S_PxP[None] * cos).sum((1, 2)) / norm2
-    beta = (S_PxP[None] * sin).sum((1, 2)) / norm2
-    m = mask_K.astype(L_PxPxP.dtype)[:, None, None]
-    key_SxC = (m * (alpha[:, None, None] * cos + beta[:, None, None] * sin)).sum(0)
+    angle = 2 * jnp.pi * jnp.arange(1, (p - 1) // 2 + 1)[:, None] * jnp.arange(p)[None, :] / p
+    m = mask_K.astype(L_PxPxP.dtype)[:, None]
+    cos, sin = m * jnp.cos(angle), m * jnp.sin(angle)  # [K, s], zero off the key frequencies
+    norm2 = p**2 / 2  # Σ over (a, b) of cos²(w_k (a ± b)), for every k ≥ 1 and odd p
+    alpha_KxC, beta_KxC = cos @ S_PxP / norm2, sin @ S_PxP / norm2
+    key_SxC = cos.T @ alpha_KxC + sin.T @ beta_KxC
     key_PxPxP = key_SxC[s_PxP]  # back to (a, b, c)
-    additive = L_PxPxP.mean(2, keepdims=True) + L_PxPxP.mean((0, 1), keepdims=True) - L_PxPxP.mean()
-    return additive + key_PxPxP, L_PxPxP - key_PxPxP
+    return key_PxPxP + L_PxPxP.mean((0, 1), keepdims=True), L_PxPxP - key_PxPxP
 
 
 @dataclasses.dataclass(frozen=True)
