@@ -211,6 +211,12 @@ def test_a_landscape_point_keeps_its_norm_at_every_evaluation():
     rows = landscape.reduce(res)
     assert len(rows) == 6 and {r["n_train"] for r in rows} == {20, 40}
     assert all(r["min_train_loss"] <= r["final_train_loss"] for r in rows)
+    # the test side is read where the training loss is lowest (Omnigrok's reduced test loss), never its own minimum
+    c = res.curves
+    for i, r in enumerate(rows):
+        t = 1 + int(np.argmin(c["train_loss"][1:, i]))
+        assert (r["min_train_loss"], r["val_loss_at_min_train"], r["val_acc_at_min_train"]) == (
+            float(c["train_loss"][t, i]), float(c["val_loss"][t, i]), float(c["val_acc"][t, i]))
 
 
 def test_teacher_student_trains_and_its_sizes_read_as_counts():
