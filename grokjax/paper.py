@@ -69,7 +69,8 @@ def _by(rows: list[dict], key: str) -> dict:
 
 
 def _mean_best(rows: list[dict]) -> float:
-    v = [r["best_val_acc"] for r in rows if r["best_val_acc"] is not None]
+    # a run that diverged before its first evaluation has no best: it counts as a failure, 0
+    v = [0.0 if r["best_val_acc"] is None else r["best_val_acc"] for r in rows]
     return float(np.mean(v)) if v else float("nan")
 
 
@@ -111,9 +112,14 @@ def fig1_left(out: Path, rows, steps, curves) -> list[Check]:
     best_early = [_best_before(steps, curves["val_acc"][:, i], 10**5) for i in range(len(rows))]
     if budget >= 10**5 or any(b >= 0.5 for b in best_early):
         early = all(b < 0.5 for b in best_early)
-    late = None  # "val reaches 99% close to 10^6 steps": between 3·10^5 and 3·10^6
-    if any(v is not None for v in val) or budget >= 3 * 10**6:
-        late = all(v is not None and 3 * 10**5 <= v <= 3 * 10**6 for v in val)
+    # "val reaches 99% close to 10^6 steps": between 3·10^5 and 3·10^6. A run
+    # that got there outside the window refutes it; one not there yet decides
+    # only once the budget has passed the window
+    late = None
+    if any(v is not None and not 3 * 10**5 <= v <= 3 * 10**6 for v in val):
+        late = False
+    elif all(v is not None for v in val) or budget >= 3 * 10**6:
+        late = all(v is not None for v in val)
     return [
         Check("train accuracy ≥ 99% before step 1,000", train_ok, {"steps_to_99_train": train}),
         Check("little sign of generalization before 10⁵ steps (best val < 0.5 before step 100,000)", early,
@@ -140,7 +146,8 @@ def fig4(out: Path, rows, steps, curves) -> list[Check]:
         second.append(bool(np.nanmin(val[peak_i:]) < 0.5 * peak))
         values.append({"val_loss_at_100": round(at100, 4), "peak_val_loss": round(peak, 4), "peak_step": int(steps[peak_i]),
                        "min_val_loss_after_peak": round(float(np.nanmin(val[peak_i:])), 4), "final_val_loss": round(final, 4)})
-    descends = all(second) if (any(second) or budget >= 10**6) else None
+    # a run whose val loss has not descended again may yet, within the paper's 10^6
+    descends = True if all(second) else (False if budget >= 10**6 else None)
     return [
         Check("validation loss rises after step 100 (its peak up to 10⁵ is over 1.5× its value at 100)", all(rise), values),
         Check("then descends a second time (falls below half its peak)", descends, values),
@@ -197,7 +204,9 @@ def fig2_left(out: Path, rows, steps, curves) -> list[Check]:
     mean = {v: round(_mean_best(rs), 4) for v, rs in variants.items()}
     top = max(rows, key=lambda r: r["frac"])["frac"]
     best_ok = None
-    if max(mean.values()) >= 0.5:  # something generalized: the ranking means something
+    # something generalized, so the ranking means something; under the paper's
+    # 10^5 steps the others may yet catch up, so a short budget decides nothing
+    if max(mean.values()) >= 0.5 and _budget(rows) >= 10**5:
         best_ok = max(mean, key=mean.get) in ("adamw", "adamw_to_init")
     full = {v: round(_mean_best([r for r in rs if r["frac"] == top]), 4) for v, rs in variants.items() if "fullbatch" in v}
     some = any(b >= 0.5 for b in full.values()) if full else None
@@ -217,8 +226,10 @@ def fig2_left(out: Path, rows, steps, curves) -> list[Check]:
     ]
 
 
-# the paper's pairs: a symmetric operation and its asymmetric kin
-SYMMETRIC_PAIRS = (("add", "sub"), ("x2_y2", "x2_xy_y2_x"), ("x2_xy_y2", "x2_xy_y2_x"), ("s5_conj", "s5_mul"))
+# the paper's pairs (section 3.2): a symmetric operation and its asymmetric
+# kin, among the mod-p ops; it pairs nothing in S5 (neither x·y nor x·y·x⁻¹
+# is symmetric in x and y)
+SYMMETRIC_PAIRS = (("add", "sub"), ("x2_y2", "x2_xy_y2_x"), ("x2_xy_y2", "x2_xy_y2_x"))
 
 
 def fig2_right(out: Path, rows, steps, curves) -> list[Check]:
@@ -285,10 +296,8 @@ def fig6(out: Path, rows, steps, curves) -> list[Check]:
     base = good.get(0)
     few = many = None
     short = _budget(rows) < 10**5  # a run not there yet may get there within the paper's budget
-    if base:
+    if base and not short:  # the fractions that reach 99% may yet change, with or without outliers
         few = all(good[k] == base for k in good if 0 < k <= 1000)
-        if not few and short:
-            few = None
         big = [k for k in good if k > 1000]
         many = all(len(good[k]) < len(base) for k in big) if big and not short else None
     fits = all(r["steps_to_99_train"] is not None for r in rows)
@@ -308,18 +317,21 @@ def fig3(out: Path, rows, steps, curves) -> list[Check]:
     path = _latest(out, "tsne_unembed_step*_runs.csv", exclude="_H")
     got = _read(path)
     done = [r for r in got if r["val_acc"] is not None and r["val_acc"] >= 0.99]
+    # the paper's maps are of models trained 10^5 steps: structure may yet form
+    # (or fade) in a shorter run, so a short budget decides nothing
+    decides = _budget(rows) >= 10**5
     checks = []
     if "plus8_ratio" in got[0]:
         ratios = [round(r["plus8_ratio"], 3) for r in done]
         # "+8 lines": the x → x+8 lines are short (mean under half the mean pair distance)
         checks.append(Check("addition: a number line formed by adding 8 (plus8_ratio < 0.5 for generalized runs)",
-                            all(v < 0.5 for v in ratios) if ratios else None,
+                            all(v < 0.5 for v in ratios) if ratios and decides else None,
                             {"plus8_ratio": ratios, "best_step": [r["best_step"] for r in done],
                              "best_step_ratio": [round(r["best_step_ratio"], 3) for r in done], "csv": path.name}))
     if "silhouette" in got[0] and "plus8_ratio" not in got[0]:
         sil = [round(r["silhouette"], 3) for r in done]
         checks.append(Check("S5: clusters by the cosets of ⟨(0,3)(1,4), (1,2)(3,4)⟩ (silhouette > 0.25 for generalized runs)",
-                            all(v > 0.25 for v in sil) if sil else None, {"silhouette": sil, "csv": path.name}))
+                            all(v > 0.25 for v in sil) if sil and decides else None, {"silhouette": sil, "csv": path.name}))
     return checks
 
 
@@ -331,9 +343,15 @@ def fig7(out: Path, rows, steps, curves) -> list[Check]:
     got = _read(path)
     rho, p = spearmanr([r["phi"] for r in got], [r["val_acc"] for r in got])
     rho, p = float(rho), float(p)
-    return [Check("φ against val accuracy: Spearman ρ ≈ −0.80 (criterion ρ ≤ −0.5 with p < 0.05)",
-                  rho <= -0.5 and p < 0.05, {"spearman_rho": round(rho, 3), "p": round(p, 4), "runs": len(got),
-                                             "grokked": sum(r["val_acc"] >= 0.99 for r in got), "csv": path.name})]
+    grokked = sum(r["val_acc"] >= 0.99 for r in got)
+    # the paper's protocol: stopped when about half the runs have grokked; far
+    # from that, val accuracy barely varies and ρ is not the paper's measure
+    about_half = 0.25 <= grokked / len(got) <= 0.75
+    return [Check("φ against val accuracy: Spearman ρ ≈ −0.80 (criterion ρ ≤ −0.5 with p < 0.05, "
+                  "when a quarter to three quarters of the runs have grokked)",
+                  (rho <= -0.5 and p < 0.05) if about_half else None,
+                  {"spearman_rho": round(rho, 3), "p": round(p, 4), "runs": len(got), "grokked": grokked,
+                   "csv": path.name})]
 
 
 def _read(path: Path) -> list[dict]:

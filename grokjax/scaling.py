@@ -44,7 +44,10 @@ def select(runs: list[dict], where: dict) -> list[int]:
 
 def fit_power_law(x, y) -> dict | None:
     """Least squares of log10(y) on log10(x): slope, its standard error and
-    95% interval, intercept, and the points used; None with fewer than 3."""
+    95% interval, intercept, and the points used (``n_points``: those with
+    x > 0, which a log axis needs, so a setting of 0 such as weight decay 0
+    is left out, and a finite y > 0, so unreached medians are too); None
+    with fewer than 3."""
     from scipy import stats
 
     x, y = np.asarray(x, float), np.asarray(y, float)

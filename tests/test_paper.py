@@ -43,11 +43,28 @@ def test_fig1_left_holds_fails_or_is_untested_by_what_the_budget_shows(tmp_path)
     assert (tmp_path / "fig1_left.png").stat().st_size > 0
 
 
+def test_fig1_left_a_seed_not_there_yet_does_not_refute_the_late_window(tmp_path):
+    steps = np.concatenate([[0], np.unique(np.round(np.geomspace(1, 10**6, 300)).astype(int))])
+    two = [grokking_curves(steps, 500, 500_000), grokking_curves(steps, 500, None)]
+    curves = {k: np.concatenate([c[k] for c in two], axis=1) for k in two[0]}
+    rows = [ROW, {**ROW, "seed": 1}]
+    # one seed in the window, one not there at 10^6: the window runs to 3·10^6
+    assert checks(paper.fig1_left, tmp_path, steps, curves, rows)[2] is None
+    two[0] = grokking_curves(steps, 500, 3000)  # one seed far too early: refuted whatever the other does
+    curves = {k: np.concatenate([c[k] for c in two], axis=1) for k in two[0]}
+    assert checks(paper.fig1_left, tmp_path, steps, curves, rows)[2] is False
+
+
 def test_fig4_sees_the_rise_and_the_second_descent(tmp_path):
     steps = np.concatenate([[0], np.unique(np.round(np.geomspace(1, 10**6, 300)).astype(int))])
     assert checks(paper.fig4, tmp_path, steps, grokking_curves(steps, 500, 700_000), [ROW]) == [True, True]
     short = steps[steps <= 20000]
     assert checks(paper.fig4, tmp_path, short, grokking_curves(short, 500, None), [ROW]) == [True, None]
+    # two seeds at 2·10^5, one descended and one not yet: the other may yet, within 10^6
+    mid = steps[steps <= 200_000]
+    two = [grokking_curves(mid, 500, 150_000), grokking_curves(mid, 500, None)]
+    curves = {k: np.concatenate([c[k] for c in two], axis=1) for k in two[0]}
+    assert checks(paper.fig4, tmp_path, mid, curves, [ROW, {**ROW, "seed": 1}]) == [True, None]
 
 
 def test_fig1_center_measures_the_cost_of_one_percent_less_data(tmp_path):
@@ -89,6 +106,36 @@ def test_fig2_right_compares_the_least_fraction_of_each_op(tmp_path):
     # ... unless the budget is short of the paper's: x/y may get there yet
     short = paper.fig2_right(tmp_path, *ops_sweep({**least, "div": None}, budget=1000))
     assert [c.held for c in short] == [None, True, None]
+
+
+def test_fig2_right_pairs_only_the_papers_symmetric_operations(tmp_path):
+    # x·y·x⁻¹ needing more data than x·y says nothing: the paper pairs no S5 operations
+    least = {"add": 0.3, "sub": 0.5, "s5_conj": 0.7, "s5_mul": 0.3}
+    got = paper.fig2_right(tmp_path, *ops_sweep(least))
+    assert got[1].held is True and [p[0] for p in got[1].value["pairs"]] == ["add"]
+
+
+def test_fig2_left_ranks_the_variants_only_at_the_papers_budget(tmp_path):
+    def variants(budget):
+        steps = np.linspace(0, budget, 11).astype(int)
+        names = ("adamw", "adam", "adam_fullbatch")
+        cols = [grokking_curves(steps, 100, 500 if v == "adamw" else None) for v in names]
+        curves = {k: np.concatenate([c[k] for c in cols], axis=1) for k in cols[0]}
+        rows = [{**ROW, "op": "s5_mul", "frac": 0.9, "variant": v} for v in names]
+        return checks(paper.fig2_left, tmp_path, steps, curves, rows)
+
+    # at a tenth of the budget the others may yet catch up; at the paper's the ranking stands
+    assert variants(10_000)[0] is None and variants(100_000)[0] is True
+
+
+@pytest.mark.parametrize("grokked, want", [(1, None), (4, True)])
+def test_fig7_decides_only_when_about_half_the_runs_have_grokked(tmp_path, grokked, want):
+    # the paper stops when about half have grokked; here the grokked runs are the flattest
+    (tmp_path / "analysis").mkdir()
+    lines = ["run,phi,val_acc"] + [f"{i},{0.01 * (i + 1)},{1.0 if i < grokked else 0.5 - 0.05 * i}" for i in range(8)]
+    (tmp_path / "analysis" / "sharpness_step2500_eps0.0001.csv").write_text("\n".join(lines) + "\n")
+    (check,) = paper.fig7(tmp_path, [], None, None)
+    assert check.held is want and check.value["grokked"] == grokked
 
 
 @pytest.mark.parametrize("held, want", [
