@@ -44,7 +44,7 @@ class Knob:
 KNOBS: tuple[Knob, ...] = (
     Knob("lr", 1e-3, None, _positive, "peak learning rate; linear warmup over the first 10 updates"),
     Knob("weight_decay", 1.0, None, _nonneg, "AdamW's decoupled weight decay toward 0"),
-    Knob("init_scale", 1.0, None, _positive, "α: every initial parameter times α (Omnigrok)"),
+    Knob("init_scale", 1.0, None, _positive, "α: every initial parameter times α (Omnigrok); no effect where weight_norm_target > 0, which rescales the init to its norm"),
     Knob("weight_decay_init", 0.0, "weight_decay_init", _nonneg,
          "decoupled weight decay toward the initial parameters (Power et al. A.1.2)"),
     Knob("update_noise", 0.0, "update_noise", _nonneg, "σ of Gaussian noise added to Adam's update direction, constant in time"),
@@ -58,7 +58,7 @@ KNOBS: tuple[Knob, ...] = (
     Knob("orthograd", 0.0, "orthograd", _switch,
          "1 turns on ⊥Grad: the gradient's component along the weights removed (Prieto et al. 2025)"),
     Knob("weight_norm_target", 0.0, "weight_norm_target", _nonneg,
-         "total parameter L2 norm restored after each step, 0 = free (Omnigrok §5)"),
+         "total parameter L2 norm, set at init and restored after each step, 0 = free (Omnigrok §5)"),
     Knob("weight_noise", 0.0, "weight_noise", _nonneg, "σ of Gaussian noise on every weight in the forward pass, fresh each step"),
     Knob("dropout", 0.0, "dropout", _unit, "residual dropout rate; runs the unfactorized model path: same numbers, slower"),
     Knob("outliers", 0, "outliers", _nonneg, "k training answers replaced by answers of other training equations (Power et al. A.4)",

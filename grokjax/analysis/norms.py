@@ -89,7 +89,8 @@ def plot(path, plan, rows, layers):
         pos = steps > 0
         xs = np.where(pos, steps, np.nan)
         ax.plot(xs, [x["weight_norm"] for x in mine], color="k", lw=1.6, label="all weights")
-        ax.axhline(mine[0]["weight_norm"], color="k", ls=":", lw=0.8, label="all weights at init")
+        first = "at init" if mine[0]["step"] == 0 else f"at step {mine[0]['step']:,}, the first saved"
+        ax.axhline(mine[0]["weight_norm"], color="k", ls=":", lw=0.8, label=f"all weights {first}")
         for i, k in enumerate(layers):
             ax.plot(xs, [x[k] for x in mine], color=f"C{i}", lw=1.1, label=k.removeprefix(summary.LAYER_NORM_PREFIX))
         ax.set_xscale("log")
