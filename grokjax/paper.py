@@ -131,6 +131,8 @@ def fig1_left(out: Path, rows, steps, curves) -> list[Check]:
 
 def fig4(out: Path, rows, steps, curves) -> list[Check]:
     """Train and validation loss on log axes: the validation loss's double descent."""
+    if steps[-1] < 100:
+        raise ValueError(f"Figure 4 reads the val loss from step 100 on; this sweep ends at step {int(steps[-1])}")
     _curve_plot(out / "fig4.png", rows, steps, curves, "loss", "loss (cross-entropy)")
     budget = _budget(rows)
     rise, second = [], []
@@ -199,6 +201,9 @@ def _trend(medians: dict, ok) -> tuple:
 
 def fig2_left(out: Path, rows, steps, curves) -> list[Check]:
     """Best val accuracy against the fraction, one line per optimizer variant."""
+    if "variant" not in rows[0]:
+        raise ValueError("Figure 2 (left) compares the optimizer variants of a --variant sweep "
+                         "(sweeps/fig2_left.toml); this sweep has no variant column")
     plots.variants(out / "fig2_left.png", rows)
     variants = _by(rows, "variant")
     mean = {v: round(_mean_best(rs), 4) for v, rs in variants.items()}
@@ -427,7 +432,14 @@ def judge(name: str, out) -> dict:
     out = Path(out)
     fig = FIGURES[name]
     rows, steps, curves = report.read_sweep(out)
-    checks = fig.measure(out, rows, steps, curves)
+    png = out / f"{name}.png"
+    drawn_before = png.exists()
+    try:
+        checks = fig.measure(out, rows, steps, curves)
+    except Exception:
+        if not drawn_before:  # nothing half-written: no figure without its verdict
+            png.unlink(missing_ok=True)
+        raise
     record = {"figure": name, "claim": fig.claim, "spec": fig.spec, "sweep": str(out), "runs": len(rows),
               "scale": _scale(rows), "verdict": verdict(checks),
               "checks": [c.to_dict() for c in checks]}
@@ -440,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = Parser(prog="python -m grokjax.paper",
                description="Power et al.'s figures from finished sweep folders: draws OUT/FIG.png in the paper's manner "
-                           "(fig3 and fig7 read what `python -m grokjax.analysis tsne|sharpness OUT` wrote) and writes "
+                           "(fig3 and fig7 draw nothing new: they read what `python -m grokjax.analysis tsne|sharpness OUT` wrote) and writes "
                            "OUT/FIG.json: the claim, the numbers that test it, and a verdict per part of the claim "
                            "(held, not held, or untested where the sweep's budget or grid cannot decide it).",
                formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -65,18 +65,30 @@ def scaling(results, against: str, threshold: float, where: dict | None = None,
             metric: str = "val_acc") -> tuple[list[dict], dict | None]:
     """Rows (one per value of ``against``: median steps over its runs) and the fit."""
     where = where or {}
-    for k in where:
+    if not 0 < threshold <= 1:
+        raise ValueError(f"--threshold {threshold:g} is not an accuracy in (0, 1]")
+
+    def numeric(k, flag):
         if k not in results.runs[0]:
-            raise ValueError(f"--where {k}: the runs have no column {k!r}")
+            raise ValueError(f"{flag} {k}: the runs have no column {k!r}")
+        bad = [r[k] for r in results.runs if not isinstance(r[k], (int, float)) or isinstance(r[k], bool)]
+        if bad:
+            raise ValueError(f"{flag} {k}: its values are not numbers ({bad[0]!r}); use a numeric setting "
+                             f"such as weight_decay or n_train")
+
+    for k in where:
+        numeric(k, "--where")
     idx = select(results.runs, where)
     if not idx:
         raise ValueError(f"no run matches {where}")
-    if against not in results.runs[0]:
-        raise ValueError(f"the runs have no column {against!r}")
+    numeric(against, "--against")
     times = time_to(np.asarray(results.steps), results.curves, threshold, metric)
     groups = defaultdict(list)
     for i in idx:
         groups[results.runs[i][against]].append(times[i])
+    if len(groups) < 2:
+        raise ValueError(f"--against {against}: every chosen run has {against} = {next(iter(groups)):g}; "
+                         f"the sweep did not vary it")
     rows = []
     for value in sorted(groups):
         t = groups[value]

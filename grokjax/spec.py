@@ -152,6 +152,8 @@ def _import_all(modules) -> tuple[str, ...]:
     """Imports each module (one may register an op); their names."""
     names = tuple(str(m) for m in _tuple(modules))
     for m in names:
+        if not m.strip():
+            raise SpecError("import: an empty module name")
         try:
             importlib.import_module(m)
         except ImportError as e:
@@ -369,6 +371,8 @@ class SweepSpec:
         stop_share = _number("stop_share", self.stop_share)
         if not 0 < stop_share <= 1:
             raise SpecError(f"stop_share {stop_share:g} must be in (0, 1]")
+        if stop_share < 1 and stop_at is None:
+            raise SpecError(f"stop_share {stop_share:g} needs stop_at (the val accuracy that share of the runs must reach)")
         d = task.defaults
         loss = _choice("loss", task.default_loss if self.loss is None else self.loss, LOSSES)
         if data.kind == "regression" and loss != "mse":

@@ -375,11 +375,20 @@ def _join_hosts(args) -> None:
     if args.coordinator != "auto":
         if args.num_processes is None or args.process_id is None:
             raise UsageError("--coordinator HOST:PORT needs --num-processes and --process-id")
-        if args.num_processes < 1 or not 0 <= args.process_id < args.num_processes:
+        if args.num_processes < 1:
+            raise UsageError(f"--num-processes must be at least 1, got {args.num_processes}")
+        if not 0 <= args.process_id < args.num_processes:
             raise UsageError(f"--process-id {args.process_id} is not in 0..{args.num_processes - 1}")
+        host, sep, port = args.coordinator.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise UsageError(f"--coordinator {args.coordinator!r} is not HOST:PORT (or auto)")
     from grokjax import distributed
 
-    distributed.initialize(args.coordinator, args.num_processes, args.process_id)
+    try:
+        distributed.initialize(args.coordinator, args.num_processes, args.process_id)
+    except (ValueError, RuntimeError) as e:  # JAX's own: no cluster found for auto, no coordinator reached
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UsageError(f"--coordinator {args.coordinator}: could not join the processes ({first})") from None
 
 
 if __name__ == "__main__":

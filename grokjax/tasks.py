@@ -401,6 +401,10 @@ class ArraysTask(_Task):
 def read_arrays(path: Path) -> TaskData:
     """An ``.npz`` file as TaskData, every problem a one-line SpecError."""
     try:
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+        if not magic.startswith((b"PK", b"\x93NUMPY")):  # neither a zip (.npz) nor an .npy: numpy would speak of pickles
+            raise ValueError("it is not an .npz archive (save x and y with np.savez)")
         f = np.load(path, allow_pickle=False)
         if not isinstance(f, np.lib.npyio.NpzFile):
             raise ValueError("it holds one array, not named arrays (save it with np.savez)")

@@ -55,6 +55,13 @@ def test_fig1_left_a_seed_not_there_yet_does_not_refute_the_late_window(tmp_path
     assert checks(paper.fig1_left, tmp_path, steps, curves, rows)[2] is False
 
 
+def test_a_figure_that_cannot_be_judged_leaves_no_drawing(tmp_path):
+    steps = np.arange(0, 60, 10)  # ends before step 100, where Figure 4's window starts
+    with pytest.raises(ValueError, match="from step 100 on"):
+        paper.fig4(tmp_path, sweep(steps, grokking_curves(steps, 20, None), [ROW]), steps, grokking_curves(steps, 20, None))
+    assert not (tmp_path / "fig4.png").exists()
+
+
 def test_fig4_sees_the_rise_and_the_second_descent(tmp_path):
     steps = np.concatenate([[0], np.unique(np.round(np.geomspace(1, 10**6, 300)).astype(int))])
     assert checks(paper.fig4, tmp_path, steps, grokking_curves(steps, 500, 700_000), [ROW]) == [True, True]

@@ -47,3 +47,16 @@ def test_scaling_takes_medians_over_seeds_and_counts_a_miss_as_infinitely_slow()
     assert rows[0]["median_steps"] is None and rows[0]["steps"] == "400 -"
     with pytest.raises(ValueError, match="no run matches"):
         scaling.scaling(res, "weight_decay", 0.95, {"init_scale": 5.0})
+
+
+@pytest.mark.parametrize("against, threshold, where, message", [
+    ("weight_decay", 2.0, {}, "not an accuracy in"),
+    ("weight_decay", 0.95, {"weight_decay": 0.1}, "the sweep did not vary it"),
+    ("variant", 0.95, {}, "its values are not numbers ('adamw')"),
+    ("weight_decay", 0.95, {"variant": 1.0}, "its values are not numbers"),
+])
+def test_scaling_refuses_what_it_cannot_fit(against, threshold, where, message):
+    res = _results()
+    res.runs = [{**r, "variant": "adamw"} for r in res.runs]
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        scaling.scaling(res, against, threshold, where)

@@ -59,6 +59,11 @@ def test_flags_become_a_spec():
         (["--variant", "adam, adam"], "grid lists one product twice"),
         (["--variant", "adam_fullbatch", "--no-full-batch"], "variant adam_fullbatch sets full_batch itself"),
         (["--out", __file__], "is a file; pick another folder"),
+        (["--import", ""], "an empty module name"),
+        (["--stop-share", "0.5"], "stop_share 0.5 needs stop_at"),
+        (["--coordinator", "nonsense", "--num-processes", "2", "--process-id", "0"], "is not HOST:PORT"),
+        (["--coordinator", "localhost:1", "--num-processes", "0", "--process-id", "0"], "--num-processes must be at least 1"),
+        (["--task", "arrays", "--data", __file__], "is not an .npz archive"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, argv, message):

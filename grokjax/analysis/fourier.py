@@ -211,6 +211,8 @@ def run(out, runs=None, step: int | None = None, *, freqs=None, ratio: float = D
     ``step`` alone); writes ``analysis/fourier.csv`` (one row per run and
     step), ``fourier_spectrum.csv`` (per run, step and frequency) and two
     PNGs. Returns the rows of fourier.csv."""
+    if not ratio > 0:
+        raise CheckpointError(f"ratio must be positive (a key frequency holds ≥ ratio × the even share), got {ratio:g}")
     plan = snapshot.sweep_plan(out)
     task = check_task(plan)
     p, sign = task.modulus, SIGNS[task.op]

@@ -118,6 +118,8 @@ def run(out, runs=None, step: int | None = None, *, matrix: str = "unembed", sub
     or the best conjugate) and a PNG. Returns the per-run rows."""
     if matrix not in MATRICES:
         raise CheckpointError(f"matrix must be one of {', '.join(MATRICES)}, got {matrix!r}")
+    if not perplexity > 0:
+        raise CheckpointError(f"perplexity must be positive, got {perplexity:g}")
     plan = snapshot.sweep_plan(out)
     task = snapshot.need_table(plan, "t-SNE", embeddings=True)
     n = task.data().n_classes
