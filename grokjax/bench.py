@@ -5,14 +5,16 @@ For each number of runs R (default 1, 8, 64) of the paper's config (x+y mod
 training loop of ``train.sweep_steps`` and times it, printing:
 
 - model-steps/s: optimizer steps summed over the R runs, per second;
-- GFLOP/s achieved, counting the FLOPs the step must do: a forward and
-  backward pass of the model at the answer position (``"answer"`` path:
-  3.36 GFLOP at batch 512), whatever the path computes; the ``factorized``
-  path executes fewer (``gflop_executed``), so its rate can exceed the
-  hardware's matmul rate;
-- compile time, and memory: XLA's own account of the program (arguments,
-  outputs and temporaries) and the process's peak (the device's peak on a
-  GPU, peak RSS on a CPU).
+- GFLOP/s achieved, crediting each step with the ``"answer"`` path's count,
+  3.36 GFLOP at batch 512 (forward and backward; the last block's queries,
+  MLP and logits at the answer position only), whatever the path computes:
+  the ``factorized`` path (default) executes 1.98 (``executed_gflops``), so
+  its credited rate can exceed the hardware's matmul rate, and the
+  reference, which computes every position, about 5.0;
+- compile time of the timed program, and memory: XLA's own account of the
+  program (``program_mb``: arguments, outputs and temporaries) and the
+  process's peak so far (``peak_mb``: the device's peak on a GPU, peak RSS
+  on a CPU, the reference and earlier cases of the same call included).
 
 Evaluation is left out of the timing: it runs once per ``--eval-every``
 steps in a sweep, and ``--time-to-grok`` measures it in place.

@@ -10,7 +10,11 @@ out=${1:?usage: bash sweeps/bench_cpu.sh OUT  (e.g. results/bench_cpu_<cpu>)}
 mkdir -p "$out"
 python -m grokjax.bench --runs 1,8,64 --steps 10 --repeats 3 --no-compile-cache --json > "$out/runs.json"  # cold compile times
 XLA_FLAGS="${XLA_FLAGS:-} --xla_cpu_max_isa=AVX2" ATEN_CPU_CAPABILITY=avx2 \
-  python -m grokjax.bench --runs 1,8,64 --steps 10 --repeats 3 --json > "$out/runs_avx2.json"
+  python -m grokjax.bench --runs 1,8,64 --steps 10 --repeats 3 --no-compile-cache --json > "$out/runs_avx2.json"
+# the same math with more arithmetic: the answer path (3.36 GFLOP a step) beside the factorized default (1.98)
+# and the reference (every position, 4.99), all in one process
+python -m grokjax.bench --runs 1 --model-path factorized,answer --steps 10 --repeats 3 --no-compile-cache \
+  --json > "$out/paths.json"
 python -m grokjax.bench --runs 8 --run-axis map,vmap,map:4 --model-path factorized,answer --steps 10 --repeats 2 \
   --no-reference --json > "$out/options.json"
 python -m grokjax.bench --time-to-grok --json > "$out/time_to_grok.json"
