@@ -24,8 +24,9 @@ validation accuracy and reports the wall time and steps.
 
 Where torch is installed, the PyTorch reference's step (danielmamay/grokking,
 rebuilt in ``grokjax.reference_torch``) is timed in the same process first,
-and each case reports ``ratio_to_reference``: its model-steps/s over the
-reference's steps/s. Every output names the CPU's family, model and vector
+and each case reports ``ratio_to_reference``: the median over its timed
+calls of its model-steps/s over the reference's steps/s in the call right
+after (``reference_steps_per_s``: their median). Every output names the CPU's family, model and vector
 extensions: XLA:CPU's speed depends on them, so never compare across CPUs.
 """
 
@@ -137,8 +138,15 @@ def _profile(call, states):
     return states, dict(kinds.most_common(12))
 
 
-def time_case(case: Case, steps: int, repeats: int, frac: float = 0.5, profile: bool = False) -> dict:
-    """Compiles and times ``steps`` updates of ``case.runs`` paper runs."""
+def time_case(case: Case, steps: int, repeats: int, frac: float = 0.5, profile: bool = False,
+              reference=None) -> dict:
+    """Compiles and times ``steps`` updates of ``case.runs`` paper runs.
+
+    With ``reference`` (a function returning the reference's steps/s for one
+    timed call), each timed call is followed by one of the reference's, and
+    ``ratio_to_reference`` is the median of the pairs' ratios: this CPU's
+    speed drifts between minutes, so a ratio against a reference timed
+    once, earlier, would carry that drift."""
     import jax
 
     from grokjax import train
@@ -165,12 +173,19 @@ def time_case(case: Case, steps: int, repeats: int, frac: float = 0.5, profile: 
     states = jax.block_until_ready(compiled(x, y, runs, states, steps))  # warm-up
     if profile:
         states, ops = _profile(lambda s: compiled(x, y, runs, s, steps), states)
-    times = []
+    times, ref = [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
         states = jax.block_until_ready(compiled(x, y, runs, states, steps))
         times.append(time.perf_counter() - t0)
+        if reference is not None:
+            ref.append(reference())
     dt = float(np.median(times))
+    paired = {}
+    if ref:
+        ratios = [case.runs * steps / t / r for t, r in zip(times, ref)]
+        paired = {"reference_steps_per_s": round(float(np.median(ref)), 2),
+                  "ratio_to_reference": round(float(np.median(ratios)), 2)}
     rate = case.runs * steps / dt
     must = step_flops(config, table.n_outputs, "answer")
     executed = step_flops(config, table.n_outputs, case.model_path)
@@ -189,6 +204,7 @@ def time_case(case: Case, steps: int, repeats: int, frac: float = 0.5, profile: 
         "compile_s": round(compile_s, 2),
         "program_mb": None if program_mb is None else round(program_mb, 1),
         "peak_mb": round(_peak_memory_mb(), 1),
+        **paired,
     }
 
 
@@ -315,7 +331,7 @@ def markdown(docs: list[dict]) -> str:
         lines += ["| " + " | ".join(str(g[k]) for k in keys) + " |" for g in groks]
     envs = {f"{d['environment']['backend']}: {', '.join(sorted(set(d['environment']['devices'])))}, "
             f"{cpu_line(d['environment'])}, jax {d['environment']['jax']}" for d in docs}
-    refs = {f"PyTorch reference step: {d['reference']['steps_per_s']} steps/s (torch {d['reference']['torch']}, "
+    refs = {f"PyTorch reference step, timed alone: {d['reference']['steps_per_s']} steps/s (torch {d['reference']['torch']}, "
             f"{d['reference']['cpu_capability']})" for d in docs if d.get("reference", {}).get("steps_per_s")}
     lines += [""] + sorted(refs) if refs else []
     lines += [""] + [f"Measured on {e}." for e in sorted(envs)]
@@ -365,20 +381,20 @@ def main(argv=None) -> int:
                 print(json.dumps(results[-1]), flush=True)
         doc["time_to_grok"] = results
     else:
-        reference = None
+        reference, paired = None, None
         if not args.no_reference:
-            reference = time_reference(args.steps, args.repeats)
+            reference, paired = time_reference(args.steps, args.repeats)
             doc["reference"] = reference
             if not args.json:
-                print("# PyTorch reference (danielmamay/grokking's step): "
-                      + (f"{reference['steps_per_s']} steps/s, torch {reference['torch']}, {reference['threads']} "
-                         f"threads, {reference['cpu_capability']}" if reference.get("steps_per_s") else reference["skipped"]),
+                print("# PyTorch reference (danielmamay/grokking's step, rebuilt): "
+                      + (f"{reference['steps_per_s']} steps/s alone, torch {reference['torch']}, {reference['threads']} "
+                         f"threads, {reference['cpu_capability']}; each case's ratio pairs its timings with the "
+                         f"reference's" if reference.get("steps_per_s") else reference["skipped"]),
                       flush=True)
         results = []
         for r, (axis, batch), path, prec, d in itertools.product(runs, axes, paths, precisions, devices):
-            results.append(time_case(Case(r, axis, batch, path, prec, d), args.steps, args.repeats, profile=args.profile))
-            if reference and reference.get("steps_per_s"):
-                results[-1]["ratio_to_reference"] = round(results[-1]["model_steps_per_s"] / reference["steps_per_s"], 2)
+            results.append(time_case(Case(r, axis, batch, path, prec, d), args.steps, args.repeats, profile=args.profile,
+                                     reference=paired))
             if not args.json:
                 _print_row(results[-1], header=len(results) == 1)
                 if args.profile:
@@ -393,7 +409,8 @@ def main(argv=None) -> int:
 
 
 COLUMNS = ("runs", "devices", "run_axis", "map_batch", "model_path", "matmul_precision", "model_steps_per_s",
-           "ratio_to_reference", "achieved_gflops", "executed_gflops", "compile_s", "program_mb", "peak_mb")
+           "reference_steps_per_s", "ratio_to_reference", "achieved_gflops", "executed_gflops", "compile_s",
+           "program_mb", "peak_mb")
 
 
 def cpu_line(env: dict) -> str:
@@ -405,16 +422,20 @@ def cpu_line(env: dict) -> str:
     return f"{env['cpu']} ({fam}{ext}{', XLA limited to ' + isa[0] if isa else ''}; {env['cpu_count']} cores)"
 
 
-def time_reference(steps: int, repeats: int) -> dict:
-    """The PyTorch reference's steps/s on the paper's table, or why it was skipped."""
+def time_reference(steps: int, repeats: int) -> tuple[dict, object]:
+    """The PyTorch reference's steps/s on the paper's table alone (or why it
+    was skipped), and a function that times one more call of it (steps/s),
+    for pairing with grokjax's timings (None when skipped)."""
     from grokjax import reference_torch, tasks
     from grokjax.config import Config
 
     if not reference_torch.available():
-        return {"skipped": "torch is not installed (pip install torch to time the reference beside grokjax)"}
+        return {"skipped": "torch is not installed (pip install torch to time the reference beside grokjax)"}, None
     data = Config().task.data()
     order = np.random.default_rng(0).permutation(data.size)
-    return reference_torch.time_steps(data.x[order], data.y[order], tasks.n_train(0.5, data), steps, repeats)
+    timed, info = reference_torch.stepper(data.x[order], data.y[order], tasks.n_train(0.5, data), steps)
+    alone = float(np.median([timed() for _ in range(repeats)]))
+    return {"steps_per_s": round(steps / alone, 2), "repeats": repeats, **info}, lambda: steps / timed()
 
 
 def _print_row(row: dict, header: bool) -> None:

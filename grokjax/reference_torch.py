@@ -71,11 +71,13 @@ def _model(num_layers: int, dim: int, heads: int, vocab: int, seq_len: int = 4):
     return Model()
 
 
-def time_steps(x, y, n_train: int, steps: int = 20, repeats: int = 3, num_layers: int = 2, dim: int = 128,
-               heads: int = 4, batch_size: int = 512, seed: int = 0) -> dict:
-    """Median steps/s of the reference's training step over ``repeats`` timed
-    calls of ``steps`` steps each (after one untimed call), on the table
-    ``x`` [N, 4], ``y`` [N] whose first ``n_train`` rows train."""
+def stepper(x, y, n_train: int, steps: int = 20, num_layers: int = 2, dim: int = 128, heads: int = 4,
+            batch_size: int = 512, seed: int = 0):
+    """``(timed, info)``: ``timed()`` runs ``steps`` of the reference's
+    training steps and returns their seconds (one untimed call is made
+    first, as a warm-up); ``info`` describes the setup. On the table ``x``
+    [N, 4], ``y`` [N] whose first ``n_train`` rows train. The model and
+    optimizer persist between calls, so timings can alternate with others."""
     import numpy as np
     import torch
 
@@ -107,7 +109,17 @@ def time_steps(x, y, n_train: int, steps: int = 20, repeats: int = 3, num_layers
 
     model.train()
     timed()  # warm-up
-    dt = float(np.median([timed() for _ in range(repeats)]))
-    return {"steps_per_s": round(steps / dt, 2), "steps_timed": steps, "repeats": repeats, "batch_size": batch,
-            "torch": torch.__version__, "threads": torch.get_num_threads(),
+    info = {"steps_timed": steps, "batch_size": batch, "torch": torch.__version__, "threads": torch.get_num_threads(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    return timed, info
+
+
+def time_steps(x, y, n_train: int, steps: int = 20, repeats: int = 3, **kwargs) -> dict:
+    """Median steps/s of the reference's training step over ``repeats`` timed
+    calls of ``steps`` steps each (after one untimed call); ``stepper``'s
+    keyword arguments pass through."""
+    import numpy as np
+
+    timed, info = stepper(x, y, n_train, steps, **kwargs)
+    dt = float(np.median([timed() for _ in range(repeats)]))
+    return {"steps_per_s": round(steps / dt, 2), "repeats": repeats, **info}

@@ -15,17 +15,32 @@ def test_every_figure_names_the_cpus_family_model_and_vector_extensions():
 
 
 def test_saved_documents_read_back_with_the_reference_and_the_cpu():
-    case = {c: 1 for c in bench.COLUMNS} | {"model_steps_per_s": 30.0, "ratio_to_reference": 2.0}
+    case = {c: 1 for c in bench.COLUMNS} | {"model_steps_per_s": 30.0, "reference_steps_per_s": 15.0,
+                                            "ratio_to_reference": 2.0}
     doc = {"environment": ENV, "cases": [case], "reference": {"steps_per_s": 15.0, "torch": "2.x", "cpu_capability": "AVX2"}}
     text = bench.markdown([doc])
-    assert "| 30.0 | 2.0 |" in text
-    assert "PyTorch reference step: 15.0 steps/s (torch 2.x, AVX2)" in text
+    assert "| 30.0 | 15.0 | 2.0 |" in text
+    assert "PyTorch reference step, timed alone: 15.0 steps/s (torch 2.x, AVX2)" in text
     assert "Some CPU (family 25 model 1, avx2; 2 cores)" in text
 
 
 def test_without_torch_the_reference_is_skipped_with_the_reason(monkeypatch):
     monkeypatch.setattr(reference_torch, "available", lambda: False)
-    assert "torch is not installed" in bench.time_reference(5, 1)["skipped"]
+    info, paired = bench.time_reference(5, 1)
+    assert "torch is not installed" in info["skipped"] and paired is None
+
+
+def test_a_cases_ratio_pairs_each_timing_with_the_reference_right_after():
+    calls = []
+
+    def reference():  # a stand-in reference at 10 steps/s, counting its calls
+        calls.append(1)
+        return 10.0
+
+    row = bench.time_case(bench.Case(1, "map", 1, "factorized", "highest", 1), steps=2, repeats=3, reference=reference)
+    assert len(calls) == 3 and row["reference_steps_per_s"] == 10.0
+    # with three timings the median of the ratios is the median rate's: model-steps/s over 10
+    assert abs(row["ratio_to_reference"] - row["model_steps_per_s"] / 10) < 0.01
 
 
 def test_bad_input_is_one_line_and_exit_2(capsys):
