@@ -23,11 +23,12 @@ steps in a sweep, and ``--time-to-grok`` measures it in place.
 validation accuracy and reports the wall time and steps.
 
 Where torch is installed, the PyTorch reference's step (danielmamay/grokking,
-rebuilt in ``grokjax.reference_torch``) is timed in the same process first,
-and each case reports ``ratio_to_reference``: the median over its timed
-calls of its model-steps/s over the reference's steps/s in the call right
-after (``reference_steps_per_s``: their median). Every output names the CPU's family, model and vector
-extensions: XLA:CPU's speed depends on them, so never compare across CPUs.
+rebuilt in ``grokjax.reference_torch``) is timed in the same process, alone
+first and then after each of a case's timed calls; each case reports
+``ratio_to_reference``, the median over those pairs of its model-steps/s over
+the reference's, and ``reference_steps_per_s``, the reference's median.
+Every output names the CPU's family, model and vector extensions: XLA:CPU's
+speed depends on them, so never compare across CPUs.
 """
 
 from __future__ import annotations

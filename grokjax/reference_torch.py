@@ -113,13 +113,3 @@ def stepper(x, y, n_train: int, steps: int = 20, num_layers: int = 2, dim: int =
             "cpu_capability": torch.backends.cpu.get_cpu_capability()}
     return timed, info
 
-
-def time_steps(x, y, n_train: int, steps: int = 20, repeats: int = 3, **kwargs) -> dict:
-    """Median steps/s of the reference's training step over ``repeats`` timed
-    calls of ``steps`` steps each (after one untimed call); ``stepper``'s
-    keyword arguments pass through."""
-    import numpy as np
-
-    timed, info = stepper(x, y, n_train, steps, **kwargs)
-    dt = float(np.median([timed() for _ in range(repeats)]))
-    return {"steps_per_s": round(steps / dt, 2), "repeats": repeats, **info}
