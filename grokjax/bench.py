@@ -353,6 +353,9 @@ def main(argv=None) -> int:
                 docs = [json.loads(open(f).read()) for f in args.read]
             except (OSError, ValueError) as e:
                 raise UsageError(f"--read: {e}") from None
+            for f, d in zip(args.read, docs):
+                if not isinstance(d, dict) or not ({"cases", "time_to_grok"} & set(d)):
+                    raise UsageError(f"--read: {f} is not what `python -m grokjax.bench --json` writes")
             print(markdown(docs))
             return 0
         if args.steps <= 0 or args.repeats <= 0 or args.max_steps <= 0:

@@ -53,22 +53,27 @@ def parse_norms(text: str) -> tuple[float, ...]:
     ``a:b:N`` (evenly spaced), or ``a,b,c``."""
     text = str(text).strip()
     parts = text.split(":")
+    malformed = SpecError(f"malformed norms {text!r}: use a:b:log:N, a:b:N (b > a, N >= 2) or a,b,c")
     try:
         if len(parts) == 4 and parts[2] == "log":
             a, b, n = float(parts[0]), float(parts[1]), int(parts[3])
-            values = np.geomspace(a, b, n) if a > 0 and b > a and n >= 2 else None
         elif len(parts) == 3:
             a, b, n = float(parts[0]), float(parts[1]), int(parts[2])
-            values = np.linspace(a, b, n) if b > a and n >= 2 else None
         elif len(parts) == 1:
             values = np.array([float(v) for v in text.split(",")])
         else:
-            values = None
+            raise malformed
     except ValueError:
-        values = None
-    if values is None:
-        raise SpecError(f"malformed norms {text!r}: use a:b:log:N, a:b:N (b > a, N >= 2) or a,b,c")
+        raise malformed from None
+    if len(parts) > 1:
+        if not (b > a and n >= 2):
+            raise malformed
+        if len(parts) == 4 and a <= 0:
+            raise SpecError(f"norms {text!r}: a log scale starts above 0, got {a:g}")
+        values = np.geomspace(a, b, n) if len(parts) == 4 else np.linspace(a, b, n)
     values = tuple(float(f"{v:.6g}") for v in values)  # readable in the tables
+    if not all(np.isfinite(values)):
+        raise SpecError(f"norms {text!r}: every weight norm must be a finite number")
     if any(v <= 0 for v in values):
         raise SpecError(f"norms {text!r}: every weight norm must be > 0")
     if len(set(values)) != len(values):

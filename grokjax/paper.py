@@ -432,6 +432,9 @@ def judge(name: str, out) -> dict:
     out = Path(out)
     fig = FIGURES[name]
     rows, steps, curves = report.read_sweep(out)
+    if rows and "op" not in rows[0]:
+        raise ValueError(f"Power et al.'s figures read sweeps of operation tables; this one trains the "
+                         f"{rows[0].get('task', 'unknown')} task")
     png = out / f"{name}.png"
     drawn_before = png.exists()
     try:

@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     from grokjax.checkpoint import CheckpointError
     from grokjax.cli import Parser, UsageError
 
-    p = Parser(prog="python -m grokjax.scaling", description=__doc__.split("\n\n")[0].strip() + ". " +
+    p = Parser(prog="python -m grokjax.scaling", description=__doc__.split("\n\n")[0].strip().rstrip(".") + ". " +
                "Reads a finished sweep folder; writes scaling_<against>[_<where>][_train] .csv, .json and .png there.")
     p.add_argument("out", type=Path, help="a finished sweep folder")
     p.add_argument("--against", required=True, help="the runs.csv column on the x axis, e.g. weight_decay or n_train")

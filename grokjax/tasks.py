@@ -188,7 +188,7 @@ class TableTask(_Task):
             raise SpecError(f"op {self.op!r} names no operation; valid ops: {', '.join(tables.OPS)}")
         if len(set(ops)) != len(ops):
             raise SpecError(f"op lists an operation twice: {op}")
-        _set(self, op=",".join(ops), modulus=_int("modulus", self.modulus, 1))
+        _set(self, op=",".join(ops), modulus=_int("modulus", self.modulus, 2))
         for o in ops:
             tables.check_modulus(o, self.modulus)
 

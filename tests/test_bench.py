@@ -43,6 +43,10 @@ def test_a_cases_ratio_pairs_each_timing_with_the_reference_right_after():
     assert abs(row["ratio_to_reference"] - row["model_steps_per_s"] / 10) < 0.01
 
 
-def test_bad_input_is_one_line_and_exit_2(capsys):
+def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path):
     assert bench.main(["--runs", "0"]) == 2
     assert capsys.readouterr().err.strip() == "grokjax.bench: error: --runs values must be positive, got '0'"
+    other = tmp_path / "config.json"  # some other JSON
+    other.write_text('{"spec": {}}')
+    assert bench.main(["--read", str(other)]) == 2
+    assert "is not what `python -m grokjax.bench --json` writes" in capsys.readouterr().err

@@ -165,6 +165,14 @@ def test_the_command_line_judges_a_folder_and_refuses_a_bad_one(tmp_path, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nowhere" in err[0]
     assert not (tmp_path / "nowhere").exists()
+    other = tmp_path / "teacher_student"  # a sweep of another task: refused, nothing drawn
+    other.mkdir()
+    ts = {"task": "teacher_student", "frac": 1.0, "seed": 0}
+    report.write_runs(other / "runs.csv", [{"run": 0, **ts, **s, "steps": 2000} for s in summary.summarize(steps, curves)])
+    report.write_curves(other / "curves.csv", [{"run": 0, **ts}], steps, curves)
+    assert paper.main(["fig1_left", str(other)]) == 2
+    assert "trains the teacher_student task" in capsys.readouterr().err
+    assert not (other / "fig1_left.png").exists() and not (other / "fig1_left.json").exists()
 
 
 def test_a_late_collapse_is_an_episode_below_0_9_after_fitting():

@@ -60,6 +60,7 @@ def test_flags_become_a_spec():
         (["--variant", "adam_fullbatch", "--no-full-batch"], "variant adam_fullbatch sets full_batch itself"),
         (["--out", __file__], "is a file; pick another folder"),
         (["--import", ""], "an empty module name"),
+        (["--modulus", "1"], "modulus must be a whole number >= 2"),
         (["--stop-share", "0.5"], "stop_share 0.5 needs stop_at"),
         (["--coordinator", "nonsense", "--num-processes", "2", "--process-id", "0"], "is not HOST:PORT"),
         (["--coordinator", "localhost:1", "--num-processes", "0", "--process-id", "0"], "--num-processes must be at least 1"),

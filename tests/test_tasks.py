@@ -200,6 +200,15 @@ def test_a_run_inside_a_vmapped_sweep_equals_the_same_run_alone(task, model, bat
         jax.tree.map(lambda a, b: np.testing.assert_allclose(a[0], b[i], rtol=2e-4, atol=2e-6), alone.params, states.params)
 
 
+@pytest.mark.parametrize("text, message", [
+    ("0:10:log:3", "a log scale starts above 0"), ("nan,2", "finite"), ("10:1:log:3", "malformed norms"),
+    ("-1,2", "must be > 0"), ("2,2", "repeats a norm"),
+])
+def test_malformed_norms_are_named(text, message):
+    with pytest.raises(SpecError, match=message):
+        landscape.parse_norms(text)
+
+
 def test_a_landscape_point_keeps_its_norm_at_every_evaluation():
     spec = landscape.landscape_spec(
         SweepSpec(task=SMALL_TS, model=SMALL_MLP, train_sizes=(20, 40), steps=40, eval_every=10, devices=1),
@@ -317,7 +326,7 @@ def test_landscape_cli_writes_its_table_and_figure(tmp_path):
     record = json.loads((tmp_path / "lu" / "config.json").read_text())
     assert record["command"].startswith("python -m grokjax.landscape --task teacher_student")
     bad = _cli("landscape", "--task", "digits", "--norms", "0:5:log:3", "--out", tmp_path / "x", cwd=tmp_path)
-    assert bad.returncode == 2 and "malformed norms" in bad.stderr and not (tmp_path / "x").exists()
+    assert bad.returncode == 2 and "a log scale starts above 0" in bad.stderr and not (tmp_path / "x").exists()
 
 
 def test_sizes_are_fractions_or_counts_not_both(tmp_path):
