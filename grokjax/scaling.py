@@ -27,6 +27,8 @@ import numpy as np
 from grokjax import summary
 
 COLUMNS = ("value", "n_runs", "n_reached", "median_steps", "steps")
+# runs.csv columns that a run produced rather than was given: no x axis.
+NOT_SETTINGS = frozenset({*summary.SUMMARY, "run", "steps"})
 
 
 def time_to(steps: np.ndarray, curves: dict, threshold: float, metric: str = "val_acc") -> list[int | None]:
@@ -71,6 +73,9 @@ def scaling(results, against: str, threshold: float, where: dict | None = None,
     def numeric(k, flag):
         if k not in results.runs[0]:
             raise ValueError(f"{flag} {k}: the runs have no column {k!r}")
+        if k in NOT_SETTINGS:
+            raise ValueError(f"{flag} {k}: a result of each run, not a setting; use a setting the sweep varied "
+                             f"such as weight_decay or n_train")
         bad = [r[k] for r in results.runs if not isinstance(r[k], (int, float)) or isinstance(r[k], bool)]
         if bad:
             raise ValueError(f"{flag} {k}: its values are not numbers ({bad[0]!r}); use a numeric setting "

@@ -54,9 +54,10 @@ def test_scaling_takes_medians_over_seeds_and_counts_a_miss_as_infinitely_slow()
     ("weight_decay", 0.95, {"weight_decay": 0.1}, "the sweep did not vary it"),
     ("variant", 0.95, {}, "its values are not numbers ('adamw')"),
     ("weight_decay", 0.95, {"variant": 1.0}, "its values are not numbers"),
+    ("final_val_acc", 0.95, {}, "a result of each run, not a setting"),
 ])
 def test_scaling_refuses_what_it_cannot_fit(against, threshold, where, message):
     res = _results()
-    res.runs = [{**r, "variant": "adamw"} for r in res.runs]
+    res.runs = [{**r, "variant": "adamw", "final_val_acc": 0.5 + i / 10} for i, r in enumerate(res.runs)]
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         scaling.scaling(res, against, threshold, where)

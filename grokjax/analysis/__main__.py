@@ -52,10 +52,10 @@ def make_parser() -> Parser:
     t = parsers["tsne"]
     t.add_argument("--matrix", choices=("unembed", "embed"), default="unembed",
                    help="whose rows: the output layer (unembed, the paper's) or the input embedding (embed)")
-    t.add_argument("--subgroup", default="(0,3)(1,4); (1,2)(3,4)", metavar="GENS",
+    t.add_argument("--subgroup", metavar="GENS",
                    help="S5: colour by cosets of the subgroup these permutations generate, in cycles separated by "
                         "';' (default: the paper's, '(0,3)(1,4); (1,2)(3,4)')")
-    t.add_argument("--coset", choices=("left", "right"), default="left", help="S5: cosets gH or Hg (left)")
+    t.add_argument("--coset", choices=("left", "right"), help="S5: cosets gH or Hg (default left)")
     t.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity (30, scikit-learn's)")
     t.add_argument("--seed", type=int, default=0, help="t-SNE's random state (0)")
     s = parsers["sharpness"]

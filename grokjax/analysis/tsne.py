@@ -110,12 +110,14 @@ def embed_2d(rows: np.ndarray, perplexity: float, seed: int) -> np.ndarray:
                 random_state=seed).fit_transform(np.asarray(rows, np.float64))
 
 
-def run(out, runs=None, step: int | None = None, *, matrix: str = "unembed", subgroup: str = groups.PAPER_SUBGROUP,
-        side: str = "left", perplexity: float = 30.0, seed: int = 0) -> list[dict]:
+def run(out, runs=None, step: int | None = None, *, matrix: str = "unembed", subgroup: str | None = None,
+        side: str | None = None, perplexity: float = 30.0, seed: int = 0) -> list[dict]:
     """t-SNE of every chosen run's ``matrix`` rows at ``step``; writes
     ``analysis/tsne_<matrix>_step<S>.csv`` (one row per run and symbol: its
     2-D point and label), ``..._runs.csv`` (per run: silhouette, plus8_ratio
-    or the best conjugate) and a PNG. Returns the per-run rows."""
+    or the best conjugate) and a PNG. Returns the per-run rows. ``subgroup``
+    and ``side`` colour S5's symbols (default: the paper's subgroup, left
+    cosets); a modular table has neither."""
     if matrix not in MATRICES:
         raise CheckpointError(f"matrix must be one of {', '.join(MATRICES)}, got {matrix!r}")
     if not perplexity > 0:
@@ -123,6 +125,9 @@ def run(out, runs=None, step: int | None = None, *, matrix: str = "unembed", sub
     plan = snapshot.sweep_plan(out)
     task = snapshot.need_table(plan, "t-SNE", embeddings=True)
     n = task.data().n_classes
+    if not task.op.startswith("s5_") and (subgroup, side) != (None, None):
+        raise CheckpointError(f"--subgroup and --coset colour S5's symbols; {task.op} has residues, not cosets")
+    subgroup, side = subgroup or groups.PAPER_SUBGROUP, side or "left"
     labels, meaning = labels_for(task.op, n, subgroup, side)
     snap = snapshot.load(out, runs, step)
     val = snapshot.metric_at(snap)
