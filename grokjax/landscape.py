@@ -131,46 +131,83 @@ def write(out: Path, rows: list[dict], spec: SweepSpec) -> list[Path]:
     return [out / "landscape.csv", png]
 
 
-def plot(path: Path, rows: list[dict], spec: SweepSpec) -> None:
-    """Reduced train and test loss (top) and accuracy (bottom) against the
-    weight norm on a log axis, one line per data size, mean over seeds."""
+LOSS_NAMES = {"softmax": "cross-entropy", "stablemax": "StableMax cross-entropy", "mse": "MSE"}
+
+
+def _accuracy_means(spec: SweepSpec) -> str:
+    """What "correct" is for the task: the argmax, or (teacher-student) a
+    squared error under the task's threshold."""
+    threshold = getattr(spec.task, "threshold", None)
+    return "argmax correct" if threshold is None else f"share of samples with MSE < {threshold:g}"
+
+
+def plot(path: Path, rows: list[dict], spec: SweepSpec):
+    """Train and test loss (top) and accuracy (bottom) against the weight
+    norm on log axes, one colour per data size, mean over seeds: solid at the
+    end of each run, dotted at its lowest train loss (Omnigrok's reduced
+    reading). A loss of exactly 0 is drawn at a floor the figure names.
+    Returns the figure."""
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    from grokjax.plots import plain_log_ticks, zero_floor
 
     sizes = sorted({r["n_train"] for r in rows})
     norms = sorted({r["weight_norm_target"] for r in rows})
-    fig = Figure(figsize=(10, 7.2), layout="constrained")
+    loss = LOSS_NAMES.get(spec.loss or spec.task.default_loss, spec.loss or spec.task.default_loss)
+    fig = Figure(figsize=(10, 7.8), layout="constrained")
     axes = fig.subplots(2, 2, sharex=True)
     colors = [f"C{i}" for i in range(len(sizes))]
-    for (key, label), ax in zip((("final_train_loss", "train loss"), ("final_val_loss", "test loss"),
-                                 ("final_train_acc", "train accuracy"), ("final_val_acc", "test accuracy")), axes.flat):
-        best = {"final_train_loss": "min_train_loss", "final_val_loss": "val_loss_at_min_train",
-                "final_train_acc": "train_acc_at_min_train", "final_val_acc": "val_acc_at_min_train"}[key]
-        for n, color in zip(sizes, colors):
-            def mean(k):
-                return [np.mean([r[k] for r in rows if r["n_train"] == n and r["weight_norm_target"] == w]) for w in norms]
+    panels = ((("final_train_loss", "min_train_loss"), f"train loss ({loss})"),
+              (("final_val_loss", "val_loss_at_min_train"), f"test loss ({loss})"),
+              (("final_train_acc", "train_acc_at_min_train"), f"train accuracy\n({_accuracy_means(spec)})"),
+              (("final_val_acc", "val_acc_at_min_train"), f"test accuracy\n({_accuracy_means(spec)})"))
 
-            ax.plot(norms, mean(key), "o-", ms=3, color=color, label=f"{n:,} training samples")
-            ax.plot(norms, mean(best), ":", color=color, alpha=0.6)
-        ax.set_xscale("log")
-        if "loss" in key:
+    def mean(k, n):
+        return np.array([np.mean([r[k] for r in rows if r["n_train"] == n and r["weight_norm_target"] == w])
+                         for w in norms])
+
+    for (keys, label), ax in zip(panels, axes.flat):
+        lines = {(k, n): mean(k, n) for k in keys for n in sizes}
+        floor = None
+        if "loss" in keys[0]:
             ax.set_yscale("log")
+            floor = zero_floor(np.concatenate(list(lines.values())))
+            if any((v <= 0).any() for v in lines.values()):  # else it would vanish off the log axis
+                ax.axhline(floor, color="0.5", lw=0.8, ls="--", zorder=0)
+                label += f"\n(0 drawn at 1e{round(np.log10(floor))}, dashed)"
         else:
             ax.set_ylim(-0.02, 1.02)
-        ax.set_ylabel(f"reduced {label}")
-        ax.grid(alpha=0.3, which="both")
+        for n, color in zip(sizes, colors):
+            end, low = lines[keys[0], n], lines[keys[1], n]
+            if floor is not None:
+                end, low = np.maximum(end, floor), np.maximum(low, floor)
+            ax.plot(norms, end, "o-", ms=3, color=color)
+            ax.plot(norms, low, ":", color=color, alpha=0.7)
+        ax.set_xscale("log")
+        plain_log_ticks(ax.xaxis)
+        lo, hi = ax.get_ylim()
+        if floor is not None and hi / lo < 1e3:  # over more decades 10⁻⁸ reads better than 0.00000001
+            plain_log_ticks(ax.yaxis)
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)  # major only: minor lines over ten decades are noise
     for ax in axes[1]:
         ax.set_xlabel("weight norm ‖θ‖ (held fixed)")
-    from matplotlib.lines import Line2D
-
-    handles, _ = axes[0, 0].get_legend_handles_labels()
-    handles += [Line2D([], [], color="0.3", marker="o", ms=3, label="end of run"),
-                Line2D([], [], color="0.3", ls=":", label="at the run's lowest train loss")]
-    axes[0, 0].legend(handles=handles, fontsize=8)
+    top = [Line2D([], [], color=c, marker="o", ms=3, label=f"{n:,} training samples") for n, c in zip(sizes, colors)]
+    bottom = [Line2D([], [], color="0.3", marker="o", ms=3, label="end of run"),
+              Line2D([], [], color="0.3", ls=":", label="at the run's lowest train loss (Omnigrok's reduced loss)")]
+    cols = max(len(top), len(bottom))
+    blank = Line2D([], [], ls="", label=" ")
+    top, bottom = top + [blank] * (cols - len(top)), bottom + [blank] * (cols - len(bottom))
+    # below the panels, where it hides no line: the sizes on one row, the line styles under them
+    fig.legend(handles=[h for pair in zip(top, bottom) for h in pair], loc="outside lower center", ncols=cols,
+               fontsize=9, frameon=False)
     seeds = len({r["seed"] for r in rows})
     fig.suptitle(f"LU landscape: {spec.task.describe()}, {spec.model.name}, {spec.steps:,} steps at fixed norm, "
-                 f"mean of {seeds} seed{'s' if seeds > 1 else ''}\n(Omnigrok: train loss L-shaped, test loss U-shaped)",
-                 fontsize=11)
+                 f"{'mean of ' if seeds > 1 else ''}{seeds} seed{'s' if seeds > 1 else ''}\nOmnigrok's claim: train "
+                 f"loss L-shaped (low beyond a small norm), test loss U-shaped (lowest near one norm)", fontsize=11)
     fig.savefig(path, dpi=130)
+    return fig
 
 
 def run(spec: SweepSpec, norms, out=None, *, weight_decay: float = 0.0, progress: bool = True, command=None):

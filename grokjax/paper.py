@@ -158,7 +158,7 @@ def fig4(out: Path, rows, steps, curves) -> list[Check]:
 
 def fig1_center(out: Path, rows, steps, curves) -> list[Check]:
     """Median steps to 99% val and train against the fraction."""
-    plots.steps_to_generalize(out / "fig1_center.png", rows)
+    plots.steps_to_generalize(out / "fig1_center.png", rows, spec=plots.read_spec(out), evals=steps)
     by_frac = sorted(_by(rows, "frac").items())
     med_val = {f: _median(r["steps_to_99_val"] for r in rs) for f, rs in by_frac}
     med_train = {f: _median(r["steps_to_99_train"] for r in rs) for f, rs in by_frac}
@@ -204,7 +204,7 @@ def fig2_left(out: Path, rows, steps, curves) -> list[Check]:
     if "variant" not in rows[0]:
         raise ValueError("Figure 2 (left) compares the optimizer variants of a --variant sweep "
                          "(sweeps/fig2_left.toml); this sweep has no variant column")
-    plots.variants(out / "fig2_left.png", rows)
+    plots.variants(out / "fig2_left.png", rows, spec=plots.read_spec(out), evals=steps)
     variants = _by(rows, "variant")
     mean = {v: round(_mean_best(rs), 4) for v, rs in variants.items()}
     top = max(rows, key=lambda r: r["frac"])["frac"]
@@ -239,7 +239,7 @@ SYMMETRIC_PAIRS = (("add", "sub"), ("x2_y2", "x2_xy_y2_x"), ("x2_xy_y2", "x2_xy_
 
 def fig2_right(out: Path, rows, steps, curves) -> list[Check]:
     """Best val accuracy against the fraction, one line per operation."""
-    plots.data_efficiency(out / "fig2_right.png", rows)
+    plots.data_efficiency(out / "fig2_right.png", rows, spec=plots.read_spec(out), evals=steps)
     ops = _by(rows, "op")
     # the data an op needs: where its mean best val accuracy first reaches 0.5
     # (interpolated), less brittle under a short budget than the first 99%
@@ -294,7 +294,7 @@ def _half_frac(rows: list[dict], level: float = 0.5) -> float | None:
 
 def fig6(out: Path, rows, steps, curves) -> list[Check]:
     """Best val accuracy against the fraction, one line per number of outliers."""
-    plots.data_efficiency(out / "fig6.png", rows)
+    plots.data_efficiency(out / "fig6.png", rows, spec=plots.read_spec(out), evals=steps)
     ks = _by(rows, "outliers")
     good = {int(k): sorted(f for f, rs in _by(v, "frac").items() if _mean_best(rs) >= 0.99) for k, v in ks.items()}
     best = {int(k): {f"{f:g}": round(_mean_best(rs), 4) for f, rs in sorted(_by(v, "frac").items())} for k, v in ks.items()}
@@ -371,31 +371,42 @@ def _latest(out: Path, pattern: str, exclude: str | None = None) -> Path:
     return found[-1]
 
 
-def _curve_plot(path: Path, rows, steps, curves, what: str, ylabel: str) -> None:
-    """Train (red) and validation (green) ``what`` against steps on a log axis, every run of the folder."""
+# ---------------------------------------------------------------- drawing
+
+
+def _curve_plot(path: Path, rows, steps, curves, what: str, ylabel: str):
+    """Train (red) and validation (green) ``what`` against steps on a log
+    axis, every run of the folder. A loss of exactly 0 (float32 rounds it
+    there once the margins are large) is drawn at a named floor, not dropped.
+    Returns the figure."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7.2, 4.4), layout="constrained")
     ax = fig.subplots()
     keep = steps > 0
-    for i in range(len(rows)):
-        ax.plot(steps[keep], curves[f"train_{what}"][keep, i], color=plots.TRAIN, lw=1.3, alpha=0.8,
-                label="train" if i == 0 else None)
-        ax.plot(steps[keep], curves[f"val_{what}"][keep, i], color=plots.VAL, lw=1.3, alpha=0.8,
-                label="validation" if i == 0 else None)
-    plots.log_steps_axis(ax, steps[keep])
+    train, val = curves[f"train_{what}"][keep], curves[f"val_{what}"][keep]
+    floor = None
     if what == "loss":
         ax.set_yscale("log")
+        floor = plots.zero_floor(np.concatenate([train.ravel(), val.ravel()]))
     else:
         ax.set_ylim(-0.02, 1.02)
+    for i in range(len(rows)):
+        t, v = (train[:, i], val[:, i]) if floor is None else (np.maximum(train[:, i], floor), np.maximum(val[:, i], floor))
+        ax.plot(steps[keep], t, color=plots.TRAIN, lw=1.3, alpha=0.8, label="train" if i == 0 else None)
+        ax.plot(steps[keep], v, color=plots.VAL, lw=1.3, alpha=0.8, label="validation" if i == 0 else None)
+    if floor is not None and ((train <= 0).any() or (val <= 0).any()):
+        ax.axhline(floor, color="0.5", lw=0.8, ls="--", zorder=0, label=f"loss exactly 0, drawn at 1e{round(np.log10(floor))}")
+    plots.log_steps_axis(ax, steps[keep])
     ax.set_xlabel("optimization steps")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=9)
     r = rows[0]
-    ax.set_title(f"{plots.sweep_title(rows)}, frac {r['frac']:g}, weight decay {r['weight_decay']:g}: {_scale(rows)}",
-                 fontsize=10)
+    ax.set_title(f"{plots.sweep_title(rows)}, frac {r['frac']:g}, weight decay {r['weight_decay']:g}: {_scale(rows)} "
+                 f"(the paper's figure: to 10⁶ steps)", fontsize=10)
     fig.savefig(path, dpi=130)
+    return fig
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,16 +21,32 @@ from matplotlib.figure import Figure  # no pyplot: the user's backend stays as i
 from grokjax import summary
 from grokjax.knobs import KNOBS
 
+# A column of older runs.csv files: the weight norm held fixed, since renamed
+# weight_norm_target. Read as a knob so that its runs are still told apart.
+LEGACY_KNOBS = {"weight_norm": 0.0}
+
 # What tells runs of one sweep apart besides the fraction and the seed: runs
 # that share these are one *setting*, drawn in one style. The op varies only
 # in a sweep of several (--op all).
-SETTING_KEYS = ("op", "variant", *(k.name for k in KNOBS), "full_batch")
+SETTING_KEYS = ("op", "variant", *(k.name for k in KNOBS), *LEGACY_KNOBS, "full_batch")
+
+# Named in every settings line even at their defaults: the numbers a reader
+# of either paper asks for first (Omnigrok's α is init_scale).
+ALWAYS_NAMED = ("lr", "weight_decay", "init_scale")
 
 TRAIN, VAL = "tab:red", "tab:green"
+
+# The figures drawn against the data size: one column of points says nothing,
+# so a sweep of one fraction (or one n_train) gets none of them.
+DATA_SIZE_PNGS = ("data_efficiency.png", "steps_to_generalize.png", "variants.png")
 
 
 def setting_of(row: dict) -> tuple:
     return tuple((k, row[k]) for k in SETTING_KEYS if k in row)
+
+
+def _num(v) -> str:
+    return f"{v:g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
 
 
 def setting_label(setting: tuple, all_settings: list[tuple]) -> str:
@@ -62,6 +78,88 @@ def sweep_title(rows: list[dict]) -> str:
     return f"{r['op']} mod {r['modulus']}" if not ops[0].startswith("s5") else str(r["op"])
 
 
+def read_spec(out: Path) -> dict:
+    """What a sweep folder's config.json records beyond runs.csv: ``model``
+    (a dict), ``batch_size``, ``steps``, ``eval_every``, ``loss``; {} where
+    there is none. Reads the ``spec`` of current folders and the flat
+    ``config`` of older ones."""
+    import json
+
+    try:
+        record = json.loads((Path(out) / "config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    spec = record.get("spec") or {}
+    if not spec and isinstance(record.get("config"), dict):  # older folders: one flat dict, always a transformer
+        old = record["config"]
+        spec = {k: old[k] for k in ("batch_size", "steps", "eval_every", "loss") if k in old}
+        if "n_layers" in old:
+            spec["model"] = {"name": "transformer", **{k: old[k] for k in ("n_layers", "d_model", "n_heads") if k in old}}
+    return {k: spec[k] for k in ("model", "batch_size", "steps", "eval_every", "loss") if spec.get(k) is not None}
+
+
+def model_name(model: dict) -> str:
+    """``2-layer transformer (d_model 128)``, ``3-layer relu MLP (width 200)``."""
+    name = model.get("name", "transformer" if "n_layers" in model else "")
+    if name == "transformer":
+        return (f"{model.get('n_layers', '?')}-layer transformer (d_model {model.get('d_model', '?')}"
+                + (", no LayerNorm)" if model.get("layer_norm") is False else ")"))
+    if name == "mlp":
+        act = f"{model['activation']} " if model.get("activation") else ""
+        return f"{model.get('depth', '?')}-layer {act}MLP (width {model.get('width', '?')})"
+    return str(name)
+
+
+def eval_schedule(evals: np.ndarray | None = None, spec: dict | None = None) -> str | None:
+    """How often the runs were evaluated, from the evaluated steps where
+    given (they are what the tables hold), else from the spec's eval_every:
+    ``every 100 steps`` or ``at 200 log-spaced steps``; None when unknown."""
+    if evals is not None and len(evals) >= 3:
+        gaps = np.diff(np.asarray(evals)[:-1])  # the last gap ends at the budget, which need not be a multiple
+        return f"every {int(gaps[0]):,} steps" if (gaps == gaps[0]).all() else f"at {len(evals)} log-spaced steps"
+    every = (spec or {}).get("eval_every")
+    if isinstance(every, str) and every.startswith("log:"):
+        return f"at about {every[4:]} log-spaced steps"
+    return f"every {int(every):,} steps" if every else None
+
+
+def budget(rows: list[dict], spec: dict | None = None) -> int | None:
+    """The steps each run was given: the spec's, else the most any run took."""
+    if (spec or {}).get("steps"):
+        return int(spec["steps"])
+    took = [r["steps"] for r in rows if r.get("steps") is not None]
+    return int(max(took)) if took else None
+
+
+def settings_line(rows: list[dict], spec: dict | None = None, evals: np.ndarray | None = None, width: int = 95) -> str:
+    """The settings every run of the sweep shares, for under a title: model,
+    lr, weight_decay, init_scale, any other knob away from its default,
+    batch, loss, steps budget and evaluation schedule. A knob that varies is
+    left out: the figure's legend or panels name it. Wrapped at ``width``.
+    ``spec``: from ``read_spec``; ``evals``: the evaluated steps."""
+    spec = spec or {}
+    parts = [model_name(spec["model"])] if spec.get("model") else []
+    for name, default in [(k.name, k.default) for k in KNOBS] + list(LEGACY_KNOBS.items()):
+        values = {r.get(name) for r in rows}
+        if name in rows[0] and len(values) == 1 and None not in values:
+            v = values.pop()
+            if name in ALWAYS_NAMED or v != default:
+                parts.append(f"{name}={_num(v)}")
+    variants = {r.get("variant") for r in rows}
+    if len(variants) == 1 and variants != {None}:
+        parts.append(f"variant {variants.pop()}")
+    if {r.get("full_batch") for r in rows} == {True}:
+        parts.append("full batch")
+    elif spec.get("batch_size"):
+        parts.append(f"batch {spec['batch_size']}")
+    if spec.get("loss") and spec["loss"] != "softmax":
+        parts.append(f"{str(spec['loss']).upper() if spec['loss'] == 'mse' else spec['loss']} loss")
+    steps, schedule = budget(rows, spec), eval_schedule(evals, spec)
+    if steps:
+        parts.append(f"{steps:,} steps" + (f", evaluated {schedule}" if schedule else ""))
+    return textwrap.fill(", ".join(parts), width)
+
+
 def _runs(n: int) -> str:
     return f"{n} run" if n == 1 else f"{n} runs"
 
@@ -70,20 +168,52 @@ def _save(fig: Figure, path: Path, dpi: int = 130) -> None:
     fig.savefig(path, dpi=dpi)
 
 
-def log_steps_axis(ax, steps: np.ndarray) -> None:
-    """A log axis of steps labelled in plain numbers (1, 10, 1,000), with 2 and
-    5 between the powers of ten when it spans two decades or less."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+def _log_locator(span: float):
+    """Major ticks for a log axis spanning ``span`` decades: more of them
+    between the powers of ten the fewer decades it spans, and under half a
+    decade evenly spaced round numbers (the powers' multiples would leave
+    one tick or none)."""
+    from matplotlib.ticker import LogLocator, MaxNLocator
 
-    ax.set_xscale("log")
-    if len(steps):
-        span = np.log10(max(steps.max(), 1) / max(steps.min(), 1))
-        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if span <= 2 else (1.0,)))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}" if x >= 1 else f"{x:g}"))
-    ax.xaxis.set_minor_formatter(NullFormatter())
+    if span < 0.5:
+        return MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10])
+    return LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0) if span <= 1 else (1.0, 2.0, 5.0) if span <= 3 else (1.0,))
 
 
-def accuracy(path: Path, rows: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray], by: str = "frac") -> None:
+def plain_log_ticks(axis, span: float | None = None) -> None:
+    """Plain-number labels on a log ``axis`` (0.005, 20, 1,500), never
+    1.5×10³. ``span``: the decades the ticks must cover; by default the
+    axis' view, so call it after the data is drawn."""
+    from matplotlib.ticker import FuncFormatter, NullLocator
+
+    if span is None:
+        lo, hi = sorted(axis.get_view_interval())
+        span = np.log10(hi / lo) if lo > 0 else np.inf
+    axis.set_major_locator(_log_locator(span))
+    axis.set_minor_locator(NullLocator())
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 and v == round(v) else f"{v:g}"))
+
+
+def log_steps_axis(ax, steps: np.ndarray, axis: str = "x") -> None:
+    """A log axis of ``steps`` (the values it shows) in plain numbers (see
+    ``plain_log_ticks``). ``axis``: ``x`` or ``y``."""
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    steps = np.asarray(steps, dtype=float)
+    steps = steps[np.isfinite(steps) & (steps > 0)]
+    plain_log_ticks(ax.xaxis if axis == "x" else ax.yaxis, np.log10(steps.max() / steps.min()) if len(steps) else None)
+
+
+def zero_floor(values) -> float:
+    """Where a log axis draws a value of exactly 0: the power of ten a decade
+    below the least positive value, so the floor sits just under the data
+    and the axis spans no empty decades (1e-12 when nothing is positive)."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v) & (v > 0)]
+    return 10.0 ** (np.floor(np.log10(v.min())) - 1) if v.size else 1e-12
+
+
+def accuracy(path: Path, rows: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray], by: str = "frac",
+             spec: dict | None = None) -> None:
     """Train (red) and validation (green) accuracy against steps on a log axis
     (Power et al. Figure 1, left), a dot where each run first reaches 99%.
     One panel per fraction, settings told apart by line style; past four
@@ -96,11 +226,15 @@ def accuracy(path: Path, rows: list[dict], steps: np.ndarray, curves: dict[str, 
     panels = [(s, f) for s in settings for f in fracs] if split else [(None, f) for f in fracs]
     ncol = min(len(fracs) if split and len(fracs) > 1 else 4, len(panels))
     nrow = -(-len(panels) // ncol)
+    if not (split and len(fracs) > 1):
+        ncol = -(-len(panels) // nrow)  # rows filled evenly: 5 panels as 3 + 2, not 4 + 1
     one = len(panels) == 1
     labels = [textwrap.fill(setting_label(s, settings), 70) for s in settings] if 1 < len(settings) and not split else []
     legend_lines = (3 if labels else 1) + sum(label.count("\n") + 1 for label in labels)  # rows of the legend
     size = (8.0, 4.6) if one else (max(8.0, 3.9 * ncol), 3.0 * nrow + 0.6)
     size = (size[0], size[1] + 0.22 * legend_lines)
+    fs = 9 if split else 10
+    chars = int(size[0] / ncol * 72 / (0.6 * fs))  # what fits across a panel at fs points
     fig = Figure(figsize=size, layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrow, ncol, squeeze=False, sharey=True, sharex=True))
     keep = steps > 0
@@ -126,12 +260,16 @@ def accuracy(path: Path, rows: list[dict], steps: np.ndarray, curves: dict[str, 
         label = size_label(by, frac) + (f", {_runs(len(mine))}" if len(mine) > 1 else "")
         if split:
             label = f"{setting_label(setting, settings)}\n{label}"
-        ax.set_title(label, fontsize=9 if split else 10)
+        ax.set_title("\n".join(textwrap.fill(line, chars) for line in label.split("\n")), fontsize=fs)
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3, which="major")
     for ax in axes.flat[len(panels):]:
         ax.axis("off")
-    for ax in axes[-1]:
+    # each column's lowest drawn panel carries the step labels, also where
+    # the panel below it is empty (sharex would hide them there)
+    for col in range(ncol):
+        ax = axes.flat[max(i for i in range(len(panels)) if i % ncol == col)]
+        ax.tick_params(axis="x", labelbottom=True)
         ax.set_xlabel("optimization steps")
     for ax in axes[:, 0]:
         ax.set_ylabel("accuracy")
@@ -145,7 +283,8 @@ def accuracy(path: Path, rows: list[dict], steps: np.ndarray, curves: dict[str, 
     fig.legend(handles=handles, loc="outside lower center", ncols=1 if labels else 3, fontsize=9, frameon=False)
     seeds = sorted({r["seed"] for r in rows})
     seeds = f", {len(seeds)} seeds" if len(seeds) > 1 else f", seed {seeds[0]}"
-    fig.suptitle(f"{sweep_title(rows)}: train and validation accuracy ({_runs(len(rows))}{seeds})", fontsize=12)
+    title = f"{sweep_title(rows)}: train and validation accuracy ({_runs(len(rows))}{seeds})"
+    fig.suptitle(f"{title}\n{settings_line(rows, spec, steps, width=int(size[0] * 72 / (0.6 * 11)))}", fontsize=11)
     _save(fig, path)
 
 
@@ -157,20 +296,36 @@ def _by_setting(rows: list[dict], key: str, by: str = "frac"):
     return out
 
 
+def _best(value) -> float:
+    # a run that diverged before its first evaluation has no best: it counts
+    # as a failure, 0, as in grokjax.paper's means
+    return 0.0 if value is None else float(value)
+
+
 def _mean(values) -> float:
-    """Mean over seeds; a run with no value (diverged at once) counts as nothing."""
-    v = np.array([np.nan if x is None else x for x in values], dtype=float)
-    return float(np.nanmean(v)) if np.isfinite(v).any() else np.nan
+    """Mean best accuracy over seeds, a run with none counting as 0 (see ``_best``)."""
+    return float(np.mean([_best(v) for v in values])) if len(values) else float("nan")
 
 
-def _line_styles(n: int) -> list[tuple]:
-    """(colour, marker) for ``n`` lines, no two alike: matplotlib's ten
-    colours, then tab20's, with the marker changing every ten lines."""
-    import matplotlib
+def _line_styles(n: int) -> list[tuple[str, str, str]]:
+    """(colour, marker, line style) for ``n`` series, no two alike and no two
+    sharing all three: tab10's colours, with the marker and line style
+    cycling at other periods (9 markers, 4 styles) so that series of one
+    colour differ in both."""
+    markers, lines = "osD^vP<X>", ["-", "--", ":", "-."]
+    return [(f"C{i % 10}", markers[i % len(markers)], lines[i % len(lines)]) for i in range(n)]
 
-    colors = [f"C{i}" for i in range(10)] if n <= 10 else list(matplotlib.colormaps["tab20"].colors)
-    markers = "osD^v"
-    return [(colors[i % len(colors)], markers[(i // 10) % len(markers)]) for i in range(n)]
+
+def _offsets(n: int, sizes: list) -> np.ndarray:
+    """Sideways shifts of ``n`` series drawn at the same data sizes, so that
+    equal values stay visible side by side: a tenth of the narrowest gap
+    between sizes apart, at most 30% of that gap in all, centred on the
+    true size."""
+    if n < 2:
+        return np.zeros(n)
+    xs = sorted(set(sizes))
+    gap = min(np.diff(xs)) if len(xs) > 1 else 0.2 * abs(xs[0]) or 0.1
+    return (np.arange(n) - (n - 1) / 2) * min(0.1 * gap, 0.3 * gap / (n - 1))
 
 
 def _legend_layout(labels: list[str]) -> tuple[int, int]:
@@ -184,114 +339,196 @@ def size_label(by: str, value) -> str:
     return f"frac {value:g}" if by == "frac" else f"{value:,} training samples"
 
 
+def _size_name(by: str) -> str:
+    return "frac" if by == "frac" else "n_train"
+
+
 def _fraction_axes(labels: list[str], width: float = 6.8, by: str = "frac"):
     """A figure of one axes against the data size, with room below it for a legend of ``labels``."""
     ncols, rows = _legend_layout(labels)
-    fig = Figure(figsize=(width, 4.2 + 0.2 * rows), layout="constrained")
+    fig = Figure(figsize=(width, 4.4 + 0.2 * (rows + 1)), layout="constrained")
     ax = fig.subplots()
     ax.set_xlabel("training data fraction" if by == "frac" else "training-set size")
-    ax.grid(alpha=0.3, which="both")
+    ax.grid(alpha=0.3, which="major")
     return fig, ax, ncols
 
 
-def _finish_fraction_plot(fig, ax, ncols: int, path: Path, title: str) -> None:
+def _finish_fraction_plot(fig, ax, ncols: int, path: Path, title: str, settings: str = "",
+                          note: str | None = None) -> None:
+    """The legend below the axes, titled ``note``; the title, then the
+    sweep's ``settings`` line."""
     handles, labels = ax.get_legend_handles_labels()
     if handles:  # below the axes, where it hides no point
-        fig.legend(handles, labels, loc="outside lower center", ncols=ncols, fontsize=8, frameon=False)
-    ax.set_title("\n".join(textwrap.fill(line, 80) for line in title.split("\n")), fontsize=10)
+        fig.legend(handles, labels, loc="outside lower center", ncols=ncols, fontsize=8, frameon=False,
+                   title=note, title_fontsize=8)
+    width = _title_chars(fig)
+    lines = [textwrap.fill(line, width) for line in title.split("\n")] + ([settings] if settings else [])
+    ax.set_title("\n".join(lines), fontsize=10)
     _save(fig, path)
+
+
+def _title_chars(fig, points: float = 10) -> int:
+    # characters of a title across the figure, less the y label's margin:
+    # about 0.6 em each
+    return int((fig.get_figwidth() - 0.8) * 72 / (0.6 * points))
 
 
 def _wrap(label: str) -> str:
     return textwrap.fill(label, 60)
 
 
-def data_efficiency(path: Path, rows: list[dict], by: str = "frac") -> None:
+def _mean_lines(ax, series: list[tuple[str | None, dict]], by: str, dots: bool) -> str | None:
+    """One line per series of {data size: [best val acc over seeds]}: the mean
+    over seeds, each run as a faint dot where ``dots``. Each series has its
+    own colour, marker and line style and is shifted sideways a little, as
+    lines of equal values would otherwise hide one another. Returns the
+    legend's note on the shift, None when there is one series."""
+    sizes = [f for _, by_size in series for f in by_size]
+    shift = _offsets(len(series), sizes)
+    for (label, by_size), (color, marker, ls), dx in zip(series, _line_styles(len(series)), shift):
+        fr = sorted(by_size)
+        x = np.array(fr, dtype=float) + dx
+        ax.plot(x, [_mean(by_size[f]) for f in fr], ls=ls, marker=marker, color=color, ms=5, lw=1.4, alpha=0.9,
+                label=label)
+        if dots:
+            for xi, f in zip(x, fr):
+                ax.plot([xi] * len(by_size[f]), [_best(v) for v in by_size[f]], ".", color=color, alpha=0.4)
+    ax.set_xlim(min(sizes) - _pad(sizes, by), max(sizes) + _pad(sizes, by))
+    return "points offset sideways to stay visible" if len(series) > 1 else None
+
+
+def _pad(sizes: list, by: str) -> float:
+    lo, hi = min(sizes), max(sizes)
+    return max(0.05 if by == "frac" else 0.05 * hi, 0.05 * (hi - lo))
+
+
+def _mean_note(rows: list[dict]) -> str:
+    seeds = len({r["seed"] for r in rows})
+    # with one seed the line is the run: nothing to explain
+    return f"\nline: mean of {seeds} seeds (a run never evaluated counts 0), dots: each run" if seeds > 1 else ""
+
+
+def data_efficiency(path: Path, rows: list[dict], by: str = "frac", spec: dict | None = None,
+                    evals: np.ndarray | None = None) -> None:
     """Best validation accuracy against training fraction, mean over seeds with each
     seed as a dot (Power et al. Figure 2, right, for one op)."""
     settings = _settings(rows)
-    labels = [_wrap(setting_label(s, settings)) for s in settings] if len(settings) > 1 else []
-    fig, ax, ncols = _fraction_axes(labels, by=by)
-    styles = _line_styles(len(settings))
-    for (s, by_frac), label, (color, marker) in zip(_by_setting(rows, "best_val_acc", by).items(), labels or [None], styles):
-        fr = sorted(by_frac)
-        (line,) = ax.plot(fr, [_mean(by_frac[f]) for f in fr], "-", marker=marker, color=color, label=label)
-        for f in fr:
-            ax.plot([f] * len(by_frac[f]), [np.nan if v is None else v for v in by_frac[f]], ".",
-                    color=line.get_color(), alpha=0.4)
+    labels = [_wrap(setting_label(s, settings)) for s in settings] if len(settings) > 1 else [None]
+    fig, ax, ncols = _fraction_axes([label for label in labels if label], by=by)
+    series = list(zip(labels, _by_setting(rows, "best_val_acc", by).values()))
+    note = _mean_lines(ax, series, by, dots=len({r["seed"] for r in rows}) > 1)
     ax.set_ylabel("best validation accuracy")
     ax.set_ylim(-0.02, 1.02)
-    seeds = len({r["seed"] for r in rows})
-    _finish_fraction_plot(fig, ax, ncols, path, f"{sweep_title(rows)}: data efficiency after {rows[0]['steps']:,} steps "
-                          f"(line: mean of {seeds} seed{'s' if seeds > 1 else ''}; dots: each run)")
+    _finish_fraction_plot(fig, ax, ncols, path, f"{sweep_title(rows)}: data efficiency"
+                          f"{_mean_note(rows)}", settings_line(rows, spec, evals, _title_chars(fig)), note)
 
 
-def steps_to_generalize(path: Path, rows: list[dict], by: str = "frac") -> None:
-    """Median steps until validation (solid) and train (dashed) accuracy first reach 99%,
-    against fraction (Power et al. Figure 1, center). A fraction whose median run
-    never got there within the budget is left out and listed in the title."""
+def steps_to_generalize(path: Path, rows: list[dict], by: str = "frac", spec: dict | None = None,
+                        evals: np.ndarray | None = None) -> None:
+    """Median steps until validation (solid) and train (dashed) accuracy first
+    reach 99%, against fraction (Power et al. Figure 1, center), with each
+    run as a small mark and a run that never got there as ▲ at the budget.
+    A median not reached (the paper's median counts such a run as infinitely
+    slow) has no line point; the title names those fractions."""
+    from matplotlib.lines import Line2D
+
     settings = _settings(rows)
     names = [setting_label(s, settings) for s in settings]
-    labels = [_wrap(f"{kind} {n}" if len(settings) > 1 else kind) for n in names for kind in ("val", "train")]
-    fig, ax, ncols = _fraction_axes(labels, by=by)
-    missing = set()
-    val, tr = _by_setting(rows, "steps_to_99_val", by), _by_setting(rows, "steps_to_99_train", by)
-    for i, s in enumerate(val):
-        fr = sorted(val[s])
-        mv = [summary.median_steps(val[s][f]) for f in fr]
-        mt = [summary.median_steps(tr[s][f]) for f in fr]
-        missing |= {f for f, m in zip(fr, mv) if m is None}
-        (line,) = ax.plot([f for f, m in zip(fr, mv) if m is not None], [m for m in mv if m is not None],
-                          "o-", label=labels[2 * i])
-        ax.plot([f for f, m in zip(fr, mt) if m is not None], [m for m in mt if m is not None],
-                "x--", color=line.get_color(), alpha=0.6, label=labels[2 * i + 1])
+    one = len(settings) == 1
+    kinds = (("val", "steps_to_99_val", "-", "o"), ("train", "steps_to_99_train", "--", "s"))
+    labels = [_wrap(f"{kind} median" + ("" if one else f", {n}")) for n in names for kind, *_ in kinds]
+    fig, ax, ncols = _fraction_axes(labels + ["each run", "not reached by the budget"], by=by)
     fracs = sorted({r[by] for r in rows})
-    pad = max(0.05 if by == "frac" else 0.05 * fracs[-1], 0.05 * (fracs[-1] - fracs[0]))
+    shift = _offsets(2 * len(settings), fracs)
+    styles = _line_styles(len(settings))
+    missing = {"val": set(), "train": set()}
+    ys = []
+    for i, s in enumerate(settings):
+        mine = [r for r in rows if setting_of(r) == s]
+        for j, (kind, key, ls, marker) in enumerate(kinds):
+            color = (VAL if kind == "val" else TRAIN) if one else styles[i][0]
+            dx = shift[2 * i + j]
+            med = {f: summary.median_steps([r[key] for r in mine if r[by] == f]) for f in fracs}
+            missing[kind] |= {f for f, m in med.items() if m is None and any(r[by] == f for r in mine)}
+            got = [f for f in fracs if med[f] is not None]
+            ax.plot([f + dx for f in got], [med[f] for f in got], ls=ls, marker=marker, color=color, ms=6, lw=1.4,
+                    mfc=color if kind == "val" else "white", label=labels[2 * i + j], zorder=3)
+            hit = [(r[by] + dx, r[key]) for r in mine if r[key] is not None]
+            miss = [(r[by] + dx, r["steps"]) for r in mine if r[key] is None]
+            for pts, m, size in ((hit, ".", 7), (miss, "^", 6)):
+                if pts:
+                    ax.plot(*zip(*pts), m, color=color, ms=size, alpha=0.5, ls="",
+                            mfc=color if kind == "val" else "none", zorder=2)
+            ys += [m for m in med.values() if m is not None] + [y for _, y in hit + miss]
+    steps = budget(rows, spec)
+    if steps:
+        ax.axhline(steps, color="0.6", lw=0.8, ls=":", zorder=0)
+        ax.annotate(f"budget {steps:,}", (1, steps), xycoords=("axes fraction", "data"), xytext=(-3, -3),
+                    textcoords="offset points", ha="right", va="top", fontsize=8, color="0.4")
+        ys.append(steps)
+    log_steps_axis(ax, np.array(ys), axis="y")
+    pad = _pad(fracs, by)
     ax.set_xlim(fracs[0] - pad, fracs[-1] + pad)
-    ax.set_yscale("log")
-    if not any(np.size(line.get_xdata()) for line in ax.get_lines()):
-        ax.set_ylim(1, max(10, rows[0]["steps"]))
-        ax.text(0.5, 0.5, f"no median run reached 99% within {rows[0]['steps']:,} steps", transform=ax.transAxes,
-                ha="center", va="center", color="0.4")
-    ax.set_ylabel("median steps to 99% accuracy")
-    title = f"{sweep_title(rows)}: median steps to 99% (val solid, train dashed)"
-    if missing:
-        title += (f"\nval not reached within {rows[0]['steps']:,} steps at {'frac' if by == 'frac' else 'size'} "
-                  f"{', '.join(f'{f:g}' for f in sorted(missing))}")
-    _finish_fraction_plot(fig, ax, ncols, path, title)
+    schedule = eval_schedule(evals, spec)
+    ax.set_ylabel("steps to 99% accuracy" + (f"\n(evaluated {schedule})" if schedule else ""))
+    handles, _ = ax.get_legend_handles_labels()
+    handles += [Line2D([], [], color="0.4", marker=".", ls="", alpha=0.6, label="each run"),
+                Line2D([], [], color="0.4", marker="^", ls="", alpha=0.6, label="not reached by the budget")]
+    seeds = len({r["seed"] for r in rows})
+    title = f"{sweep_title(rows)}: steps to 99% accuracy, median of {seeds} seed{'s' if seeds > 1 else ''}"
+    unreached = [f"{kind} at {_size_name(by)} {', '.join(_num(f) for f in sorted(missing[kind]))}"
+                 for kind in ("val", "train") if missing[kind]]
+    if unreached:
+        title += f"\nmedian not reached by the budget: {'; '.join(unreached)}"
+    fig.legend(handles=handles, loc="outside lower center", ncols=ncols, fontsize=8, frameon=False,
+               title="points offset sideways to stay visible" if len(shift) > 1 else None, title_fontsize=8)
+    width = _title_chars(fig)
+    ax.set_title("\n".join([textwrap.fill(line, width) for line in title.split("\n")]
+                           + [settings_line(rows, spec, evals, width)]), fontsize=10)
+    _save(fig, path)
 
 
-def variants(path: Path, rows: list[dict], by: str = "frac") -> None:
+def variants(path: Path, rows: list[dict], by: str = "frac", spec: dict | None = None,
+             evals: np.ndarray | None = None) -> None:
     """Best validation accuracy against fraction, one line per variant in the
     sweep's order, mean over seeds (Power et al. Figure 2, left)."""
     names = list(dict.fromkeys(r["variant"] for r in rows))
     fig, ax, ncols = _fraction_axes(names, width=7.2, by=by)
+    series = []
     for name in names:
-        by_frac = defaultdict(list)
+        by_size = defaultdict(list)
         for r in rows:
             if r["variant"] == name:
-                by_frac[r[by]].append(r["best_val_acc"])
-        fr = sorted(by_frac)
-        ax.plot(fr, [_mean(by_frac[f]) for f in fr], "o-", ms=4, label=name)
+                by_size[r[by]].append(r["best_val_acc"])
+        series.append((name, by_size))
+    note = _mean_lines(ax, series, by, dots=len({r["seed"] for r in rows}) > 1)
     ax.set_ylabel("best validation accuracy")
     ax.set_ylim(-0.02, 1.02)
-    seeds = len({r["seed"] for r in rows})
-    _finish_fraction_plot(fig, ax, ncols, path, f"{sweep_title(rows)}: optimizer variants after {rows[0]['steps']:,} steps, "
-                          f"mean of {seeds} seed{'s' if seeds > 1 else ''}")
+    _finish_fraction_plot(fig, ax, ncols, path, f"{sweep_title(rows)}: optimizer variants, best validation accuracy"
+                          f"{_mean_note(rows)}", settings_line(rows, spec, evals, _title_chars(fig)), note)
 
 
 def write_all(out: Path, rows: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray],
-              by: str = "frac") -> list[Path]:
+              by: str = "frac", spec: dict | None = None) -> list[Path]:
     """Every figure of a sweep folder; returns the files written. ``by``:
-    what tells the sweep's data sizes apart, ``frac`` or ``n_train``."""
+    what tells the sweep's data sizes apart, ``frac`` or ``n_train``;
+    ``spec``: as ``read_spec`` gives, read from the folder when None. A sweep
+    of one data size gets no figure against the data size, and one left
+    from an earlier drawing is removed, so that none misleads."""
     out = Path(out)
-    pngs = [out / "accuracy.png", out / "data_efficiency.png", out / "steps_to_generalize.png"]
-    accuracy(pngs[0], rows, steps, curves, by)
-    data_efficiency(pngs[1], rows, by)
-    steps_to_generalize(pngs[2], rows, by)
+    spec = read_spec(out) if spec is None else spec
+    pngs = [out / "accuracy.png"]
+    accuracy(pngs[0], rows, steps, curves, by, spec)
+    if len({r[by] for r in rows}) < 2:
+        for name in DATA_SIZE_PNGS:
+            (out / name).unlink(missing_ok=True)
+        return pngs
+    pngs += [out / "data_efficiency.png", out / "steps_to_generalize.png"]
+    data_efficiency(pngs[1], rows, by, spec, steps)
+    steps_to_generalize(pngs[2], rows, by, spec, steps)
     if "variant" in rows[0]:
         pngs.append(out / "variants.png")
-        variants(pngs[-1], rows, by)
+        variants(pngs[-1], rows, by, spec, steps)
     return pngs
 
 
@@ -313,8 +550,10 @@ def main(argv: list[str] | None = None) -> int:
     p = Parser(
         prog="python -m grokjax.plots",
         description="Redraw the figures of finished sweeps from their runs.csv and curves.csv alone "
-                    "(no checkpoint, no training): accuracy.png, data_efficiency.png, steps_to_generalize.png "
-                    "and, for a sweep of --variant presets, variants.png.")
+                    "(no checkpoint, no training): accuracy.png, and when the sweep has more than one fraction "
+                    "or n_train data_efficiency.png, steps_to_generalize.png and, for a sweep of --variant "
+                    "presets, variants.png (a sweep of one data size has none of these three, and one left "
+                    "from an earlier drawing is removed).")
     p.add_argument("out", nargs="+", type=Path, help="sweep output folder(s)")
     try:
         args = p.parse_args(argv)
@@ -328,8 +567,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"grokjax.plots: error: {out} is not a finished sweep folder ({e})", file=sys.stderr)
             return 2
     for out, rows, steps, curves in loaded:
+        before = {name for name in DATA_SIZE_PNGS if (out / name).exists()}
         for png in write_all(out, rows, steps, curves, data_axis(out)):
             print(f"wrote {png}")
+        for name in sorted(before):
+            if not (out / name).exists():
+                print(f"removed {out / name} (the sweep has one data size)")
     return 0
 
 

@@ -12,9 +12,11 @@ import grokjax
 import grokjax.analysis
 from grokjax import checkpoint, losses, presets, report, train
 from grokjax.analysis import __main__ as cli
-from grokjax.analysis import fourier, groups, sharpness, snapshot, tsne
+from grokjax.analysis import fourier, groups, norms, sharpness, snapshot, table, tsne
 from grokjax.errors import SpecError
-from grokjax.tables import S5, compose, invert
+from grokjax.plan import expand
+from grokjax.spec import TableTask
+from grokjax.tables import S5, compose, invert, table_for
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +30,17 @@ def swept(tmp_path_factory, tiny_spec):
 def read(path):
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def plan(tiny_spec):
+    """The tiny sweep's plan, for drawing figures without training it."""
+    return expand(tiny_spec, devices=1)
+
+
+def extent(fig, artist):
+    """An artist's box in display pixels, as the saved figure draws it."""
+    return artist.get_window_extent(fig.canvas.get_renderer())
 
 
 # ---------------------------------------------------------------- t-SNE
@@ -53,6 +66,36 @@ def test_tsne_writes_points_and_scores_per_run(swept):
     assert len(points) == 2 * 11
     assert [int(p["label"]) for p in points[:11]] == [s % 8 for s in range(11)]
     assert (swept / "analysis" / "tsne_unembed_step30.png").stat().st_size > 0
+
+
+def test_classes_differ_in_colour_or_marker():
+    for k in (8, 12, 30, 60):
+        styles = [tsne.class_style(c, k) for c in range(k)]
+        assert len(set(styles)) == k, k  # no two classes drawn alike
+    # S5's 12 cosets: the two that share a tab10 colour have different markers
+    assert tsne.class_style(0, 12)[0] == tsne.class_style(10, 12)[0]
+    assert tsne.class_style(0, 12)[1] != tsne.class_style(10, 12)[1]
+
+
+@pytest.mark.parametrize("op", ["add", "s5_mul"])
+def test_tsne_figure_defines_its_terms_and_keeps_distances(plan, tmp_path, op):
+    n = 120 if op == "s5_mul" else 11
+    labels, meaning = tsne.labels_for(op, n)
+    xy = np.random.default_rng(0).normal(size=(n, 2)) * [1, 30]  # one axis much longer: equal aspect must keep it
+    points = [{"run": 0, "symbol": i, "label": int(labels[i]), "x": xy[i, 0], "y": xy[i, 1]} for i in range(n)]
+    scores = {"best_silhouette": 0.1, "best_conjugator": "()", "best_side": "left"} if op == "s5_mul" else \
+        {"plus8_ratio": 1.0, "best_step": 3, "best_step_ratio": 0.5}
+    per_run = [{"run": 0, "val_acc": 0.5, "silhouette": 0.0, **scores}]
+    task = TableTask(op=op, modulus=11)
+    fig = tsne.plot(tmp_path / "t.png", plan, task, points, per_run, labels, meaning, "unembed", 30)
+    (ax,) = [a for a in fig.axes if a.get_visible()]
+    assert ax.get_aspect() == 1.0 and ax.get_adjustable() == "datalim"
+    note = " ".join(t.get_text() for t in fig.texts).replace("\n", " ")
+    terms = ("silhouette", "best conjugate") if op == "s5_mul" else ("silhouette", "+8 ratio", "shortest lines")
+    assert all(t in note for t in terms), note
+    assert "g=()" not in ax.get_title() and ("H itself" in ax.get_title()) == (op == "s5_mul")
+    k = int(labels.max()) + 1
+    assert len(fig.legends[0].legend_handles) == k
 
 
 def test_residues_colour_mod_8():
@@ -119,6 +162,17 @@ def test_sharpness_on_a_quadratic_grows_with_eps_and_finds_the_corner():
         np.testing.assert_allclose(phi, 100 * (corner - f0) / (1 + f0), rtol=1e-3)  # float32: corner − f0 cancels
         phis.append(float(phi))
     assert phis[0] < phis[1] < phis[2]
+
+
+def test_sharpness_title_counts_grokked_runs_and_qualifies_the_paper(plan, tmp_path):
+    rows = [{"run": r, "frac": 0.4, "val_acc": a, "phi": p} for r, (a, p) in
+            enumerate([(0.05, 9.0), (0.2, 7.0), (0.995, 1.0), (1.0, 2.0)])]
+    text = sharpness.caption("add mod 11", 30, rows)
+    assert "grokked 2/4 runs" in text and "about half" in text and "s5_mul" in text
+    assert "grokked 0/1 runs" in sharpness.caption("add mod 11", 30, rows[:1])
+    fig = sharpness.plot(tmp_path / "s.png", plan, rows[2:3], 30, 1e-4, 20)  # one run: no axis past accuracy 1
+    assert fig.axes[0].get_xlim() == (-0.02, 1.02)
+    assert "grokked 1/1 runs" in fig.get_suptitle()
 
 
 def test_sharpness_of_a_run_in_the_sweep_equals_the_run_alone(swept):
@@ -208,6 +262,27 @@ def test_restricted_logits_keep_any_output_profile_of_a_key_wave(sign):
     np.testing.assert_allclose(excluded, L, atol=1e-5)
 
 
+def test_fourier_measures_mark_the_saved_steps(plan, tmp_path):
+    assert fourier.spacing([500, 1000, 1500]) == "every 500 steps"
+    assert fourier.spacing([10, 20, 40]) == "3 of them"
+    keys = ("train_loss", "test_loss", "restricted_loss", "excluded_loss", "gini_embed")
+    rows = [{"run": 0, "step": s, **{k: 0.5 for k in keys}, "key_freqs": "1"} for s in (10, 20, 30)]
+    fig = fourier.plot_measures(tmp_path / "f.png", plan, rows)
+    ax = [a for a in fig.axes if a.get_visible()][0]
+    assert all(line.get_marker() == "o" for line in ax.get_lines())
+    assert any("every 10 steps" in t.get_text() for t in fig.legends[0].get_texts())
+
+
+def test_fourier_spectrum_legend_shows_key_frequencies_red_even_if_the_first_run_has_none(plan, tmp_path):
+    spectra = [{"run": r, "step": 30, "freq": k, "embed_norm": 1.0} for r in (0, 1) for k in range(6)]
+    masks = {0: np.zeros(5, bool), 1: np.arange(5) == 2}
+    fig = fourier.plot_spectrum(tmp_path / "s.png", plan, spectra, masks, 30)
+    from matplotlib.colors import to_rgb
+
+    colour = {p.get_label(): to_rgb(p.get_facecolor()) for p in fig.legends[0].get_patches()}
+    assert colour["key frequencies"] == to_rgb("C3")
+
+
 def test_fourier_command_covers_every_saved_step(swept):
     rows = grokjax.analysis.fourier.run(swept, freqs=[1, 3])
     assert sorted({(r["run"], r["step"]) for r in rows}) == [(r, s) for r in range(4) for s in (10, 20, 30)]
@@ -231,6 +306,41 @@ def test_layer_norms_add_up_in_squares_to_the_weight_norm(swept):
     np.testing.assert_allclose(total, res.curves["weight_norm"].astype(np.float64) ** 2, rtol=1e-5)
     rows = grokjax.analysis.norms.run(swept, runs=[1])
     assert [r["step"] for r in rows] == [0, 10, 20, 30] and "norm_unembed" in rows[0]
+
+
+def test_norms_figure_tells_accuracy_from_layers(plan, tmp_path):
+    layers = ["norm_blocks_0", "norm_tok_embed", "norm_unembed"]
+    rows = [{"run": 0, "step": s, "weight_norm": 10.0 - s / 10, **{k: 5.0 for k in layers}, "train_acc": s / 30,
+             "val_acc": s / 60} for s in (0, 10, 20, 30)]
+    fig = norms.plot(tmp_path / "n.png", plan, rows, layers)
+    ax, tw = [a for a in fig.axes if a.get_visible()]
+    assert tw.get_ylabel() == "accuracy"
+    from matplotlib.colors import to_rgb
+
+    layer_colours = {to_rgb(line.get_color()) for line in ax.get_lines()[2:]}
+    for line in tw.get_lines():  # greys, none of the layers' colours
+        r, g, b = to_rgb(line.get_color())
+        assert r == g == b and (r, g, b) not in layer_colours
+    assert "Omnigrok's claim" in fig.get_suptitle()
+
+
+def test_table_legend_lies_below_the_panels_and_wrong_training_cells_stand_out(plan, tmp_path):
+    t = table_for("add", 11)
+    label = t.y.astype(int)
+    train = np.arange(len(label)) % 2 == 0
+    pred = np.where(np.arange(len(label)) % 7 == 0, (label + 1) % 11, label)  # wrong cells in both splits
+    for drawn in ([(0, pred, label, train)], [(r, pred, label, train) for r in range(4)]):
+        fig = table.plot(tmp_path / "t.png", plan, t, drawn, 30)
+        legend = extent(fig, fig.legends[0])
+        for ax in fig.axes:
+            if ax.get_visible():
+                assert legend.y1 < ax.get_tightbbox(fig.canvas.get_renderer()).y0  # clear of the "b" labels
+    from matplotlib.colors import to_rgb
+
+    colour = {p.get_label(): np.array(to_rgb(p.get_facecolor())) for p in fig.legends[0].get_patches()}
+    wrong = colour["training cell, wrong"]
+    assert np.abs(wrong - colour["training cell, right"]).max() > 0.5  # not a second grey
+    assert np.abs(wrong - colour["validation cell, wrong"]).max() > 0.5
 
 
 def test_table_analysis_matches_the_recorded_accuracy(swept):

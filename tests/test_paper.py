@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from grokjax import paper, report, summary
+from grokjax import paper, plots, report, summary
 
 
 def sweep(steps, curves, rows):
@@ -182,3 +182,22 @@ def test_a_late_collapse_is_an_episode_below_0_9_after_fitting():
     # the dip before fitting is not one; 400-500 is one episode; 800 another
     assert summary.collapses(steps, acc) == [400, 800]
     assert summary.collapses(steps, np.full(11, 0.5)) == []
+
+
+def test_a_train_loss_of_exactly_0_stays_on_figure_4s_log_axis(tmp_path):
+    steps = np.concatenate([[0], np.unique(np.round(np.geomspace(1, 20000, 200)).astype(int))])
+    curves = grokking_curves(steps, 500, None)
+    curves["train_loss"][steps >= 9000] = 0.0  # float32 rounds a memorized train loss to 0
+    rows = sweep(steps, curves, [ROW])
+    fig = paper._curve_plot(tmp_path / "fig4.png", rows, steps, curves, "loss", "loss (cross-entropy)")
+    ax = fig.axes[0]
+    train = ax.get_lines()[0].get_ydata()
+    assert train.min() == pytest.approx(1e-3) and np.all(train > 0)  # a decade below the least loss, 0.01
+    assert "loss exactly 0, drawn at 1e-3" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "1 seed, 20,000 steps" in ax.get_title() and ROW["op"] in ax.get_title()
+
+
+def test_a_zero_is_drawn_a_decade_below_the_least_positive_value():
+    assert plots.zero_floor([0.0, 3.3e-9, 2.0]) == pytest.approx(1e-10)
+    assert plots.zero_floor([0.0, 0.5]) == pytest.approx(0.01)
+    assert plots.zero_floor([0.0, np.nan]) == 1e-12

@@ -61,3 +61,64 @@ def test_scaling_refuses_what_it_cannot_fit(against, threshold, where, message):
     res.runs = [{**r, "variant": "adamw", "final_val_acc": 0.5 + i / 10} for i, r in enumerate(res.runs)]
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         scaling.scaling(res, against, threshold, where)
+
+
+def test_medians_on_fewer_than_3_levels_are_a_step_not_a_slope(tmp_path):
+    # fitting at step 800 up to γ 0.2 and at 600 from 0.5, evaluated every 200: a
+    # least-squares slope through two levels would read as a trend; it is no fit
+    x = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]
+    assert scaling.fit_power_law(x, [800, 800, 800, 800, 800, 600, 600]) is None
+    assert scaling.fit_power_law(x, [800, 800, 800, 800, 700, 600, 600])["n_points"] == 7  # three levels fit
+    rows = [{"value": v, "n_runs": 1, "n_reached": 1, "median_steps": m, "steps": str(m)}
+            for v, m in zip([0.0, *x], [800, 800, 800, 800, 800, 800, 600, 600])]
+    why = scaling.no_fit_reason(rows, np.arange(0, 2001, 200))
+    assert why == "no fit: medians take fewer than 3 distinct values (evaluation every 200 steps)"
+    log_grid = np.unique(np.round(np.geomspace(1, 3000, 100)).astype(int))
+    assert "log-spaced evaluations" in scaling.no_fit_reason(rows, log_grid)
+    missed = [{**r, "median_steps": None} for r in rows[:6]] + rows[6:]
+    assert scaling.no_fit_reason(missed, np.arange(0, 2001, 200)).startswith("no fit: fewer than 3 values reached")
+    fig = scaling.plot(tmp_path / "s.png", rows, None, "weight_decay", 0.95, "t", 2000, "train_acc", why=why)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert why in labels and "each seed" in labels
+    assert "weight_decay 0: not on a log axis (median 800 steps)" in labels
+    assert fig.axes[0].get_xlabel() == "weight decay γ (weight_decay)"
+
+
+def test_an_unreached_median_points_up_from_the_budget_and_ticks_are_plain(tmp_path):
+    rows = [{"value": v, "n_runs": 2, "n_reached": n, "median_steps": m, "steps": s}
+            for v, n, m, s in [(200, 0, None, "- -"), (400, 2, 1500.0, "1400 1600"), (800, 1, 900.0, "900 -"),
+                               (1400, 2, 700.0, "600 800")]]
+    fit = scaling.fit_power_law([r["value"] for r in rows], [np.nan if r["median_steps"] is None else r["median_steps"]
+                                                           for r in rows])
+    fig = scaling.plot(tmp_path / "s.png", rows, fit, "n_train", 0.9, "t", 4000)
+    ax = fig.axes[0]
+    (up,) = [line for line in ax.get_lines() if line.get_color() == "C3"]
+    assert up.get_marker() == "^" and list(up.get_ydata()) == [4000]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "median ≥ budget (4,000 steps; not reached)" in labels and "a seed not reached" in labels
+    fig.canvas.draw()
+    ticks = [t.get_text() for t in ax.get_yticklabels() + ax.get_xticklabels() if t.get_text()]
+    assert ticks and not any("10^" in t or "times" in t or "×" in t for t in ticks), ticks
+    assert {"200", "400", "800", "1,400"} <= set(ticks)
+
+
+
+def test_the_command_reads_a_committed_sweep_and_records_itself(tmp_path, capsys):
+    import json
+    import shutil
+    from pathlib import Path
+
+    out = tmp_path / "wd"
+    src = Path(__file__).parent.parent / "results" / "omnigrok_time_vs_wd_add_cpu"
+    out.mkdir()
+    for name in ("runs.csv", "curves.csv", "config.json"):  # the tables alone: no checkpoint, no training
+        shutil.copy(src / name, out / name)
+    assert scaling.main([str(out), "--against", "final_val_acc"]) == 2
+    assert "a result of each run, not a setting" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "curves.csv", "runs.csv"]  # nothing half-written
+    assert scaling.main([str(out), "--against", "weight_decay", "--claim", "-1"]) == 0
+    doc = json.loads((out / "scaling_weight_decay.json").read_text())
+    assert doc["command"] == f"python -m grokjax.scaling {out} --against weight_decay --claim -1"
+    assert doc["claim"] == -1 and [r["value"] for r in doc["rows"]] == [0.3, 0.5, 1.0, 2.0]
+    assert -1.05 < doc["fit"]["slope"] < -0.69  # results/README.md: -0.87
+    assert (out / "scaling_weight_decay.png").stat().st_size > 0

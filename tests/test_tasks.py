@@ -228,6 +228,23 @@ def test_a_landscape_point_keeps_its_norm_at_every_evaluation():
             float(c["train_loss"][t, i]), float(c["val_loss"][t, i]), float(c["val_acc"][t, i]))
 
 
+def test_the_landscape_figure_keeps_a_zero_loss_and_says_what_each_line_is(tmp_path):
+    spec = SweepSpec(task=SMALL_TS, model=SMALL_MLP, train_sizes=(20,), steps=40)
+    rows = [{k: 0.5 for k in landscape.COLUMNS} | {"weight_norm_target": w, "n_train": 20, "seed": 0,
+                                                   "final_train_loss": loss, "min_train_loss": loss}
+            for w, loss in [(1.0, 0.3), (10.0, 2e-7), (100.0, 0.0)]]
+    fig = landscape.plot(tmp_path / "lu.png", rows, spec)
+    train_loss, test_loss, train_acc, _ = fig.axes
+    assert min(train_loss.get_lines()[0].get_ydata()) == pytest.approx(1e-8)  # 0, a decade below 2e-7
+    assert train_loss.get_ylabel() == "train loss (MSE)\n(0 drawn at 1e-8, dashed)"
+    assert test_loss.get_ylabel() == "test loss (MSE)"  # nothing at 0: no floor to name
+    assert train_acc.get_ylabel() == "train accuracy\n(share of samples with MSE < 0.001)"
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "end of run" in labels and "at the run's lowest train loss (Omnigrok's reduced loss)" in labels
+    assert "Omnigrok's claim: train loss L-shaped" in fig._suptitle.get_text()
+    assert not any(t.gridline.get_visible() for t in train_loss.yaxis.get_minor_ticks())  # ten decades: major grid only
+
+
 def test_teacher_student_trains_and_its_sizes_read_as_counts():
     spec = SweepSpec(task=SMALL_TS, model=SMALL_MLP, train_sizes=(10, 40), grid=(Product(init_scale=(1.0, 2.0)),),
                      steps=300, eval_every=100, devices=1)

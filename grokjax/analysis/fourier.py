@@ -248,17 +248,29 @@ def run(out, runs=None, step: int | None = None, *, freqs=None, ratio: float = D
     return rows
 
 
+MAX_MARKED = 80  # saved steps per run up to which each gets a marker; more would blur into the line
+
+
+def spacing(steps) -> str:
+    """How the saved steps are spaced, for the legend: ``every 500 steps``."""
+    gaps = np.unique(np.diff(np.asarray(steps)))
+    return f"every {gaps[0]:,} steps" if len(gaps) == 1 else f"{len(steps)} of them"
+
+
 def plot_measures(path, plan, rows):
     runs = sorted({r["run"] for r in rows})
     fig, axes = snapshot.grid(len(runs), ncols=2 if len(runs) <= 4 else 4, size=(5.2, 3.6), extra_height=1.0)
     styles = {"train_loss": ("train loss", "C0", "-"), "test_loss": ("test loss", "C3", "-"),
               "restricted_loss": ("restricted loss (key freqs only, all rows)", "C2", "--"),
               "excluded_loss": ("excluded loss (key freqs removed, train rows)", "C1", "--")}
+    saved = sorted({r["step"] for r in rows})
+    # a dot per saved step: a zigzag between checkpoints is two samples, not an oscillation seen
+    marker = dict(marker="o", ms=2.5) if 1 < len(saved) <= MAX_MARKED else {}
     for ax, r in zip(axes, runs):
         mine = [x for x in rows if x["run"] == r]
         steps = np.array([x["step"] for x in mine])
         for k, (label, color, ls) in styles.items():
-            ax.plot(steps, [max(x[k], 1e-12) for x in mine], ls, color=color, label=label, lw=1.3)
+            ax.plot(steps, [max(x[k], 1e-12) for x in mine], ls, color=color, label=label, lw=1.3, **marker)
         ax.set_yscale("log")
         ax.set_xlabel("step")
         ax.set_ylabel("cross-entropy")
@@ -273,10 +285,14 @@ def plot_measures(path, plan, rows):
     h1, l1 = axes[0].get_legend_handles_labels()
     h1.append(Line2D([], [], ls=":", color="k"))
     l1.append("Gini of the embedding's Fourier norms (right axis)")
-    fig.legend(h1, l1, loc="outside lower center", ncols=3, fontsize=7)
+    if marker:
+        h1.append(Line2D([], [], ls="", color="0.3", **marker))
+        l1.append(f"a saved step (checkpoints {spacing(saved)}); none between")
+    fig.legend(h1, l1, loc="outside lower center", ncols=3 if len(runs) > 1 else 2, fontsize=7)
     snapshot.title(fig, f"Fourier progress measures (Nanda et al. 2023): {plan.spec.task.describe()}, "
                         f"key frequencies from the last saved step")
     snapshot.save(fig, path)
+    return fig
 
 
 def plot_spectrum(path, plan, spectra, masks, step):
@@ -294,7 +310,11 @@ def plot_spectrum(path, plan, spectra, masks, step):
         ax.set_xlabel("frequency k (w = 2πk/p)")
         ax.set_ylabel("embedding norm at k")
         ax.set_title(snapshot.run_label(plan, r), fontsize=8)
-    h, lab = axes[0].get_legend_handles_labels()
-    fig.legend(h, lab, loc="outside lower center", ncols=2, fontsize=8)
+    from matplotlib.patches import Patch
+
+    # drawn, not read off the first panel: one without key frequencies has no red bar to show
+    h = [Patch(color="0.6", label="other frequencies"), Patch(color="C3", label="key frequencies")]
+    fig.legend(handles=h, loc="outside lower center", ncols=2, fontsize=8)
     snapshot.title(fig, f"Fourier spectrum of the embedding at step {step}: {plan.spec.task.describe()}")
     snapshot.save(fig, path)
+    return fig

@@ -1,6 +1,6 @@
-"""Each layer's weight norm over training (Omnigrok Figure 7a: the norm
-rises while the network memorizes and falls below its initial value as it
-generalizes).
+"""Each layer's weight norm over training, beside Omnigrok's claim (its
+Figure 7a) that the norm rises while the network memorizes and falls below
+its initial value as it generalizes; the figure shows whether this run does.
 
 Every evaluation of a sweep records ``norm_<layer>`` beside ``weight_norm``
 in curves.csv, so this reads no checkpoint; a folder written before grokjax
@@ -80,6 +80,8 @@ def run(out, runs=None, step: int | None = None) -> list[dict]:
 
 
 def plot(path, plan, rows, layers):
+    from grokjax import plots
+
     runs = sorted({r["run"] for r in rows})
     fig, axes = snapshot.grid(len(runs), size=(4.2, 3.2), extra_height=1.0)
     twins = []
@@ -93,16 +95,21 @@ def plot(path, plan, rows, layers):
         ax.axhline(mine[0]["weight_norm"], color="k", ls=":", lw=0.8, label=f"all weights {first}")
         for i, k in enumerate(layers):
             ax.plot(xs, [x[k] for x in mine], color=f"C{i}", lw=1.1, label=k.removeprefix(summary.LAYER_NORM_PREFIX))
-        ax.set_xscale("log")
+        plots.log_steps_axis(ax, steps[pos])
         ax.set_yscale("log")
+        plots.plain_log_ticks(ax.yaxis)  # "200", not "2×10²": within a decade, those labels ran together
         ax.set_xlabel("step")
         ax.set_ylabel("L2 norm")
         if "val_acc" in mine[0]:
             tw = ax.twinx()
             twins.append(tw)
-            tw.plot(xs, [x["train_acc"] for x in mine], color="C0", alpha=0.35, lw=3, label="train acc (right)")
-            tw.plot(xs, [x["val_acc"] for x in mine], color="C3", alpha=0.35, lw=3, label="val acc (right)")
+            # light greys, not C0..Cn (the layers' colours) nor black (the total norm)
+            tw.plot(xs, [x["train_acc"] for x in mine], color="0.6", ls="-", lw=2.4, alpha=0.6,
+                    label="train accuracy (right axis)")
+            tw.plot(xs, [x["val_acc"] for x in mine], color="0.6", ls="--", lw=1.6, alpha=0.9,
+                    label="val accuracy (right axis)")
             tw.set_ylim(0, 1.02)
+            tw.set_ylabel("accuracy", fontsize=8)
             tw.tick_params(labelsize=7)
         ax.set_title(snapshot.run_label(plan, r), fontsize=8)
         ax.grid(alpha=0.3)
@@ -112,5 +119,6 @@ def plot(path, plan, rows, layers):
         h, lab = h + h2, lab + l2
     fig.legend(h, lab, loc="outside lower center", ncols=min(len(h), 5), fontsize=7)
     snapshot.title(fig, f"Weight norm of each layer over training: {plan.spec.task.describe()} "
-                        f"(Omnigrok Fig. 7a: up while memorizing, down as it generalizes)")
+                        f"(Omnigrok's claim, Fig. 7a: the norm rises while memorizing and falls as it generalizes)")
     snapshot.save(fig, path)
+    return fig

@@ -31,6 +31,8 @@ from grokjax.analysis import snapshot
 
 DEFAULT_EPS = 1e-4
 DEFAULT_STEPS = 20
+GROKKED_AT = 0.99  # val accuracy that counts as grokked, as the sweeps' steps_to_99_val
+PAPER_RHO = "ρ = −0.795 on x·y in S5 (s5_mul)"  # Power et al. Figure 7
 
 
 def ascent(loss_fn, params, eps, steps: int):
@@ -106,6 +108,23 @@ def spearman(rows: list[dict]) -> tuple[float | None, float | None]:
     return float(got.statistic), float(got.pvalue)
 
 
+def grokked(rows: list[dict], at: float = GROKKED_AT) -> int:
+    """How many runs have val accuracy ≥ ``at`` at the measured step."""
+    return sum(r["val_acc"] >= at for r in rows)
+
+
+def caption(describe: str, step: int, rows: list[dict]) -> str:
+    """The title: this sweep's ρ beside how many runs grokked, and the
+    paper's ρ with the conditions it was measured under, since ρ across runs
+    means little when nearly all or nearly none have grokked."""
+    rho, p = spearman(rows)
+    corr = "Spearman ρ: needs 3 runs that differ" if rho is None else \
+        f"Spearman ρ = {rho:.3f} (p = {p:.2g})".replace("-", "−")
+    return (f"Sharpness against generalization: {describe} at step {step}, grokked {grokked(rows)}/{len(rows)} runs "
+            f"at this step (val acc ≥ {GROKKED_AT:g}). {corr}. The paper's {PAPER_RHO} was measured with about "
+            f"half of its runs grokked")
+
+
 def plot(path, plan, rows, step, eps, steps):
     import matplotlib
 
@@ -119,13 +138,13 @@ def plot(path, plan, rows, step, eps, steps):
                    color=cmap(i / max(len(sizes) - 1, 1)), label=f"{size_key} {s:g}", edgecolor="k", lw=0.4)
     for r in rows:
         ax.annotate(str(r["run"]), (r["val_acc"], r["phi"]), fontsize=6, xytext=(3, 3), textcoords="offset points")
-    rho, p = spearman(rows)
-    corr = "Spearman ρ: needs 3 runs that differ" if rho is None else f"Spearman ρ = {rho:.3f} (p = {p:.2g}, {len(rows)} runs)"
+    ax.axvline(GROKKED_AT, color="0.5", ls=":", lw=0.8, label=f"grokked: val acc ≥ {GROKKED_AT:g}")
+    ax.set_xlim(-0.02, 1.02)  # accuracy's whole range, also for one run or runs of one accuracy
     ax.set_xlabel("val accuracy at this step")
     ax.set_ylabel(f"sharpness φ (ε = {eps:g}, {steps} ascent steps)")
     ax.set_yscale("log" if min(r["phi"] for r in rows) > 0 else "linear")
     ax.legend(fontsize=8, title="run's data", title_fontsize=8)
     ax.grid(alpha=0.3)
-    snapshot.title(fig, f"Sharpness against generalization: {plan.spec.task.describe()} at step {step}. {corr}; "
-                        f"the paper: −0.795 on S5")
+    snapshot.title(fig, caption(plan.spec.task.describe(), step, rows))
     snapshot.save(fig, path)
+    return fig

@@ -226,6 +226,36 @@ def title(fig, text: str, fontsize: int = 10) -> None:
     fig.suptitle("\n".join(textwrap.wrap(text, width)), fontsize=fontsize)
 
 
+def legend_below(fig, handles, labels=None, note: str | None = None, pad: float = 0.06, **kw):
+    """A figure legend, and under it an optional ``note`` (small, wrapped),
+    in a strip of their own height below every panel.
+
+    ``loc="outside lower center"`` leaves the room to the constrained layout,
+    which let it cover the x labels of fixed-aspect (imshow) panels; here the
+    legend is measured and the layout confined above it."""
+    import textwrap
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if not hasattr(fig.canvas, "get_renderer"):
+        FigureCanvasAgg(fig)  # a bare Figure: a canvas to measure with
+    renderer = fig.canvas.get_renderer()
+    h = fig.get_figheight()
+    bottom = pad  # inches from the figure's foot
+    if note:
+        width = int(fig.get_figwidth() * 72 / (0.55 * 7))
+        text = fig.text(0.5, bottom / h, "\n".join(textwrap.wrap(note, width)), ha="center", va="bottom", fontsize=7,
+                        color="0.25")
+        bottom += text.get_window_extent(renderer).height / fig.dpi + pad
+    if labels is None:
+        labels = [x.get_label() for x in handles]
+    legend = fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, bottom / h),
+                        bbox_transform=fig.transFigure, **kw)
+    bottom += legend.get_window_extent(renderer).height / fig.dpi + pad
+    fig.get_layout_engine().set(rect=(0, bottom / h, 1, 1 - bottom / h))
+    return legend
+
+
 def save(fig, path: Path, dpi: int = 110) -> Path:
     fig.savefig(path, dpi=dpi)
     return path

@@ -64,7 +64,9 @@ def plot(path, plan, table, drawn, step):
     n = table.n_symbols
     a, b = table.x[:, 0], table.x[:, 2]
     fig, axes = snapshot.grid(2 * len(drawn), ncols=4 if len(drawn) > 1 else 2, size=(3.4, 3.4), extra_height=1.2)
-    cmap = ListedColormap(["#c8c8c8", "#2ca02c", "#d62728", "#7f7f7f"])
+    # a training cell answered wrong (a failure to memorize) in black, not a
+    # second grey beside the right ones, and apart from the red of val cells
+    cmap = ListedColormap(["#c8c8c8", "#2ca02c", "#d62728", "#000000"])
     for (r, pred, label, train), ax_answer, ax_status in zip(drawn, axes[0::2], axes[1::2]):
         answer = np.full((n, n), np.nan)
         answer[a, b] = pred
@@ -88,7 +90,8 @@ def plot(path, plan, table, drawn, step):
 
     legend = [Patch(color=c, label=t) for c, t in zip(cmap.colors, ("training cell, right", "validation cell, right",
                                                                       "validation cell, wrong", "training cell, wrong"))]
-    fig.legend(handles=legend, loc="outside lower center", ncols=4, fontsize=8)
+    snapshot.legend_below(fig, legend, ncols=4, fontsize=8)  # clear of the panels' "b" labels
     snapshot.title(fig, f"The table each run predicts: {plan.spec.task.describe()} at step {step} "
                         f"(left: the answer, coloured by symbol; right: the cell's split and whether it is right)")
     snapshot.save(fig, path)
+    return fig

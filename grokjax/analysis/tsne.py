@@ -157,36 +157,67 @@ def run(out, runs=None, step: int | None = None, *, matrix: str = "unembed", sub
     return per_run
 
 
-def plot(path, plan, task, points, per_run, labels, meaning, matrix, step):
-    import matplotlib
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")  # 7, coprime to tab10's 10 colours
 
+
+def class_style(label: int, k: int) -> tuple[int, str]:
+    """A class's tab10 colour index and marker: colour ``label mod 10`` and
+    marker ``label mod m``, with m (3, or 7 past 30 classes) coprime to 10,
+    so up to 10·m classes differ in colour or shape (tab20's pairs share a
+    hue: S5's 12 cosets read as 6)."""
+    m = 3 if k <= 30 else len(MARKERS)
+    return label % 10, MARKERS[label % m]
+
+
+def definitions(s5: bool) -> str:
+    """The panel titles' terms, once for the figure."""
+    if s5:
+        return ("silhouette: how well the points cluster by these cosets (−1..1; > 0: clustered). "
+                "best conjugate: the best silhouette over the left and right cosets of every conjugate gHg⁻¹ of H")
+    return (f"silhouette: how well the points cluster by residue mod {MODULAR_STEP} (−1..1; > 0: clustered). "
+            f"+{MODULAR_STEP} ratio: mean x → x+{MODULAR_STEP} distance over the mean distance of all pairs "
+            f"(≪ 1: a number line at +{MODULAR_STEP}). shortest lines +s: the step s of the smallest such ratio")
+
+
+def plot(path, plan, task, points, per_run, labels, meaning, matrix, step):
+    from matplotlib import colormaps
+
+    s5 = task.op.startswith("s5_")
     fig, axes = snapshot.grid(len(per_run), extra_height=1.0)
     k = int(labels.max()) + 1
-    cmap = matplotlib.colormaps["tab10" if k <= 10 else "tab20"]
+    colours = colormaps["tab10"].colors
     n = len(labels)
     for ax, s in zip(axes, per_run):
         mine = [p for p in points if p["run"] == s["run"]]
         xy = np.array([[p["x"], p["y"]] for p in mine])
-        if not task.op.startswith("s5_"):
+        if not s5:
             for i in range(n):  # x → x+8
                 j = (i + MODULAR_STEP) % n
                 ax.plot(xy[[i, j], 0], xy[[i, j], 1], color="0.75", lw=0.5, zorder=1)
         for lab in range(k):
             m = labels == lab
-            ax.scatter(xy[m, 0], xy[m, 1], s=12, color=cmap(lab % cmap.N), label=str(lab), zorder=2)
+            c, marker = class_style(lab, k)
+            ax.scatter(xy[m, 0], xy[m, 1], s=14, color=colours[c], marker=marker, label=str(lab), zorder=2,
+                       edgecolor="k", lw=0.25)
         score = "" if s["silhouette"] is None else f"silhouette {s['silhouette']:.2f}"
-        extra = f", +8 ratio {s['plus8_ratio']:.2f}\nshortest lines: +{s['best_step']} (ratio {s['best_step_ratio']:.2f})" \
-            if "plus8_ratio" in s else \
-            f"\nbest conjugate {s['best_silhouette']:.2f} ({s['best_side']}, g={s['best_conjugator']})"
+        if not s5:
+            extra = (f", +{MODULAR_STEP} ratio {s['plus8_ratio']:.2f}\n"
+                     f"shortest lines +{s['best_step']} (ratio {s['best_step_ratio']:.2f})")
+        else:
+            g = s["best_conjugator"]
+            conj = "H itself" if g == "()" else f"g={g}"  # groups.cycles writes the identity as ()
+            extra = f"\nbest conjugate {s['best_silhouette']:.2f} ({s['best_side']} cosets, {conj})"
         acc = "" if s["val_acc"] is None else f"val acc {s['val_acc']:.3f}, "
         ax.set_title(f"{snapshot.run_label(plan, s['run'])}\n{acc}{score}{extra}", fontsize=8)
+        ax.set_aspect("equal", "datalim")  # t-SNE's two axes are one scale: a circle stays a circle
         ax.set_xlabel("t-SNE 1", fontsize=8)
         ax.set_ylabel("t-SNE 2", fontsize=8)
         ax.tick_params(labelsize=6)
     handles, names = axes[0].get_legend_handles_labels()
-    fig.legend(handles, names, title=meaning, loc="outside lower center", ncols=min(k, 8), fontsize=7,
-               title_fontsize=8, markerscale=1.5)
+    snapshot.legend_below(fig, handles, names, note=definitions(s5), title=meaning, ncols=min(k, 12), fontsize=7,
+                          title_fontsize=8, markerscale=1.5)
     rows = "unembedding (output layer)" if matrix == "unembed" else "input embedding"
-    lines = "" if task.op.startswith("s5_") else "; grey lines join x to x+8"
+    lines = "" if s5 else f"; grey lines join x to x+{MODULAR_STEP}"
     snapshot.title(fig, f"t-SNE of the {rows} rows, one per symbol: {task.describe()} at step {step}{lines}")
     snapshot.save(fig, path)
+    return fig

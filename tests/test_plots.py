@@ -1,0 +1,129 @@
+"""The sweep figures from made-up tables: no training, no JAX."""
+
+import numpy as np
+import pytest
+
+from grokjax import plots
+
+SPEC = {"model": {"name": "transformer", "n_layers": 2, "d_model": 128, "n_heads": 4}, "batch_size": 512,
+        "steps": 3000, "eval_every": 100, "loss": "softmax"}
+
+
+def table(fracs=(0.3, 0.5), seeds=(0, 1), lrs=(1e-3,), variant=None):
+    """Rows and curves of a finished sweep: evaluated every 100 steps up to
+    3,000; seed 1 never reaches 99% val, and the first run has no best (it
+    diverged before its first evaluation)."""
+    rows = []
+    for frac in fracs:
+        for lr in lrs:
+            for seed in seeds:
+                rows.append(dict(run=len(rows), op="add", modulus=97, frac=frac, seed=seed, lr=lr, weight_decay=1.0,
+                                 init_scale=1.0, grad_noise=0.0, full_batch=False, n_train=int(9409 * frac),
+                                 steps_to_99_train=500, steps_to_99_val=None if seed else 1500,
+                                 best_val_acc=0.5 + seed * 0.1, steps=3000, **({"variant": variant} if variant else {})))
+    rows[0]["best_val_acc"] = None
+    steps = np.arange(0, 3001, 100)
+    acc = np.linspace(0, 1, len(steps))[:, None].repeat(len(rows), 1)
+    return rows, steps, {"train_acc": acc, "val_acc": acc}
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures drawn, by file name, instead of their PNGs."""
+    figs = {}
+    monkeypatch.setattr(plots, "_save", lambda fig, path, dpi=130: figs.__setitem__(path.name, fig))
+    return figs
+
+
+def test_settings_line_names_what_every_run_shares_and_nothing_that_varies():
+    rows, steps, _ = table(lrs=(1e-3, 3e-3))
+    line = plots.settings_line(rows, SPEC, steps, width=1000)
+    assert "2-layer transformer (d_model 128)" in line and "batch 512" in line
+    assert "weight_decay=1" in line and "init_scale=1" in line and "lr=" not in line
+    assert "grad_noise" not in line  # at its default
+    assert "3,000 steps, evaluated every 100 steps" in line
+    rows, steps, _ = table()
+    assert "lr=0.001" in plots.settings_line(rows)
+    for r in rows:
+        r["grad_noise"] = 0.01
+    assert "grad_noise=0.01" in plots.settings_line(rows)
+    log = np.array([0, 1, 2, 4, 9, 20])
+    assert plots.eval_schedule(log) == "at 6 log-spaced steps"
+    assert plots.eval_schedule(np.array([0, 100, 200, 250])) == "every 100 steps"  # the budget's step is off the grid
+
+
+def test_the_mean_best_counts_a_run_never_evaluated_as_0():
+    assert plots._mean([1.0, None]) == 0.5  # as grokjax.paper's means: a failure, not a missing value
+    assert plots._mean([None]) == 0.0
+
+
+def test_a_sweep_of_one_data_size_draws_no_figure_against_it(tmp_path):
+    for name in ("data_efficiency.png", "steps_to_generalize.png", "variants.png"):
+        (tmp_path / name).write_bytes(b"stale")
+    rows, steps, curves = table(fracs=(0.5,), variant="adamw")
+    assert [p.name for p in plots.write_all(tmp_path, rows, steps, curves, spec=SPEC)] == ["accuracy.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["accuracy.png"]
+    rows, steps, curves = table(variant="adamw")
+    written = plots.write_all(tmp_path, rows, steps, curves, spec=SPEC)
+    assert {p.name for p in written} == {"accuracy.png", "data_efficiency.png", "steps_to_generalize.png", "variants.png"}
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in written)
+
+
+def test_log_axis_under_a_decade_is_labelled_in_plain_numbers():
+    from matplotlib.figure import Figure
+
+    for lo, hi in ((1500, 2000), (300, 3000), (50, 40000)):
+        fig = Figure()
+        ax = fig.subplots()
+        ax.plot([lo, hi], [lo, hi])
+        plots.log_steps_axis(ax, np.array([lo, hi]), axis="y")
+        fig.canvas.draw()
+        labels = [t.get_text() for t in ax.get_yticklabels() if lo <= t.get_position()[1] <= hi]
+        assert len(labels) >= 2 and all(s.replace(",", "").isdigit() for s in labels), (lo, hi, labels)
+
+
+def test_accuracy_panels_wrap_titles_and_label_steps_under_each_column(drawn):
+    rows, steps, curves = table(fracs=(0.3,), lrs=(1e-3, 2e-3, 3e-3, 4e-3, 5e-3))  # five settings: a panel each
+    for r in rows:
+        r["grad_noise"] = r["lr"]  # a second varying knob, so that the panel titles are long
+    plots.accuracy(plots.Path("accuracy.png"), rows, steps, curves, spec=SPEC)
+    fig = drawn["accuracy.png"]
+    used = [ax for ax in fig.axes if ax.axison]
+    assert len(used) == 5 and len(fig.axes) == 6  # 3 + 2 panels
+    for ax in used:
+        assert all(len(line) <= 40 for line in ax.get_title().split("\n")), ax.get_title()
+    # the third column's only panel is in the top row: it carries its steps
+    labelled = [ax for ax in used if ax.get_xlabel() == "optimization steps"]
+    assert len(labelled) == 3 and all(ax.xaxis.get_tick_params()["labelbottom"] for ax in labelled)
+    assert "lr=" not in fig.get_suptitle() and "weight_decay=1" in fig.get_suptitle()
+
+
+def test_steps_to_generalize_shows_each_run_and_names_unreached_medians(drawn):
+    rows, steps, curves = table(fracs=(0.3, 0.5, 0.7), seeds=(0, 1, 2))
+    for r in rows:  # at 0.3, two of three seeds never fit or generalize: neither median is reached
+        if r["frac"] == 0.3 and r["seed"]:
+            r["steps_to_99_train"] = None
+    plots.steps_to_generalize(plots.Path("steps.png"), rows, spec=SPEC, evals=steps)
+    fig = drawn["steps.png"]
+    ax = fig.axes[0]
+    title = " ".join(ax.get_title().split())  # unwrapped
+    assert "median not reached by the budget: val at frac 0.3, 0.5, 0.7; train at frac 0.3" in title
+    assert "every 100 steps" in ax.get_ylabel()
+    up = [line for line in ax.get_lines() if line.get_marker() == "^"]
+    assert sum(len(line.get_ydata()) for line in up) == 6 + 2  # 6 val runs and 2 train runs unreached
+    assert all((line.get_ydata() == 3000).all() for line in up)
+    assert "not reached by the budget" in [t.get_text() for t in fig.legends[0].get_texts()]
+
+
+def test_fraction_plots_keep_equal_series_apart(drawn):
+    rows, steps, curves = table(seeds=(0,), lrs=(1e-3, 3e-3, 1e-2))
+    for r in rows:
+        r["best_val_acc"] = 0.01  # all on one another
+    plots.data_efficiency(plots.Path("de.png"), rows)
+    fig = drawn["de.png"]
+    lines = [line for line in fig.axes[0].get_lines() if not line.get_label().startswith("_")]
+    assert len(lines) == 3
+    assert len({(line.get_color(), line.get_marker(), line.get_linestyle()) for line in lines}) == 3
+    assert len({line.get_xdata()[0] for line in lines}) == 3  # shifted sideways
+    assert "mean of" not in fig.axes[0].get_title()  # one seed: the line is the run
+    assert fig.legends[0].get_title().get_text() == "points offset sideways to stay visible"
