@@ -1,16 +1,16 @@
 """Redraw every committed figure under results/ from its tables, with no
 training and no checkpoint: each sweep folder's own figures
-(``python -m grokjax.plots``), the paper figures it was judged for
-(``python -m grokjax.paper FIG``, from its ``fig*.json``), its landscape
-(``lu.png``, from ``landscape.csv``'s sweep) and its scaling fits (the
-command each ``scaling_*.json`` records).
+(``python -m grokjax.plots``), its analyses' figures (``python -m
+grokjax.analysis redraw``, from the CSVs under ``analysis/``), the paper
+figures it was judged for (``python -m grokjax.paper FIG``, from its
+``fig*.json``), its landscape (``lu.png``, from ``landscape.csv``'s sweep)
+and its scaling fits (the command each ``scaling_*.json`` records).
 
     python sweeps/redraw_results.py [results]
 
 Run it after a change to how figures are drawn, then ``git diff --stat``:
 only images may change. A changed CSV or verdict means the change was not
-only drawing. Figures under ``analysis/`` need the checkpoints, which git
-does not hold; they are not redrawn.
+only drawing.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from grokjax import landscape, paper, plots, scaling
+from grokjax.analysis import __main__ as analysis
 
 
 def sweep_folders(root: Path) -> list[Path]:
@@ -39,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     for out in sweep_folders(root):
         steps = [(["plots"], lambda: plots.main([str(out)]))]
+        if (out / "analysis").is_dir():
+            steps.append((["analysis"], lambda: analysis.main(["redraw", str(out)])))
         steps += [([f.stem], lambda f=f: paper.main([json.loads(f.read_text())["figure"], str(out)]))
                   for f in sorted(out.glob("fig*.json"))]
         if (out / "landscape.csv").exists():

@@ -361,6 +361,7 @@ def test_table_analysis_matches_the_recorded_accuracy(swept):
     (["table", "{sweep}", "--runs", "x"], "malformed --runs"),
     (["tsne", "{sweep}", "--subgroup", "(0,9)"], "add has residues, not cosets"),
     (["fourier", "{sweep}", "--freqs", "a"], "malformed --freqs"),
+    (["redraw", "{none}"], "has no analysis/ folder"),
 ])
 def test_bad_input_is_one_line_and_exit_2(swept, tmp_path, capsys, args, message):
     none = tmp_path / "plain"
@@ -396,3 +397,28 @@ def test_nanda_preset_is_their_recipe():
     assert sorted(params["params"]["blocks_0"]) == ["fc1", "fc2", "kv", "out", "q"]  # no LayerNorm
     with pytest.raises(SpecError, match="unknown preset"):
         presets.get("nope")
+
+
+def test_redraw_draws_every_analysis_figure_again_from_its_tables_alone(swept, tmp_path):
+    import shutil
+
+    a = swept / "analysis"
+    tsne.run(swept, runs=[0, 3], perplexity=3)
+    sharpness.run(swept, runs=[0, 1], steps=2)
+    table.run(swept, runs=[1])
+    norms.run(swept)
+    fourier.run(swept, runs=[2])
+    copy = tmp_path / "tables"  # no checkpoint: the tables and the config.json that names the sweep
+    (copy / "analysis").mkdir(parents=True)
+    for name in ("config.json", "runs.csv", "curves.csv"):
+        shutil.copy(swept / name, copy / name)
+    for p in a.glob("*.csv"):
+        shutil.copy(p, copy / "analysis" / p.name)
+    assert cli.main(["redraw", str(copy)]) == 0
+    drawn = sorted(p.name for p in (copy / "analysis").glob("*.png"))
+    assert drawn == sorted(p.name for p in a.glob("*.png"))
+    for name in ("norms.png", "fourier.png", "table_step30_runs1.png", "tsne_unembed_step30.png"):
+        # the analyses draw from the CSVs they wrote: the same figure, to the byte
+        assert (copy / "analysis" / name).read_bytes() == (a / name).read_bytes(), name
+    (copy / "analysis" / "norms.csv").write_text("run,step\n0,10\n")
+    assert cli.main(["redraw", str(copy)]) == 2  # a table without its columns: one line, no traceback

@@ -34,7 +34,8 @@ def make_parser() -> Parser:
                "  python -m grokjax.analysis tsne results/look_add_cpu\n"
                "  python -m grokjax.analysis sharpness results/look_s5_cpu --eps 1e-5\n"
                "  python -m grokjax.analysis fourier results/nanda_add113_cpu\n"
-               "  python -m grokjax.analysis table results/look_add_cpu --runs 0 --step 1000",
+               "  python -m grokjax.analysis table results/look_add_cpu --runs 0 --step 1000\n"
+               "  python -m grokjax.analysis redraw results/look_add_cpu   # the figures again, from the CSVs",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="what", required=True, metavar="WHAT", parser_class=Parser,
@@ -67,6 +68,10 @@ def make_parser() -> Parser:
                                    "embedding at the last step)")
     f.add_argument("--ratio", type=float, default=3.0,
                    help="a key frequency holds at least RATIO/K of the embedding's energy, K = (p−1)/2 (3)")
+    r = sub.add_parser("redraw", help="every figure under OUT/analysis/ again, from the CSVs beside it (no "
+                       "checkpoint needed)", description="Draw every analysis figure of a sweep folder again from "
+                       "the CSVs beside it: no checkpoint and no training, say after a change to how figures are drawn.")
+    r.add_argument("out", type=Path, metavar="OUT", help="the sweep's folder")
     return p
 
 
@@ -79,6 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = make_parser().parse_args(argv)
+        if args.what == "redraw":
+            from grokjax.analysis.redraw import redraw
+
+            for path in redraw(args.out):
+                print(f"wrote {path}")
+            return 0
         apply_compile_cache(args)
         from grokjax.analysis import snapshot
 

@@ -33,6 +33,7 @@ rounded to a multiple of float32's epsilon.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 
@@ -243,9 +244,25 @@ def run(out, runs=None, step: int | None = None, *, freqs=None, ratio: float = D
     d = snapshot.out_dir(out)
     snapshot.write_csv(d / "fourier.csv", rows)
     snapshot.write_csv(d / "fourier_spectrum.csv", spectra)
-    plot_measures(d / "fourier.png", plan, rows)
-    plot_spectrum(d / "fourier_spectrum.png", plan, spectra, masks, steps[-1])
+    draw(out, plan)
     return rows
+
+
+def draw(out, plan=None) -> list[Path]:
+    """``fourier.png`` and ``fourier_spectrum.png`` from their CSVs alone:
+    each run's key frequencies are those its last row names."""
+    d = Path(out) / snapshot.OUT_DIR
+    plan = plan or snapshot.sweep_plan(out)
+    rows = snapshot.read_csv(d / "fourier.csv")
+    spectra = snapshot.read_csv(d / "fourier_spectrum.csv")
+    K = max(x["freq"] for x in spectra)
+    masks = {}
+    for r in rows:  # sorted by run and step: the last row of a run wins
+        keys = [int(k) for k in str(r["key_freqs"] or "").split()]
+        masks[r["run"]] = np.isin(np.arange(1, K + 1), keys)
+    plot_measures(d / "fourier.png", plan, rows)
+    plot_spectrum(d / "fourier_spectrum.png", plan, spectra, masks, max(x["step"] for x in spectra))
+    return [d / "fourier.png", d / "fourier_spectrum.png"]
 
 
 MAX_MARKED = 80  # saved steps per run up to which each gets a marker; more would blur into the line

@@ -73,10 +73,18 @@ def run(out, runs=None, step: int | None = None) -> list[dict]:
     rows = [{**snapshot.settings(plan, r), "step": int(s), "weight_norm": float(curves["weight_norm"][t, r]),
              **{k: float(curves[k][t, r]) for k in layers + extra}}
             for r in runs for t, s in enumerate(steps)]
-    d = snapshot.out_dir(out)
-    snapshot.write_csv(d / "norms.csv", rows)
-    plot(d / "norms.png", plan, rows, layers)
+    snapshot.write_csv(snapshot.out_dir(out) / "norms.csv", rows)
+    draw(out, plan)
     return rows
+
+
+def draw(out, plan=None) -> Path:
+    """``analysis/norms.png`` from ``norms.csv`` alone (no checkpoint)."""
+    d = Path(out) / snapshot.OUT_DIR
+    rows = snapshot.read_csv(d / "norms.csv")
+    layers = [k for k in rows[0] if k.startswith(summary.LAYER_NORM_PREFIX)]
+    plot(d / "norms.png", plan or snapshot.sweep_plan(out), rows, layers)
+    return d / "norms.png"
 
 
 def plot(path, plan, rows, layers):

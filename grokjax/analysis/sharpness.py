@@ -24,6 +24,7 @@ Every run is one program: ascent, loss and val accuracy of all runs at once.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 
@@ -89,11 +90,18 @@ def run(out, runs=None, step: int | None = None, *, eps: float = DEFAULT_EPS, st
         rows += [{**snapshot.settings(snap.plan, r), "step": snap.step, **{k: float(got[k][j]) for k in order},
                   "eps": eps, "ascent_steps": steps} for j, r in enumerate(g.runs)]
     rows.sort(key=lambda r: r["run"])
-    d = snapshot.out_dir(out)
-    stem = f"sharpness_step{snap.step}_eps{eps:g}"
-    snapshot.write_csv(d / f"{stem}.csv", rows)
-    plot(d / f"{stem}.png", snap.plan, rows, snap.step, eps, steps)
+    path = snapshot.write_csv(snapshot.out_dir(out) / f"sharpness_step{snap.step}_eps{eps:g}.csv", rows)
+    draw(path, snap.plan)
     return rows
+
+
+def draw(path, plan) -> Path:
+    """The PNG beside a ``sharpness_step<S>_eps<ε>.csv``, from it alone."""
+    path = Path(path)
+    rows = snapshot.read_csv(path)
+    r = rows[0]
+    plot(path.with_suffix(".png"), plan, rows, r["step"], r["eps"], r["ascent_steps"])
+    return path.with_suffix(".png")
 
 
 def spearman(rows: list[dict]) -> tuple[float | None, float | None]:
@@ -142,7 +150,11 @@ def plot(path, plan, rows, step, eps, steps):
     ax.set_xlim(-0.02, 1.02)  # accuracy's whole range, also for one run or runs of one accuracy
     ax.set_xlabel("val accuracy at this step")
     ax.set_ylabel(f"sharpness φ (ε = {eps:g}, {steps} ascent steps)")
-    ax.set_yscale("log" if min(r["phi"] for r in rows) > 0 else "linear")
+    if min(r["phi"] for r in rows) > 0:
+        from grokjax import plots
+
+        ax.set_yscale("log")
+        plots.plain_log_ticks(ax.yaxis)  # 60, not 6×10¹
     ax.legend(fontsize=8, title="run's data", title_fontsize=8)
     ax.grid(alpha=0.3)
     snapshot.title(fig, caption(plan.spec.task.describe(), step, rows))

@@ -66,8 +66,21 @@ def parse_runs(text: str) -> list[int]:
 
 
 def sweep_plan(out) -> Plan:
-    """The plan of the sweep in ``out``, on one device (as ``checkpoint.load``)."""
-    return expand(checkpoint.read_spec(out), devices=1)
+    """The plan of the sweep in ``out``, on one device (as ``checkpoint.load``):
+    from its checkpoints, or where they are gone (copied tables), from the
+    spec its config.json records."""
+    import json
+
+    from grokjax.spec import SweepSpec
+
+    try:
+        return expand(checkpoint.read_spec(out), devices=1)
+    except CheckpointError as no_checkpoint:
+        try:
+            spec = json.loads((Path(out) / "config.json").read_text())["spec"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise no_checkpoint from None  # the folder has neither: the checkpoint's reason
+        return expand(SweepSpec.from_dict(spec), devices=1)
 
 
 def check_runs(plan: Plan, runs) -> list[int]:
@@ -155,6 +168,11 @@ def write_csv(path: Path, rows: list[dict]) -> Path:
     header = list(dict.fromkeys(k for r in rows for k in r))
     report.write_atomic(path, report.table_text(header, rows))
     return path
+
+
+def read_csv(path: Path) -> list[dict]:
+    """What ``write_csv`` wrote, each cell back to its number, None or text."""
+    return [{k: report.cell(v) for k, v in row.items()} for row in report.read_csv(path)]
 
 
 def varied(plan: Plan) -> list[str]:

@@ -11,6 +11,8 @@ equations and which validation cells the network filled in right or wrong.
 from __future__ import annotations
 
 import dataclasses
+import re
+from pathlib import Path
 
 import numpy as np
 
@@ -50,12 +52,27 @@ def run(out, runs=None, step: int | None = None) -> list[dict]:
             per_run.append({**snapshot.settings(plan, r), "step": snap.step, "train_acc": float(ok[train].mean()),
                             "val_acc": float(ok[~train].mean()) if (~train).any() else None})
             drawn.append((r, pred, label, train))
-    d = snapshot.out_dir(out)
     stem = f"table_step{snap.step}" + ("" if runs is None else "_runs" + "_".join(map(str, sorted(snap.runs))))
-    snapshot.write_csv(d / f"{stem}.csv", cells)
-    plot(d / f"{stem}.png", plan, table, drawn, snap.step)
+    draw(snapshot.write_csv(snapshot.out_dir(out) / f"{stem}.csv", cells), plan)
     per_run.sort(key=lambda r: r["run"])
     return per_run
+
+
+def draw(path, plan) -> Path:
+    """The PNG beside a ``table_step<S>[_runs…].csv``, from it alone: its
+    cells are in the table's order, run after run."""
+    path = Path(path)
+    task = snapshot.need_table(plan, "the predicted table")
+    table = tables.table_for(task.op, task.modulus)
+    cells = snapshot.read_csv(path)
+    drawn = []
+    for r in dict.fromkeys(c["run"] for c in cells):
+        mine = [c for c in cells if c["run"] == r]
+        pred, label = (np.array([c[k] for c in mine]) for k in ("pred", "label"))
+        drawn.append((r, pred, label, np.array([c["split"] == "train" for c in mine])))
+    step = int(re.match(r"table_step(\d+)", path.stem).group(1))
+    plot(path.with_suffix(".png"), plan, table, drawn, step)
+    return path.with_suffix(".png")
 
 
 def plot(path, plan, table, drawn, step):

@@ -23,6 +23,8 @@ one of its conjugates".
 from __future__ import annotations
 
 import dataclasses
+import re
+from pathlib import Path
 
 import numpy as np
 
@@ -151,10 +153,36 @@ def run(out, runs=None, step: int | None = None, *, matrix: str = "unembed", sub
     stem = f"tsne_{matrix}_step{snap.step}"
     if task.op.startswith("s5_") and (subgroup, side) != (groups.PAPER_SUBGROUP, "left"):
         stem += f"_{subgroup_slug(subgroup)}_{side}"  # another colouring: its own files
-    snapshot.write_csv(d / f"{stem}.csv", points)
     snapshot.write_csv(d / f"{stem}_runs.csv", per_run)
-    plot(d / f"{stem}.png", plan, task, points, per_run, labels, meaning, matrix, snap.step)
+    draw(snapshot.write_csv(d / f"{stem}.csv", points), plan)
     return per_run
+
+
+STEM = re.compile(r"tsne_(?P<matrix>[a-z]+)_step(?P<step>\d+)(?:_(?P<slug>H[0-9._]+)_(?P<side>left|right))?$")
+
+
+def subgroup_of_slug(slug: str) -> str:
+    """``subgroup_slug``'s inverse: ``H03_14.12_34`` → ``(0,3)(1,4); (1,2)(3,4)``."""
+    return "; ".join("".join(f"({','.join(c)})" for c in gen.split("_")) for gen in slug[1:].split("."))
+
+
+def draw(path, plan) -> Path:
+    """The PNG beside a ``tsne_<matrix>_step<S>[_<subgroup>_<side>].csv``,
+    from it and its ``_runs.csv`` alone; the file name says the matrix, the
+    step and, for S5, a colouring other than the paper's."""
+    path = Path(path)
+    name = STEM.match(path.stem)
+    if name is None:
+        raise CheckpointError(f"{path.name} is not a t-SNE table (tsne_<matrix>_step<S>.csv)")
+    task = snapshot.need_table(plan, "t-SNE", embeddings=True)
+    points = snapshot.read_csv(path)
+    per_run = snapshot.read_csv(path.with_name(f"{path.stem}_runs.csv"))
+    first = [p for p in points if p["run"] == points[0]["run"]]
+    labels = np.array([p["label"] for p in sorted(first, key=lambda p: p["symbol"])])
+    subgroup = subgroup_of_slug(name["slug"]) if name["slug"] else groups.PAPER_SUBGROUP
+    _, meaning = labels_for(task.op, len(labels), subgroup, name["side"] or "left")
+    plot(path.with_suffix(".png"), plan, task, points, per_run, labels, meaning, name["matrix"], int(name["step"]))
+    return path.with_suffix(".png")
 
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")  # 7, coprime to tab10's 10 colours
@@ -201,8 +229,9 @@ def plot(path, plan, task, points, per_run, labels, meaning, matrix, step):
                        edgecolor="k", lw=0.25)
         score = "" if s["silhouette"] is None else f"silhouette {s['silhouette']:.2f}"
         if not s5:
-            extra = (f", +{MODULAR_STEP} ratio {s['plus8_ratio']:.2f}\n"
-                     f"shortest lines +{s['best_step']} (ratio {s['best_step_ratio']:.2f})")
+            extra = f", +{MODULAR_STEP} ratio {s['plus8_ratio']:.2f}"
+            if s.get("best_step") is not None:  # tables written before it was measured lack it
+                extra += f"\nshortest lines +{s['best_step']} (ratio {s['best_step_ratio']:.2f})"
         else:
             g = s["best_conjugator"]
             conj = "H itself" if g == "()" else f"g={g}"  # groups.cycles writes the identity as ()
