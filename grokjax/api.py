@@ -204,7 +204,11 @@ def resume(out, steps: int | None = None, *, ckpt_every: int | None = None, ckpt
             moved = checkpoint.set_aside(out, s)
             _say(f"checkpoint at step {s} is unreadable ({reason}); moved it to {moved} and resumed from step {got.step}")
         checkpoint.write_meta(out, spec, meta.get("command"))  # a new budget becomes the sweep's own
-        _say(f"resuming {out} at step {got.step} of {spec.steps}")
+        if got.step == spec.steps:
+            _say(f"{out} already finished its {spec.steps:,} steps: nothing to train; its tables and figures are "
+                 f"written again (--steps N extends it)")
+        else:
+            _say(f"resuming {out} at step {got.step:,} of {spec.steps:,}")
     distributed.barrier("resuming")
     started, environment = _now(), report.environment()
     outcome = _train(plan, out, resume=got, progress=progress, on_eval=on_eval)
@@ -273,23 +277,31 @@ class _Saver:
 
 
 class _Progress:
-    """A tqdm bar over steps with the best val accuracy and the runs grokked."""
+    """A tqdm bar over steps with the best val accuracy and the runs grokked.
+    It starts once the programs are built (``start``), so that its rate and
+    time left are training's, not the compile's."""
 
     def __init__(self, plan: Plan, start: int, enabled: bool):
+        self.plan, self.done, self.enabled, self.bar = plan, start, enabled, None
+
+    def start(self):
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=plan.spec.steps, initial=start, unit="step", disable=not enabled, dynamic_ncols=True,
-                        desc=f"{plan.spec.name or plan.spec.task.describe()} R={plan.n_runs}")
-        self.done = start
+        spec = self.plan.spec
+        self.bar = tqdm(total=spec.steps, initial=self.done, unit="step", disable=not self.enabled, dynamic_ncols=True,
+                        desc=f"{spec.name or spec.task.describe()} R={self.plan.n_runs}")
 
     def __call__(self, step, steps, curves):
+        if self.bar is None:
+            self.start()
         reached = summary.reached(steps, curves, 0.99)
         self.bar.set_postfix(best_val=f"{np.nanmax(curves['val_acc']):.3f}", grokked=f"{int(reached.sum())}/{len(reached)}")
         self.bar.update(step - self.done)
         self.done = step
 
     def close(self):
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
 
 
 class _Signals:
@@ -333,7 +345,7 @@ def _train(plan: Plan, out: Path | None, resume, progress: bool, on_eval) -> eng
     try:
         with _Signals() as signals:
             return engine.train(plan, resume=resume, save=saver, ckpt_every=plan.spec.ckpt_every, on_chunk=on_chunk,
-                                stop=lambda: distributed.agree(signals()))
+                                stop=lambda: distributed.agree(signals()), on_compiled=bar.start)
     finally:
         bar.close()
 

@@ -75,6 +75,7 @@ def train(
     ckpt_every: int = 0,
     on_chunk: Callable | None = None,
     stop: Callable[[], int | None] = lambda: None,
+    on_compiled: Callable[[], None] | None = None,
 ) -> Outcome:
     """Trains every program of ``plan`` to its budget, side by side.
 
@@ -83,6 +84,7 @@ def train(
     - ``save(step, states, steps, curves)``: called at the first evaluation at
       or after each multiple of ``ckpt_every``, and once at the end (or stop).
     - ``on_chunk(step, steps, curves)``: after each evaluation, for progress.
+    - ``on_compiled()``: once every program is built, before training.
     - ``stop()``: polled after each chunk; a signal number ends the sweep
       early (after a save). The spec's ``stop_at`` ends it once every run (or
       its ``stop_share`` of the runs) has
@@ -91,10 +93,10 @@ def train(
     import jax
 
     with jax.enable_x64(plan.spec.x64):
-        return _train(plan, resume, save, ckpt_every, on_chunk, stop)
+        return _train(plan, resume, save, ckpt_every, on_chunk, stop, on_compiled)
 
 
-def _train(plan: Plan, resume, save, ckpt_every, on_chunk, stop) -> Outcome:
+def _train(plan: Plan, resume, save, ckpt_every, on_chunk, stop, on_compiled) -> Outcome:
     import jax
     from jax.experimental import multihost_utils
     from jax.sharding import NamedSharding, PartitionSpec
@@ -148,6 +150,8 @@ def _train(plan: Plan, resume, save, ckpt_every, on_chunk, stop) -> Outcome:
         states = resume.states
     compile_s = time.perf_counter() - t0
     programs = {k: program_cache.stats[k] - before[k] for k in ("loaded", "compiled")}
+    if on_compiled:
+        on_compiled()
     t0 = time.perf_counter()
     if resume is None:
         states, m = chunk(states, 0)  # evaluates step 0

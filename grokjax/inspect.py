@@ -41,7 +41,7 @@ def make_parser() -> Parser:
     p.add_argument("--run", type=int, required=True, help="run index, the 'run' column of runs.csv")
     p.add_argument("--step", type=int, help="checkpoint step (default: the latest readable one)")
     p.add_argument("--table", action="store_true", help="draw the predicted operation table as a PNG under "
-                   "<out>/analysis/ (now: python -m grokjax.analysis table <out> --runs i)")
+                   "<out>/analysis/ (the same as python -m grokjax.analysis table <out> --runs i)")
     return p
 
 

@@ -414,26 +414,44 @@ class PaperFigure:
     claim: str
     spec: str  # the sweep file (and profile suffix) that makes its runs
     measure: Callable
+    # the operations the claim is about (None: any, as Figure 2 right
+    # compares whichever ran), and settings every run must have: a claim
+    # about Adam without weight decay says nothing of an AdamW sweep
+    ops: tuple | None = None
+    settings: tuple = ()
+
+    def check_sweep(self, rows: list[dict]) -> None:
+        """A one-line ValueError where the sweep is not one the claim is about."""
+        ops = sorted({r["op"] for r in rows})
+        if self.ops is not None and not set(ops) <= set(self.ops):
+            raise ValueError(f"the claim is about {' or '.join(self.ops)}; this sweep trained {', '.join(ops)} "
+                             f"(its runs: {self.spec})")
+        for key, want in self.settings:
+            got = sorted({r.get(key) for r in rows}, key=str)
+            if got != [want]:
+                raise ValueError(f"the claim is about runs with {key} = {want:g}; this sweep has {key} = "
+                                 f"{', '.join(map(str, got))} (its runs: {self.spec})")
 
 
 FIGURES = {
     "fig1_left": PaperFigure("train accuracy near 100% before 10³ steps; val accuracy near 100% only at about 10⁶, "
                              "with little sign of it before 10⁵ (x/y mod 97, 50%, Adam, no weight decay)",
-                             "sweeps/fig1_left.toml", fig1_left),
+                             "sweeps/fig1_left.toml", fig1_left, ("div",), (("weight_decay", 0.0),)),
     "fig4": PaperFigure("validation loss rises from 10² to about 10⁵ steps, then descends a second time (Figure 1's runs)",
-                        "sweeps/fig1_left.toml", fig4),
+                        "sweeps/fig1_left.toml", fig4, ("div",), (("weight_decay", 0.0),)),
     "fig1_center": PaperFigure("near 25–30% of data, 1% less data costs 40–50% more steps to 99% val; steps to 99% "
-                               "train stay within 10³–10⁴ (S5)", "sweeps/fig1_center.toml", fig1_center),
+                               "train stay within 10³–10⁴ (S5)", "sweeps/fig1_center.toml", fig1_center, ("s5_mul",)),
     "fig2_left": PaperFigure("weight decay helps generalization most; some generalization even with full batch at high "
                              "fractions; train accuracy reaches 100% in 10³–10⁴ updates (S5, 10⁵ steps)",
-                             "sweeps/fig2_left.toml", fig2_left),
+                             "sweeps/fig2_left.toml", fig2_left, ("s5_mul",)),
     "fig2_right": PaperFigure("x−y and x/y need about the same data; symmetric operations need less than their "
                               "asymmetric kin; complicated ones need more (10⁵ steps)", "sweeps/fig2_right.toml", fig2_right),
     "fig3": PaperFigure("t-SNE of the output layer: a circle with +8 lines for x+y; clusters by coset for S5",
-                        "sweeps/fig3.toml", fig3),
+                        "sweeps/fig3.toml", fig3, ("add", "s5_mul")),
     "fig6": PaperFigure("up to 1,000 outliers barely matter; more shrink the fractions that generalize; train accuracy "
-                        "still reaches 100%", "sweeps/fig6.toml", fig6),
-    "fig7": PaperFigure("Spearman ρ of sharpness φ against val accuracy ≈ −0.80 (S5)", "sweeps/fig7.toml", fig7),
+                        "still reaches 100%", "sweeps/fig6.toml", fig6),  # the paper does not name its op
+    "fig7": PaperFigure("Spearman ρ of sharpness φ against val accuracy ≈ −0.80 (S5)", "sweeps/fig7.toml", fig7,
+                        ("s5_mul",)),
 }
 
 
@@ -446,6 +464,7 @@ def judge(name: str, out) -> dict:
     if rows and "op" not in rows[0]:
         raise ValueError(f"Power et al.'s figures read sweeps of operation tables; this one trains the "
                          f"{rows[0].get('task', 'unknown')} task")
+    fig.check_sweep(rows)
     png = out / f"{name}.png"
     drawn_before = png.exists()
     try:

@@ -262,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
                                                   "where": where, "claim": args.claim, "fit": fit, **({"no_fit": why} if why else {}),
                                                   "rows": rows})
     for r in rows:
-        print(f"{args.against} {r['value']:g}: median {r['median_steps']} ({r['n_reached']}/{r['n_runs']} reached; {r['steps']})")
+        median = "not reached" if r["median_steps"] is None else f"{r['median_steps']:g}"
+        print(f"{args.against} {r['value']:g}: median {median} ({r['n_reached']}/{r['n_runs']} reached; {r['steps']})")
     if fit:
         print(f"slope {fit['slope']:.3f} ± {fit['stderr']:.3f} (95%: {fit['slope_low']:.3f} .. {fit['slope_high']:.3f}), "
               f"R² {fit['r2']:.3f}, over {fit['n_points']} values")

@@ -97,8 +97,8 @@ def make_parser() -> argparse.ArgumentParser:
                    "(default: the file's default_profile, if any)")
     f.add_argument("--preset", choices=tuple(presets.PRESETS),
                    help="start from a named recipe instead of a file; flags still override it. fast: x+y mod 97 at "
-                        "50%%, 3 seeds of a 1-layer transformer at init scale 0.5, AdamW lr 3e-3, stopped at 99%% val "
-                        "(about 800 steps). nanda: Nanda et al. "
+                        "50%%, 3 seeds of an MLP of the one-hot tokens (512 wide) at init scale 2, AdamW lr 0.1, weight "
+                        "decay 1, stopped at 99%% val (about 150 steps). nanda: Nanda et al. "
                         "2023's 1-layer transformer without LayerNorm on x+y mod 113, 30%% of the table, full batch, "
                         "AdamW lr 1e-3, weight decay 1, 40k steps")
     t = p.add_argument_group("task and grid")

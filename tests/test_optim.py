@@ -213,3 +213,14 @@ def test_the_fast_preset_and_its_sweep_file_are_one_recipe():
     fast_toml = Path(__file__).parent.parent / "sweeps" / "fast.toml"
     assert SweepSpec.from_toml(fast_toml, "paper").model == TransformerSpec()
     assert SweepSpec.from_toml(fast_toml, "transformer").model == TransformerSpec(n_layers=1)
+
+
+def test_the_preset_help_describes_the_fast_recipe_it_runs():
+    from grokjax import presets, sweep
+
+    spec = presets.spec("fast")
+    (product,) = spec.grid
+    text = " ".join(sweep.make_parser().format_help().split())
+    fast = text[text.index("fast: "):text.index("nanda: ")]
+    assert "MLP" in fast and f"lr {product.lr[0]:g}" in fast and f"init scale {product.init_scale[0]:g}" in fast
+    assert f"weight decay {product.weight_decay[0]:g}" in fast

@@ -201,3 +201,39 @@ def test_a_zero_is_drawn_a_decade_below_the_least_positive_value():
     assert plots.zero_floor([0.0, 3.3e-9, 2.0]) == pytest.approx(1e-10)
     assert plots.zero_floor([0.0, 0.5]) == pytest.approx(0.01)
     assert plots.zero_floor([0.0, np.nan]) == 1e-12
+
+
+@pytest.mark.parametrize("figure, change, message", [
+    ("fig1_left", {"op": "add"}, "the claim is about div; this sweep trained add"),
+    ("fig4", {"weight_decay": 1.0}, "the claim is about runs with weight_decay = 0; this sweep has weight_decay = 1.0"),
+    ("fig7", {"op": "add"}, "the claim is about s5_mul; this sweep trained add"),
+])
+def test_a_figure_refuses_a_sweep_its_claim_is_not_about(tmp_path, capsys, figure, change, message):
+    steps = np.arange(0, 2001, 100)
+    curves = grokking_curves(steps, 300, 1500)
+    row = {"run": 0, **ROW, **change}
+    report.write_runs(tmp_path / "runs.csv", [{**row, **s, "steps": 2000} for s in summary.summarize(steps, curves)])
+    report.write_curves(tmp_path / "curves.csv", [row], steps, curves)
+    assert paper.main([figure, str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and message in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curves.csv", "runs.csv"]
+
+
+def test_each_figures_ops_cover_its_sweep_files_ops():
+    import tomllib
+    from pathlib import Path
+
+    from grokjax.spec import SweepSpec
+
+    root = Path(__file__).parent.parent
+    for name, fig in paper.FIGURES.items():
+        if fig.ops is None:
+            continue
+        path = root / fig.spec
+        profiles = [None, *tomllib.loads(path.read_text()).get("profile", {})]
+        for profile in profiles:
+            spec = SweepSpec.from_toml(path, profile)
+            assert set(spec.task.ops if spec.task.stacked else (spec.task.op,)) <= set(fig.ops), (name, profile)
+            for key, want in fig.settings:
+                assert all(getattr(p, key) == (want,) for p in spec.grid), (name, profile, key)

@@ -30,12 +30,15 @@ def make_parser() -> Parser:
         description="Look inside the runs of a sweep folder: each analysis reads its orbax checkpoints, computes "
                     "its measure for every chosen run in one compiled program, and writes a CSV and a PNG under "
                     "OUT/analysis/. Without --runs it covers every run; without --step, the latest checkpoint.",
-        epilog="examples:\n"
-               "  python -m grokjax.analysis tsne results/look_add_cpu\n"
-               "  python -m grokjax.analysis sharpness results/look_s5_cpu --eps 1e-5\n"
-               "  python -m grokjax.analysis fourier results/nanda_add113_cpu\n"
-               "  python -m grokjax.analysis table results/look_add_cpu --runs 0 --step 1000\n"
-               "  python -m grokjax.analysis redraw results/look_add_cpu   # the figures again, from the CSVs",
+        epilog="examples (a sweep with checkpoints first; the folders under results/ hold none, only their tables):\n"
+               "  python -m grokjax.sweep --op add --fracs 0.3,0.5 --seeds 2 --steps 3000 --ckpt-every 500 --out OUT\n"
+               "  python -m grokjax.analysis tsne OUT\n"
+               "  python -m grokjax.analysis sharpness OUT --eps 1e-5\n"
+               "  python -m grokjax.analysis fourier OUT\n"
+               "  python -m grokjax.analysis table OUT --runs 0 --step 1000\n"
+               "  python -m grokjax.analysis norms results/look_add_cpu      # from curves.csv: no checkpoint needed\n"
+               "  python -m grokjax.analysis redraw results/look_add_cpu     # the figures again, from the CSVs\n"
+               "bash sweeps/look_inside.sh makes the committed results/look_*_cpu and nanda_add113_cpu with checkpoints.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="what", required=True, metavar="WHAT", parser_class=Parser,
@@ -110,12 +113,20 @@ def main(argv: list[str] | None = None) -> int:
         if not Path(args.out).is_dir():
             raise UsageError(f"{args.out} is not a folder")
         module = importlib.import_module(f"grokjax.analysis.{args.what}")
+        before = _stamps(Path(args.out) / snapshot.OUT_DIR)
         rows = module.run(args.out, runs, args.step, **kw)
     except (UsageError, CheckpointError, SpecError) as e:
         return UsageError(str(e)).report("grokjax.analysis")
     print_summary(args.what, rows)
-    print(f"wrote {Path(args.out) / 'analysis'}/ ({args.what})")
+    after = _stamps(Path(args.out) / snapshot.OUT_DIR)
+    for name in sorted(k for k in after if after[k] != before.get(k)):
+        print(f"wrote {Path(args.out) / snapshot.OUT_DIR / name}")
     return 0
+
+
+def _stamps(folder: Path) -> dict:
+    """Each file's modification time, to name what an analysis wrote."""
+    return {p.name: p.stat().st_mtime_ns for p in folder.glob("*")} if folder.is_dir() else {}
 
 
 def print_summary(what: str, rows: list[dict]) -> None:

@@ -171,7 +171,7 @@ class Spectrum:
 
 
 def check_task(plan):
-    task = snapshot.need_table(plan, "the Fourier measures", embeddings=True)
+    task = snapshot.need_table(plan, "Fourier analysis", embeddings=True)
     if task.op not in SIGNS:
         raise CheckpointError(f"the Fourier measures read x+y or x−y mod p (ops {', '.join(SIGNS)}); "
                               f"this sweep learns {task.op}")
