@@ -175,7 +175,7 @@ def plot(path: Path, rows: list[dict], spec: SweepSpec):
             floor = zero_floor(np.concatenate(list(lines.values())))
             if any((v <= 0).any() for v in lines.values()):  # else it would vanish off the log axis
                 ax.axhline(floor, color="0.5", lw=0.8, ls="--", zorder=0)
-                label += f"\n(0 drawn at 1e{round(np.log10(floor))}, dashed)"
+                label += f"\n(0 drawn at $10^{{{round(np.log10(floor))}}}$, dashed)"  # as the ticks write it
         else:
             ax.set_ylim(-0.02, 1.02)
         for n, color in zip(sizes, colors):
@@ -203,9 +203,15 @@ def plot(path: Path, rows: list[dict], spec: SweepSpec):
     fig.legend(handles=[h for pair in zip(top, bottom) for h in pair], loc="outside lower center", ncols=cols,
                fontsize=9, frameon=False)
     seeds = len({r["seed"] for r in rows})
-    fig.suptitle(f"LU landscape: {spec.task.describe()}, {spec.model.name}, {spec.steps:,} steps at fixed norm, "
-                 f"{'mean of ' if seeds > 1 else ''}{seeds} seed{'s' if seeds > 1 else ''}\nOmnigrok's claim: train "
-                 f"loss L-shaped (low beyond a small norm), test loss U-shaped (lowest near one norm)", fontsize=11)
+    from grokjax import plots
+
+    d = spec.to_dict()
+    # the runs' shared settings, as a sweep's figures name them (the held norm varies: the x axis)
+    runs = [{**spec.task.parts()[0].columns(), **s, "n_train": n} for p in spec.grid for s in p.settings() for n in sizes]
+    shared = plots.settings_line(runs, {k: d.get(k) for k in ("model", "batch_size", "loss")}, width=120)
+    fig.suptitle(f"LU landscape: {spec.task.describe()}, {spec.steps:,} steps at fixed norm, "
+                 f"{'mean of ' if seeds > 1 else ''}{seeds} seed{'s' if seeds > 1 else ''}\n{shared}\nOmnigrok's claim: "
+                 f"train loss L-shaped (low beyond a small norm), test loss U-shaped (lowest near one norm)", fontsize=11)
     fig.savefig(path, dpi=130)
     return fig
 

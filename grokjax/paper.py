@@ -396,7 +396,8 @@ def _curve_plot(path: Path, rows, steps, curves, what: str, ylabel: str):
         ax.plot(steps[keep], t, color=plots.TRAIN, lw=1.3, alpha=0.8, label="train" if i == 0 else None)
         ax.plot(steps[keep], v, color=plots.VAL, lw=1.3, alpha=0.8, label="validation" if i == 0 else None)
     if floor is not None and ((train <= 0).any() or (val <= 0).any()):
-        ax.axhline(floor, color="0.5", lw=0.8, ls="--", zorder=0, label=f"loss exactly 0, drawn at 1e{round(np.log10(floor))}")
+        ax.axhline(floor, color="0.5", lw=0.8, ls="--", zorder=0,
+                   label=f"loss exactly 0, drawn at $10^{{{round(np.log10(floor))}}}$")  # as the ticks write it
     plots.log_steps_axis(ax, steps[keep])
     ax.set_xlabel("optimization steps")
     ax.set_ylabel(ylabel)
@@ -404,7 +405,8 @@ def _curve_plot(path: Path, rows, steps, curves, what: str, ylabel: str):
     ax.legend(loc="best", fontsize=9)
     r = rows[0]
     ax.set_title(f"{plots.sweep_title(rows)}, frac {r['frac']:g}, weight decay {r['weight_decay']:g}: {_scale(rows)} "
-                 f"(the paper's figure: to 10⁶ steps)", fontsize=10)
+                 f"(the paper's figure: to 10⁶ steps)\n{plots.settings_line(rows, plots.read_spec(path.parent), steps)}",
+                 fontsize=10)
     fig.savefig(path, dpi=130)
     return fig
 

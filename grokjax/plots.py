@@ -49,9 +49,15 @@ def _num(v) -> str:
     return f"{v:g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
 
 
+def _held_norm(v) -> str:
+    # a target of 0 holds nothing: the norm is free
+    return "norm free" if not v else f"‖θ‖ held at {v:g}"
+
+
 def setting_label(setting: tuple, all_settings: list[tuple]) -> str:
     """Only the keys that vary across the sweep, e.g. ``lr=0.001 weight_decay=1``;
-    a named variant stands for all of its numbers."""
+    a named variant stands for all of its numbers, and a held norm reads as
+    one (``‖θ‖ held at 58``, ``norm free``)."""
     keys = dict(setting)
     ops = len({dict(s).get("op") for s in all_settings}) > 1
     if keys.get("variant"):
@@ -59,6 +65,7 @@ def setting_label(setting: tuple, all_settings: list[tuple]) -> str:
     varying = [i for i in range(len(setting))
                if setting[i][0] != "variant" and len({s[i][1] for s in all_settings}) > 1]
     return " ".join(str(setting[i][1]) if setting[i][0] == "op"
+                    else _held_norm(setting[i][1]) if setting[i][0] in ("weight_norm_target", "weight_norm")
                     else f"{setting[i][0]}={setting[i][1]:g}" if isinstance(setting[i][1], float)
                     else f"{setting[i][0]}={setting[i][1]}" for i in varying) or "all runs"
 
@@ -131,6 +138,28 @@ def budget(rows: list[dict], spec: dict | None = None) -> int | None:
     return int(max(took)) if took else None
 
 
+def batch_text(rows: list[dict], cap: int | None) -> str | None:
+    """The rows a step trains on, as the runs used them: ``full batch``, or
+    the cap B bounded by what a run has, min(B, ⌈n_train/2⌉) on the paper's
+    tables (the half its code takes) and min(B, n_train) elsewhere."""
+    def used(r):
+        if r.get("full_batch"):
+            return "full"
+        n = r.get("n_train")
+        if not cap or n is None:
+            return cap
+        return min(cap, -(-int(n) // 2) if "op" in r else int(n))
+
+    got = {used(r) for r in rows}
+    sizes = sorted(g for g in got if g not in ("full", None))
+    full = "full" in got
+    if not sizes:
+        return "full batch" if full else None
+    text = f"batch {sizes[0]:,}" if len(sizes) == 1 else f"batch {sizes[0]:,}–{sizes[-1]:,} (min({cap}, " + (
+        "⌈n_train/2⌉))" if "op" in rows[0] else "n_train))")
+    return text + (", full batch where full_batch" if full else "")
+
+
 def settings_line(rows: list[dict], spec: dict | None = None, evals: np.ndarray | None = None, width: int = 95) -> str:
     """The settings every run of the sweep shares, for under a title: model,
     lr, weight_decay, init_scale, any other knob away from its default,
@@ -148,10 +177,9 @@ def settings_line(rows: list[dict], spec: dict | None = None, evals: np.ndarray 
     variants = {r.get("variant") for r in rows}
     if len(variants) == 1 and variants != {None}:
         parts.append(f"variant {variants.pop()}")
-    if {r.get("full_batch") for r in rows} == {True}:
-        parts.append("full batch")
-    elif spec.get("batch_size"):
-        parts.append(f"batch {spec['batch_size']}")
+    batch = batch_text(rows, spec.get("batch_size"))
+    if batch:
+        parts.append(batch)
     if spec.get("loss") and spec["loss"] != "softmax":
         parts.append(f"{str(spec['loss']).upper() if spec['loss'] == 'mse' else spec['loss']} loss")
     steps, schedule = budget(rows, spec), eval_schedule(evals, spec)
@@ -168,28 +196,35 @@ def _save(fig: Figure, path: Path, dpi: int = 130) -> None:
     fig.savefig(path, dpi=dpi)
 
 
-def _log_locator(span: float):
+def _log_locator(span: float, inches: float | None = None):
     """Major ticks for a log axis spanning ``span`` decades: more of them
-    between the powers of ten the fewer decades it spans, and under half a
-    decade evenly spaced round numbers (the powers' multiples would leave
-    one tick or none)."""
+    between the powers of ten the fewer decades it spans, as many as fit in
+    ``inches`` of axis (a label such as 100,000 takes about 0.7 in), and
+    under half a decade evenly spaced round numbers (the powers' multiples
+    would leave one tick or none)."""
     from matplotlib.ticker import LogLocator, MaxNLocator
 
     if span < 0.5:
         return MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10])
-    return LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0) if span <= 1 else (1.0, 2.0, 5.0) if span <= 3 else (1.0,))
+    subs = (1.0, 2.0, 3.0, 5.0) if span <= 1 else (1.0, 2.0, 5.0) if span <= 3 else (1.0,)
+    while inches and len(subs) > 1 and len(subs) * span * 0.7 > inches:
+        subs = (1.0, 3.0) if len(subs) > 2 else (1.0,)
+    return LogLocator(base=10, subs=subs)
 
 
 def plain_log_ticks(axis, span: float | None = None) -> None:
     """Plain-number labels on a log ``axis`` (0.005, 20, 1,500), never
-    1.5×10³. ``span``: the decades the ticks must cover; by default the
-    axis' view, so call it after the data is drawn."""
+    1.5×10³, as many as its length holds. ``span``: the decades the ticks
+    must cover; by default the axis' view, so call it after the data is drawn."""
     from matplotlib.ticker import FuncFormatter, NullLocator
 
     if span is None:
         lo, hi = sorted(axis.get_view_interval())
         span = np.log10(hi / lo) if lo > 0 else np.inf
-    axis.set_major_locator(_log_locator(span))
+    ax = axis.axes
+    box = ax.get_position()  # the axes' share of the figure, before layout adjusts it a little
+    inches = box.width * ax.figure.get_figwidth() if axis is ax.xaxis else box.height * ax.figure.get_figheight()
+    axis.set_major_locator(_log_locator(span, inches))
     axis.set_minor_locator(NullLocator())
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 and v == round(v) else f"{v:g}"))
 
@@ -325,7 +360,10 @@ def _offsets(n: int, sizes: list) -> np.ndarray:
         return np.zeros(n)
     xs = sorted(set(sizes))
     gap = min(np.diff(xs)) if len(xs) > 1 else 0.2 * abs(xs[0]) or 0.1
-    return (np.arange(n) - (n - 1) / 2) * min(0.1 * gap, 0.3 * gap / (n - 1))
+    span = (xs[-1] - xs[0]) or gap
+    # at most 30% of the narrowest gap, and of 6% of the axis, in all: a
+    # shifted point still reads at its own data size
+    return (np.arange(n) - (n - 1) / 2) * min(0.1 * gap, 0.3 * gap / (n - 1), 0.06 * span / (n - 1))
 
 
 def _legend_layout(labels: list[str]) -> tuple[int, int]:
@@ -394,7 +432,16 @@ def _mean_lines(ax, series: list[tuple[str | None, dict]], by: str, dots: bool) 
             for xi, f in zip(x, fr):
                 ax.plot([xi] * len(by_size[f]), [_best(v) for v in by_size[f]], ".", color=color, alpha=0.4)
     ax.set_xlim(min(sizes) - _pad(sizes, by), max(sizes) + _pad(sizes, by))
+    _size_ticks(ax, sizes, by)
     return "points offset sideways to stay visible" if len(series) > 1 else None
+
+
+def _size_ticks(ax, sizes, by: str) -> None:
+    """Ticks at the data sizes the sweep ran (up to 12), so that a point
+    shifted sideways is read at its own size, not between two ticks."""
+    xs = sorted(set(sizes))
+    if len(xs) <= 12:
+        ax.set_xticks(xs, [_num(x) if by == "frac" else f"{int(x):,}" for x in xs])
 
 
 def _pad(sizes: list, by: str) -> float:
@@ -436,12 +483,19 @@ def steps_to_generalize(path: Path, rows: list[dict], by: str = "frac", spec: di
     names = [setting_label(s, settings) for s in settings]
     one = len(settings) == 1
     kinds = (("val", "steps_to_99_val", "-", "o"), ("train", "steps_to_99_train", "--", "s"))
-    labels = [_wrap(f"{kind} median" + ("" if one else f", {n}")) for n in names for kind, *_ in kinds]
+
+    def drawn(s, key):  # does any median of this setting get a point?
+        mine = [r for r in rows if setting_of(r) == s]
+        return any(summary.median_steps([r[key] for r in mine if r[by] == f]) is not None for f in {r[by] for r in mine})
+
+    # a median never reached draws no line: its legend entry says so
+    labels = [_wrap(f"{kind} median" + ("" if one else f", {n}") + ("" if drawn(s, key) else ": never reached (▲)"))
+              for s, n in zip(settings, names) for kind, key, *_ in kinds]
     fig, ax, ncols = _fraction_axes(labels + ["each run", "not reached by the budget"], by=by)
     fracs = sorted({r[by] for r in rows})
     shift = _offsets(2 * len(settings), fracs)
     styles = _line_styles(len(settings))
-    missing = {"val": set(), "train": set()}
+    missing = {"val": {}, "train": {}}  # kind → setting's name → data sizes whose median was not reached
     ys = []
     for i, s in enumerate(settings):
         mine = [r for r in rows if setting_of(r) == s]
@@ -449,7 +503,9 @@ def steps_to_generalize(path: Path, rows: list[dict], by: str = "frac", spec: di
             color = (VAL if kind == "val" else TRAIN) if one else styles[i][0]
             dx = shift[2 * i + j]
             med = {f: summary.median_steps([r[key] for r in mine if r[by] == f]) for f in fracs}
-            missing[kind] |= {f for f, m in med.items() if m is None and any(r[by] == f for r in mine)}
+            unreached = sorted(f for f, m in med.items() if m is None and any(r[by] == f for r in mine))
+            if unreached:
+                missing[kind][names[i]] = unreached
             got = [f for f in fracs if med[f] is not None]
             ax.plot([f + dx for f in got], [med[f] for f in got], ls=ls, marker=marker, color=color, ms=6, lw=1.4,
                     mfc=color if kind == "val" else "white", label=labels[2 * i + j], zorder=3)
@@ -469,6 +525,7 @@ def steps_to_generalize(path: Path, rows: list[dict], by: str = "frac", spec: di
     log_steps_axis(ax, np.array(ys), axis="y")
     pad = _pad(fracs, by)
     ax.set_xlim(fracs[0] - pad, fracs[-1] + pad)
+    _size_ticks(ax, fracs, by)
     schedule = eval_schedule(evals, spec)
     ax.set_ylabel("steps to 99% accuracy" + (f"\n(evaluated {schedule})" if schedule else ""))
     handles, _ = ax.get_legend_handles_labels()
@@ -476,10 +533,15 @@ def steps_to_generalize(path: Path, rows: list[dict], by: str = "frac", spec: di
                 Line2D([], [], color="0.4", marker="^", ls="", alpha=0.6, label="not reached by the budget")]
     seeds = len({r["seed"] for r in rows})
     title = f"{sweep_title(rows)}: steps to 99% accuracy, median of {seeds} seed{'s' if seeds > 1 else ''}"
-    unreached = [f"{kind} at {_size_name(by)} {', '.join(_num(f) for f in sorted(missing[kind]))}"
-                 for kind in ("val", "train") if missing[kind]]
-    if unreached:
+    def where(sizes):
+        return f"{_size_name(by)} {', '.join(_num(f) for f in sizes)}"
+
+    unreached = [f"{kind} at {where(sizes)}" + ("" if one else f" ({name})")
+                 for kind in ("val", "train") for name, sizes in missing[kind].items()]
+    if unreached and len(unreached) <= 4:
         title += f"\nmedian not reached by the budget: {'; '.join(unreached)}"
+    elif unreached:  # many settings: the ▲ and the legend say which
+        title += "\n▲: runs not reached by the budget (a median among them is not drawn)"
     fig.legend(handles=handles, loc="outside lower center", ncols=ncols, fontsize=8, frameon=False,
                title="points offset sideways to stay visible" if len(shift) > 1 else None, title_fontsize=8)
     width = _title_chars(fig)

@@ -193,7 +193,7 @@ def test_a_train_loss_of_exactly_0_stays_on_figure_4s_log_axis(tmp_path):
     ax = fig.axes[0]
     train = ax.get_lines()[0].get_ydata()
     assert train.min() == pytest.approx(1e-3) and np.all(train > 0)  # a decade below the least loss, 0.01
-    assert "loss exactly 0, drawn at 1e-3" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "loss exactly 0, drawn at $10^{-3}$" in [t.get_text() for t in ax.get_legend().get_texts()]
     assert "1 seed, 20,000 steps" in ax.get_title() and ROW["op"] in ax.get_title()
 
 

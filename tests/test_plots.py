@@ -127,3 +127,20 @@ def test_fraction_plots_keep_equal_series_apart(drawn):
     assert len({line.get_xdata()[0] for line in lines}) == 3  # shifted sideways
     assert "mean of" not in fig.axes[0].get_title()  # one seed: the line is the run
     assert fig.legends[0].get_title().get_text() == "points offset sideways to stay visible"
+
+
+def test_the_settings_line_gives_the_batch_the_runs_used():
+    rows, _, _ = table(fracs=(0.03,))  # 282 training rows: a step takes 141, not the cap
+    assert plots.batch_text(rows, 512) == "batch 141"
+    rows, _, _ = table(fracs=(0.03, 0.5))
+    assert plots.batch_text(rows, 512) == "batch 141–512 (min(512, ⌈n_train/2⌉))"
+    rows[0]["full_batch"] = True
+    assert plots.batch_text(rows, 512).endswith(", full batch where full_batch")
+    assert plots.batch_text([{**r, "full_batch": True} for r in rows], 512) == "full batch"
+    student = [{"task": "teacher_student", "n_train": 100, "full_batch": False}]  # not a table: no halving
+    assert plots.batch_text(student, 512) == "batch 100"
+
+
+def test_a_held_norm_reads_as_one():
+    settings = [(("weight_norm_target", 0.0),), (("weight_norm_target", 58.0),)]
+    assert [plots.setting_label(s, settings) for s in settings] == ["norm free", "‖θ‖ held at 58"]

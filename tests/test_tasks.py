@@ -236,7 +236,7 @@ def test_the_landscape_figure_keeps_a_zero_loss_and_says_what_each_line_is(tmp_p
     fig = landscape.plot(tmp_path / "lu.png", rows, spec)
     train_loss, test_loss, train_acc, _ = fig.axes
     assert min(train_loss.get_lines()[0].get_ydata()) == pytest.approx(1e-8)  # 0, a decade below 2e-7
-    assert train_loss.get_ylabel() == "train loss (MSE)\n(0 drawn at 1e-8, dashed)"
+    assert train_loss.get_ylabel() == "train loss (MSE)\n(0 drawn at $10^{-8}$, dashed)"
     assert test_loss.get_ylabel() == "test loss (MSE)"  # nothing at 0: no floor to name
     assert train_acc.get_ylabel() == "train accuracy\n(share of samples with MSE < 0.001)"
     labels = [t.get_text() for t in fig.legends[0].get_texts()]

@@ -286,7 +286,10 @@ def plot_measures(path, plan, rows):
     for ax, r in zip(axes, runs):
         mine = [x for x in rows if x["run"] == r]
         steps = np.array([x["step"] for x in mine])
+        keyless = not str(mine[-1]["key_freqs"] or "").strip()
         for k, (label, color, ls) in styles.items():
+            if keyless and k in ("restricted_loss", "excluded_loss"):
+                continue  # with no key frequency they are the losses themselves, drawn over them
             ax.plot(steps, [max(x[k], 1e-12) for x in mine], ls, color=color, label=label, lw=1.3, **marker)
         ax.set_yscale("log")
         ax.set_xlabel("step")
@@ -295,11 +298,15 @@ def plot_measures(path, plan, rows):
         tw.plot(steps, [x["gini_embed"] for x in mine], ":", color="k", label="Gini of embedding spectrum")
         tw.set_ylim(0, 1)
         tw.set_ylabel("Gini", fontsize=8)
-        ax.set_title(f"{snapshot.run_label(plan, r)}: key freqs {mine[-1]['key_freqs'] or 'none'}", fontsize=8)
+        keys = f"key freqs {mine[-1]['key_freqs']}" if not keyless else \
+            "no key frequency: restricted and excluded losses not drawn"
+        ax.set_title(f"{snapshot.run_label(plan, r)}: {keys}", fontsize=8)
         ax.grid(alpha=0.3)
     from matplotlib.lines import Line2D
 
-    h1, l1 = axes[0].get_legend_handles_labels()
+    # from the styles, not a panel: a panel without key frequencies lacks two of them
+    h1 = [Line2D([], [], ls=ls, color=color, lw=1.3, **marker) for label, color, ls in styles.values()]
+    l1 = [label for label, _, _ in styles.values()]
     h1.append(Line2D([], [], ls=":", color="k"))
     l1.append("Gini of the embedding's Fourier norms (right axis)")
     if marker:

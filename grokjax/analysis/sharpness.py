@@ -147,6 +147,7 @@ def plot(path, plan, rows, step, eps, steps):
     for r in rows:
         ax.annotate(str(r["run"]), (r["val_acc"], r["phi"]), fontsize=6, xytext=(3, 3), textcoords="offset points")
     ax.axvline(GROKKED_AT, color="0.5", ls=":", lw=0.8, label=f"grokked: val acc ≥ {GROKKED_AT:g}")
+    ax.plot([], [], ls="", label="the number beside a point: its run")
     ax.set_xlim(-0.02, 1.02)  # accuracy's whole range, also for one run or runs of one accuracy
     ax.set_xlabel("val accuracy at this step")
     ax.set_ylabel(f"sharpness φ (ε = {eps:g}, {steps} ascent steps)")

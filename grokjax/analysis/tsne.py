@@ -197,14 +197,16 @@ def class_style(label: int, k: int) -> tuple[int, str]:
     return label % 10, MARKERS[label % m]
 
 
-def definitions(s5: bool) -> str:
-    """The panel titles' terms, once for the figure."""
+def definitions(s5: bool, shortest: bool = True) -> str:
+    """The panel titles' terms, once for the figure (``shortest``: the
+    panels show the shortest lines' step, which older tables lack)."""
     if s5:
         return ("silhouette: how well the points cluster by these cosets (−1..1; > 0: clustered). "
                 "best conjugate: the best silhouette over the left and right cosets of every conjugate gHg⁻¹ of H")
     return (f"silhouette: how well the points cluster by residue mod {MODULAR_STEP} (−1..1; > 0: clustered). "
             f"+{MODULAR_STEP} ratio: mean x → x+{MODULAR_STEP} distance over the mean distance of all pairs "
-            f"(≪ 1: a number line at +{MODULAR_STEP}). shortest lines +s: the step s of the smallest such ratio")
+            f"(≪ 1: a number line at +{MODULAR_STEP})."
+            + (" shortest lines +s: the step s of the smallest such ratio" if shortest else ""))
 
 
 def plot(path, plan, task, points, per_run, labels, meaning, matrix, step):
@@ -243,7 +245,7 @@ def plot(path, plan, task, points, per_run, labels, meaning, matrix, step):
         ax.set_ylabel("t-SNE 2", fontsize=8)
         ax.tick_params(labelsize=6)
     handles, names = axes[0].get_legend_handles_labels()
-    snapshot.legend_below(fig, handles, names, note=definitions(s5), title=meaning, ncols=min(k, 12), fontsize=7,
+    snapshot.legend_below(fig, handles, names, note=definitions(s5, any(s.get("best_step") is not None for s in per_run)), title=meaning, ncols=min(k, 12), fontsize=7,
                           title_fontsize=8, markerscale=1.5)
     rows = "unembedding (output layer)" if matrix == "unembed" else "input embedding"
     lines = "" if s5 else f"; grey lines join x to x+{MODULAR_STEP}"
