@@ -86,8 +86,8 @@ def sweep_title(rows: list[dict]) -> str:
 
 
 def read_spec(out: Path) -> dict:
-    """What a sweep folder's config.json records beyond runs.csv: ``model``
-    (a dict), ``batch_size``, ``steps``, ``eval_every``, ``loss``; {} where
+    """What a sweep folder's config.json records beyond runs.csv: ``task``
+    and ``model`` (dicts), ``batch_size``, ``steps``, ``eval_every``, ``loss``; {} where
     there is none. Reads the ``spec`` of current folders and the flat
     ``config`` of older ones."""
     import json
@@ -102,7 +102,7 @@ def read_spec(out: Path) -> dict:
         spec = {k: old[k] for k in ("batch_size", "steps", "eval_every", "loss") if k in old}
         if "n_layers" in old:
             spec["model"] = {"name": "transformer", **{k: old[k] for k in ("n_layers", "d_model", "n_heads") if k in old}}
-    return {k: spec[k] for k in ("model", "batch_size", "steps", "eval_every", "loss") if spec.get(k) is not None}
+    return {k: spec[k] for k in ("task", "model", "batch_size", "steps", "eval_every", "loss") if spec.get(k) is not None}
 
 
 def model_name(model: dict) -> str:
@@ -289,8 +289,11 @@ def accuracy(path: Path, rows: list[dict], steps: np.ndarray, curves: dict[str, 
             r = rows[mine[0]]
             said = [f"{name} ≥ 99% at step {r[key]:,}" if r.get(key) else f"{name} never ≥ 99%"
                     for name, key in (("train", "steps_to_99_train"), ("val", "steps_to_99_val"))]
-            ax.text(0.98, 0.05, "\n".join(said), transform=ax.transAxes, ha="right", va="bottom", fontsize=9,
-                    bbox=dict(boxstyle="round,pad=0.3", fc="white", ec="0.8"))
+            # as a legend of words alone, which matplotlib places where it hides the fewest points
+            from matplotlib.lines import Line2D
+
+            ax.legend([Line2D([], [], ls="")] * 2, said, loc="best", fontsize=9, handlelength=0, handletextpad=0,
+                      framealpha=0.9, edgecolor="0.8")
         log_steps_axis(ax, steps[keep])
         label = size_label(by, frac) + (f", {_runs(len(mine))}" if len(mine) > 1 else "")
         if split:
@@ -306,8 +309,12 @@ def accuracy(path: Path, rows: list[dict], steps: np.ndarray, curves: dict[str, 
         ax = axes.flat[max(i for i in range(len(panels)) if i % ncol == col)]
         ax.tick_params(axis="x", labelbottom=True)
         ax.set_xlabel("optimization steps")
+    ylabel = "accuracy"
+    if rows[0].get("task") == "teacher_student":  # a regression: accuracy is a share under a threshold
+        threshold = ((spec or {}).get("task") or {}).get("threshold")
+        ylabel += f"\n(share with MSE < {threshold:g})" if threshold else "\n(share with MSE under the threshold)"
     for ax in axes[:, 0]:
-        ax.set_ylabel("accuracy")
+        ax.set_ylabel(ylabel)
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], color=TRAIN, label="train"), Line2D([], [], color=VAL, label="validation"),

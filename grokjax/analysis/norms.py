@@ -87,6 +87,15 @@ def draw(out, plan=None) -> Path:
     return d / "norms.png"
 
 
+# the embeddings keep their colours from model to model; the other layers take the rest in order
+FIXED_COLOURS = {"tok_embed": "C1", "unembed": "C2"}
+
+
+def layer_colours(layers: list[str]) -> list[str]:
+    free = iter(c for c in (f"C{i}" for i in range(10)) if c not in FIXED_COLOURS.values())
+    return [FIXED_COLOURS.get(k.removeprefix(summary.LAYER_NORM_PREFIX)) or next(free, "0.3") for k in layers]
+
+
 def plot(path, plan, rows, layers):
     from grokjax import plots
 
@@ -101,8 +110,8 @@ def plot(path, plan, rows, layers):
         ax.plot(xs, [x["weight_norm"] for x in mine], color="k", lw=1.6, label="all weights")
         first = "at init" if mine[0]["step"] == 0 else f"at step {mine[0]['step']:,}, the first saved"
         ax.axhline(mine[0]["weight_norm"], color="k", ls=":", lw=0.8, label=f"all weights {first}")
-        for i, k in enumerate(layers):
-            ax.plot(xs, [x[k] for x in mine], color=f"C{i}", lw=1.1, label=k.removeprefix(summary.LAYER_NORM_PREFIX))
+        for k, color in zip(layers, layer_colours(layers)):
+            ax.plot(xs, [x[k] for x in mine], color=color, lw=1.1, label=k.removeprefix(summary.LAYER_NORM_PREFIX))
         plots.log_steps_axis(ax, steps[pos])
         ax.set_yscale("log")
         plots.plain_log_ticks(ax.yaxis)  # "200", not "2×10²": within a decade, those labels ran together
