@@ -49,6 +49,16 @@ def _num(v) -> str:
     return f"{v:g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
 
 
+def op_label(name: str) -> str:
+    """An operation as the paper writes it, with its grokjax name:
+    ``x²+xy+y² (x2_xy_y2)``; an op this process has not registered (a
+    user's, from --import) by its name alone."""
+    from grokjax import tables
+
+    op = tables.OPS.get(name)
+    return f"{op.description} ({name})" if op is not None and op.description != name else name
+
+
 def _held_norm(v) -> str:
     # a target of 0 holds nothing: the norm is free
     return "norm free" if not v else f"‖θ‖ held at {v:g}"
@@ -61,10 +71,10 @@ def setting_label(setting: tuple, all_settings: list[tuple]) -> str:
     keys = dict(setting)
     ops = len({dict(s).get("op") for s in all_settings}) > 1
     if keys.get("variant"):
-        return f"{keys['op']} {keys['variant']}" if ops else str(keys["variant"])
+        return f"{op_label(keys['op'])} {keys['variant']}" if ops else str(keys["variant"])
     varying = [i for i in range(len(setting))
                if setting[i][0] != "variant" and len({s[i][1] for s in all_settings}) > 1]
-    return " ".join(str(setting[i][1]) if setting[i][0] == "op"
+    return " ".join(op_label(setting[i][1]) if setting[i][0] == "op"
                     else _held_norm(setting[i][1]) if setting[i][0] in ("weight_norm_target", "weight_norm")
                     else f"{setting[i][0]}={setting[i][1]:g}" if isinstance(setting[i][1], float)
                     else f"{setting[i][0]}={setting[i][1]}" for i in varying) or "all runs"

@@ -144,3 +144,8 @@ def test_the_settings_line_gives_the_batch_the_runs_used():
 def test_a_held_norm_reads_as_one():
     settings = [(("weight_norm_target", 0.0),), (("weight_norm_target", 58.0),)]
     assert [plots.setting_label(s, settings) for s in settings] == ["norm free", "‖θ‖ held at 58"]
+
+
+def test_an_operation_reads_as_the_paper_writes_it():
+    settings = [(("op", "x2_xy_y2"),), (("op", "s5_mul"),), (("op", "mine"),)]  # "mine": a user's, unregistered here
+    assert [plots.setting_label(s, settings) for s in settings] == ["x²+xy+y² (x2_xy_y2)", "x·y in S5 (s5_mul)", "mine"]
