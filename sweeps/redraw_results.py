@@ -20,6 +20,7 @@ import shlex
 import sys
 from pathlib import Path
 
+import grokjax
 from grokjax import landscape, paper, plots, scaling
 from grokjax.analysis import __main__ as analysis
 
@@ -35,6 +36,11 @@ def scaling_args(path: Path) -> list[str]:
     return [str(path.parent), *args[1:]]
 
 
+def _landscape(out: Path) -> int:
+    landscape.reduce(grokjax.load(out))  # writes landscape.csv and lu.png
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     root = Path((argv if argv is not None else sys.argv[1:] or ["results"])[0])
     failed = []
@@ -45,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         steps += [([f.stem], lambda f=f: paper.main([json.loads(f.read_text())["figure"], str(out)]))
                   for f in sorted(out.glob("fig*.json"))]
         if (out / "landscape.csv").exists():
-            steps.append((["landscape"], lambda: landscape.reduce(__import__("grokjax").load(out)) and 0))
+            steps.append((["landscape"], lambda: _landscape(out)))
         steps += [([f.stem], lambda f=f: scaling.main(scaling_args(f))) for f in sorted(out.glob("scaling_*.json"))]
         for what, step in steps:
             print(f"== {out} {' '.join(what)}", flush=True)
