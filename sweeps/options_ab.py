@@ -1,13 +1,16 @@
-"""A/B of XLA compile options, or of attention's form, on the paper step, in one process.
+"""A/B of XLA compile options, or of how the model writes its products, on the paper step, in one process.
 
     python sweeps/options_ab.py OUT.json [--option KEY=VALUE ...] [--attention sum|dot]
-        [--runs 1] [--steps 30] [--pairs 20] [--run-axis map|vmap]
+        [--dense rows|batched] [--runs 1] [--steps 30] [--pairs 20] [--run-axis map|vmap]
 
 Compiles the step the benchmark times (``train.sweep_steps``, paper config:
 x+y mod 97 at frac 0.5, ``--runs`` runs, over ``--run-axis``) twice: A as grokjax compiles it,
 and B with the given compile options added (``lowered.compile(options)``)
 and/or attention's products formed as ``--attention`` says
-(``model.attend``'s ``by_sum``; A keeps this backend's default), then times
+(``model.attend``'s ``by_sum``; A keeps this backend's default), and/or the
+linear maps' matmuls as ``--dense`` says (``rows``: ``model.dot_rows``, the
+input's leading axes flattened, grokjax's form; ``batched``: a plain
+``lax.dot_general`` on ``[B, L, D]``, Flax's), then times
 ``--pairs`` alternating pairs of ``--steps`` updates from the same state.
 This CPU's speed drifts by ±20% between timings, so a single pair says
 little: it reports each pair's ratio (B over A), their median and quartiles
@@ -38,14 +41,16 @@ def main() -> int:
                         "e.g. xla_cpu_experimental_ynn_fusion_type=LIBRARY_FUSION_TYPE_DOT")
     p.add_argument("--attention", choices=("sum", "dot"),
                    help="B's attention products: multiply-and-sum or einsums (default: as A)")
+    p.add_argument("--dense", choices=("rows", "batched"),
+                   help="B's linear maps: dot on flattened rows (grokjax's) or on [B, L, D] (Flax's; default: as A)")
     p.add_argument("--runs", type=int, default=1, help="runs in the program (default 1)")
     p.add_argument("--steps", type=int, default=30, help="updates per timing (default 30)")
     p.add_argument("--pairs", type=int, default=20, help="alternating A/B timings (default 20)")
     p.add_argument("--run-axis", choices=("map", "vmap"), default="map",
                    help="how the program steps its runs (default map, the CPU's; vmap is the GPU's)")
     args = p.parse_args()
-    if not args.option and not args.attention:
-        p.error("nothing to compare: give --option and/or --attention")
+    if not args.option and not args.attention and not args.dense:
+        p.error("nothing to compare: give --option, --attention and/or --dense")
 
     import functools
 
@@ -63,14 +68,17 @@ def main() -> int:
     x, y = jnp.asarray(data.x), jnp.asarray(data.y)
     runs = make_runs(data, [dict(seed=s, frac=0.5) for s in range(args.runs)])
     start = train.sweep_init(cfg, x, runs)
-    default_attend = model.attend
+    default_attend, default_dot = model.attend, model.dot_rows
     compiled, compile_s = {}, {}
     for name, opts in (("A", {}), ("B", options)):
-        if name == "B" and args.attention:  # traced anew with B's attention
-            model.attend = functools.partial(default_attend, by_sum=args.attention == "sum")
+        if name == "B" and (args.attention or args.dense):  # traced anew with B's model
+            if args.attention:
+                model.attend = functools.partial(default_attend, by_sum=args.attention == "sum")
+            if args.dense:
+                model.dot_rows = default_dot if args.dense == "rows" else jax.lax.dot_general
             jax.clear_caches()
         lowered = train.sweep_steps.lower(cfg, x, y, runs, start, 0)
-        model.attend = default_attend
+        model.attend, model.dot_rows = default_attend, default_dot
         t0 = time.perf_counter()
         try:
             compiled[name] = lowered.compile(opts)
@@ -95,6 +103,7 @@ def main() -> int:
                     f"{args.pairs} alternating pairs of {args.steps} updates",
            "options_B": options,
            "attention": {"A": "sum" if model.products_by_sum() else "dot", "B": args.attention or "as A"},
+           "dense": {"A": "rows", "B": args.dense or "as A"},
            "compile_s": compile_s,
            "model_steps_per_s": {k: [round(v, 2) for v in r] for k, r in rates.items()},
            "median_model_steps_per_s": {k: round(float(np.median(r)), 2) for k, r in rates.items()},
