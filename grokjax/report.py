@@ -185,18 +185,20 @@ def environment() -> dict:
     }
 
 
-def _git_commit() -> str | None:
+def _git_commit(root: Path | None = None) -> str | None:
     import subprocess
 
     try:
-        root = Path(__file__).resolve().parent.parent
+        root = root or Path(__file__).resolve().parent.parent
         out = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
         )
         if out.returncode:
             return None
+        # "+dirty": tracked files changed outside results/; rewriting a committed
+        # result (a benchmark re-made in place) changes no code.
         dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results"],
             capture_output=True, text=True, timeout=5,
         ).stdout.strip()
         return out.stdout.strip() + ("+dirty" if dirty else "")

@@ -96,3 +96,27 @@ def test_several_ops_from_the_command_line_load_and_evaluate(tmp_path, capsys):
     assert analysis_main(["tsne", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "reads one operation's table" in err[0]
+
+
+def test_git_commit_is_dirty_for_changed_code_not_for_rewritten_results(tmp_path):
+    """A benchmark re-made in place rewrites a committed result: the code is
+    still the commit's, so the record must not say "+dirty"."""
+    import subprocess
+
+    from grokjax import report
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "bench.json").write_text("{}\n")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
+    clean = report._git_commit(tmp_path)
+    assert clean and len(clean) == 40
+    (tmp_path / "results" / "bench.json").write_text('{"new": 1}\n')
+    assert report._git_commit(tmp_path) == clean
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert report._git_commit(tmp_path) == clean + "+dirty"
