@@ -90,6 +90,10 @@ def test_tsne_figure_defines_its_terms_and_keeps_distances(plan, tmp_path, op):
     fig = tsne.plot(tmp_path / "t.png", plan, task, points, per_run, labels, meaning, "unembed", 30)
     (ax,) = [a for a in fig.axes if a.get_visible()]
     assert ax.get_aspect() == 1.0 and ax.get_adjustable() == "datalim"
+    # one panel alone is about as tall as it is wide, not a flat strip
+    fig.canvas.draw()
+    box = ax.get_window_extent()
+    assert 0.7 < box.height / box.width < 1.3, (box.width, box.height)
     note = " ".join(t.get_text() for t in fig.texts).replace("\n", " ")
     terms = ("silhouette", "best conjugate") if op == "s5_mul" else ("silhouette", "+8 ratio", "shortest lines")
     assert all(t in note for t in terms), note

@@ -213,7 +213,9 @@ def plot(path, plan, task, points, per_run, labels, meaning, matrix, step):
     from matplotlib import colormaps
 
     s5 = task.op.startswith("s5_")
-    fig, axes = snapshot.grid(len(per_run), extra_height=1.0)
+    # one panel alone gets the figure's whole width: make it as tall, so that
+    # the equal-aspect points fill a square instead of a wide, flat strip
+    fig, axes = snapshot.grid(len(per_run), size=(3.6, 3.3) if len(per_run) > 1 else (7.0, 6.2), extra_height=1.0)
     k = int(labels.max()) + 1
     colours = colormaps["tab10"].colors
     n = len(labels)
