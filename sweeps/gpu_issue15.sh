@@ -5,23 +5,25 @@
 #
 #   bash sweeps/gpu_issue15.sh OUT fast bench compile   # about 5 minutes on an H100
 #   bash sweeps/gpu_issue15.sh OUT s5                   # the paper-scale S5 curve, target <= 5 minutes
-#   bash sweeps/gpu_issue15.sh OUT attention            # only if device time is left: two R = 64 compiles
+#   bash sweeps/gpu_issue15.sh OUT attention dense      # only if device time is left: two R = 64 compiles each
 #
-# Stages (default: all five, in this order), each under its own time limit:
+# Stages (default: all six, in this order), each under its own time limit:
 #   fast     --preset fast twice (the first compiles, the second reads the cache): steps and wall time
 #   bench    model-steps/s at R = 64 and 512 (vmap), with the per-op profile
 #   compile  a whole sweep's cold build at R = 64 (the <= 15 s target), in turn and side by side
 #   attention  attention as multiply-and-sum (the CPU's form) against the einsums GPU programs use,
 #            alternating pairs at R = 64 over vmap: whether the GPU should switch too
+#   dense    linear maps on flattened rows (grokjax's form, 1.13-1.23x on a CPU) against Flax's [B, L, D]
+#            form, the same pairs: whether it helps, and keeps the same bits, on a GPU too
 #   s5       s5_mul, fracs 0.2-0.9 x 3 seeds, 10^5 steps, stopped once all have grokked
 # Writes into OUT/<stage>/; copy what is kept into results/ with a README.
 set -euo pipefail
-out=${1:?usage: bash sweeps/gpu_issue15.sh OUT [fast] [bench] [compile] [attention] [s5]}
+out=${1:?usage: bash sweeps/gpu_issue15.sh OUT [fast] [bench] [compile] [attention] [dense] [s5]}
 shift
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(fast bench compile attention s5)
+[ ${#stages[@]} -eq 0 ] && stages=(fast bench compile attention dense s5)
 for stage in "${stages[@]}"; do
-  case $stage in fast|bench|compile|attention|s5) ;; *) echo "error: unknown stage '$stage' (fast, bench, compile, attention, s5)" >&2; exit 2 ;; esac
+  case $stage in fast|bench|compile|attention|dense|s5) ;; *) echo "error: unknown stage '$stage' (fast, bench, compile, attention, dense, s5)" >&2; exit 2 ;; esac
 done
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > /dev/null 2>&1 || echo "warning: no nvidia-smi; is this a GPU machine?" >&2
 for stage in "${stages[@]}"; do
@@ -42,6 +44,9 @@ for stage in "${stages[@]}"; do
       timeout 240 python sweeps/compile_cost.py "$out/compile/sweep_build.json" --runs 64 --only-sweep --repeats 1 ;;
     attention)
       timeout 240 python sweeps/options_ab.py "$out/attention/r64_vmap.json" --attention sum --runs 64 --run-axis vmap \
+        --steps 50 --pairs 10 ;;
+    dense)
+      timeout 240 python sweeps/options_ab.py "$out/dense/r64_vmap.json" --dense batched --runs 64 --run-axis vmap \
         --steps 50 --pairs 10 ;;
     s5)
       timeout 560 python -m grokjax.sweep --spec sweeps/s5_mul.toml --profile paper_gpu --out "$out/s5/s5_mul_gpu_paper" \
