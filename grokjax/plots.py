@@ -239,6 +239,27 @@ def plain_log_ticks(axis, span: float | None = None) -> None:
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 and v == round(v) else f"{v:g}"))
 
 
+def reach_ticks(axis, within: float = 1.5) -> None:
+    """Widen a log ``axis``'s view to the nearest major tick below the least
+    value drawn and above the greatest, where that tick lies at most
+    ``within`` times beyond the view: every point then has a labelled tick on
+    each side to be read against (a lowest point at 1,100 under a lowest tick
+    of 1,500 had none). Call it after the data and ``plain_log_ticks``."""
+    ax = axis.axes
+    x = axis is ax.xaxis
+    lo, hi = (ax.dataLim.x0, ax.dataLim.x1) if x else (ax.dataLim.y0, ax.dataLim.y1)
+    v0, v1 = sorted(ax.get_xlim() if x else ax.get_ylim())
+    if not (0 < lo <= hi < np.inf and 0 < v0 < v1):
+        return
+    ticks = np.asarray(axis.get_major_locator().tick_values(v0 / within, v1 * within))
+    below, above = ticks[(ticks > 0) & (ticks <= lo)], ticks[ticks >= hi]
+    if below.size and below.max() < v0 <= below.max() * within:
+        v0 = below.max()
+    if above.size and v1 < above.min() <= v1 * within:
+        v1 = above.min()
+    (ax.set_xlim if x else ax.set_ylim)(v0, v1)
+
+
 def log_steps_axis(ax, steps: np.ndarray, axis: str = "x") -> None:
     """A log axis of ``steps`` (the values it shows) in plain numbers (see
     ``plain_log_ticks``). ``axis``: ``x`` or ``y``."""
@@ -540,6 +561,7 @@ def steps_to_generalize(path: Path, rows: list[dict], by: str = "frac", spec: di
                     textcoords="offset points", ha="right", va="top", fontsize=8, color="0.4")
         ys.append(steps)
     log_steps_axis(ax, np.array(ys), axis="y")
+    reach_ticks(ax.yaxis)
     pad = _pad(fracs, by)
     ax.set_xlim(fracs[0] - pad, fracs[-1] + pad)
     _size_ticks(ax, fracs, by)

@@ -152,7 +152,7 @@ def plot(path: Path, rows: list[dict], fit: dict | None, against: str, threshold
     and ``claim``'s slope, on log-log axes; returns the figure."""
     from matplotlib.figure import Figure
 
-    from grokjax.plots import plain_log_ticks
+    from grokjax.plots import plain_log_ticks, reach_ticks
 
     fig = Figure(figsize=(6.4, 5.4), layout="constrained")
     ax = fig.subplots()
@@ -195,6 +195,7 @@ def plot(path: Path, rows: list[dict], fit: dict | None, against: str, threshold
     if 2 <= (x > 0).sum() <= 12:  # a tick at each setting the sweep ran
         ax.set_xticks(x[x > 0])
     plain_log_ticks(ax.yaxis)
+    reach_ticks(ax.yaxis)
     ax.grid(alpha=0.3)
     # below the axes, where it hides no point
     fig.legend(loc="outside lower center", ncols=1 if why or off else 2, fontsize=8, frameon=False)

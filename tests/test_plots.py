@@ -149,3 +149,25 @@ def test_a_held_norm_reads_as_one():
 def test_an_operation_reads_as_the_paper_writes_it():
     settings = [(("op", "x2_xy_y2"),), (("op", "s5_mul"),), (("op", "mine"),)]  # "mine": a user's, unregistered here
     assert [plots.setting_label(s, settings) for s in settings] == ["x²+xy+y² (x2_xy_y2)", "x·y in S5 (s5_mul)", "mine"]
+
+
+def test_reach_ticks_gives_the_lowest_and_highest_points_a_tick_beyond_them():
+    """A log axis whose lowest point (1,100) sat under its lowest tick
+    (1,500) could not be read there; the view widens to the next tick, and
+    no further than 1.5× beyond it."""
+    from matplotlib.figure import Figure
+
+    def visible_ticks(ax):
+        lo, hi = ax.get_ylim()
+        return [t for t in ax.get_yticks() if lo * (1 - 1e-9) <= t <= hi * (1 + 1e-9)]
+
+    ax = Figure(figsize=(6, 4)).subplots()
+    ax.plot([0, 1, 2], [1100, 2000, 2800], "o")
+    ax.set_yscale("log")
+    plots.plain_log_ticks(ax.yaxis)
+    assert min(visible_ticks(ax)) > 1100  # the defect
+    plots.reach_ticks(ax.yaxis)
+    ticks = visible_ticks(ax)
+    assert min(ticks) <= 1100 and max(ticks) >= 2800, ticks
+    lo, hi = ax.get_ylim()
+    assert lo >= 1100 / 1.5 and hi <= 2800 * 1.5
