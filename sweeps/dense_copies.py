@@ -14,7 +14,7 @@ import sys
 
 def main() -> int:
     if len(sys.argv) != 2:
-        print(__doc__, file=sys.stderr)
+        print("usage: python sweeps/dense_copies.py OUT.json", file=sys.stderr)
         return 2
     import jax
     import jax.numpy as jnp
