@@ -55,11 +55,11 @@ torch_embed_init = nn.initializers.normal(1.0)
 def dot_rows(lhs, rhs, dimension_numbers, precision=None, preferred_element_type=None):
     """``nn.Dense``'s matmul with the input's leading axes flattened into rows.
 
-    The same products, summed in the same order (same bits, tested). What
-    changes is the kernel's gradient: autodiff of a ``[B, L, D] · [D, F]``
-    dot contracts two axes, ``[B, L, D]ᵀ · [B, L, F]``, which XLA:CPU runs
-    far slower inside a step than the one-axis ``[B·L, D]ᵀ · [B·L, F]`` it
-    gets from the flattened form: the paper step ran 1.18× faster
+    The same products, summed in the same order (same bits on CPU, tested).
+    What changes is the backward pass: for ``[B, L, D] · [D, F]`` XLA:CPU
+    surrounds the gradient dots with transposes and copies that the
+    flattened ``[B·L, D] · [D, F]`` does not need (``sweeps/dense_copies.py``),
+    and the paper step ran 1.13–1.23× faster flattened
     (``python sweeps/options_ab.py OUT --dense batched``).
     """
     (lhs_contract, rhs_contract), batch = dimension_numbers
