@@ -10,7 +10,9 @@ training loop of ``train.sweep_steps`` and times it, printing:
   MLP and logits at the answer position only), whatever the path computes:
   the ``factorized`` path (default) executes 1.98 (``executed_gflops``), so
   its credited rate can exceed the hardware's matmul rate, and the
-  reference, which computes every position, about 5.0;
+  reference, which computes every position, 4.99 (its rate is
+  ``reference_executed_gflops``: compare it with ``executed_gflops`` for
+  speed per FLOP);
 - compile time of the timed program, and memory: XLA's own account of the
   program (``program_mb``: arguments, outputs and temporaries) and the
   process's peak so far (``peak_mb``: the device's peak on a GPU, peak RSS
@@ -53,7 +55,9 @@ from grokjax.plan import resolve_run_axis
 def step_flops(config, vocab_size: int, path: str = "answer", seq_len: int = 4) -> float:
     """Matmul FLOPs of one training step (forward + backward ≈ 3 × forward).
 
-    ``path`` "answer": every position in all blocks but the last, whose
+    ``path`` "full": every position of every block, logits at every position
+    (what the PyTorch reference executes). "answer": every position in all
+    blocks but the last, whose
     queries, MLP and logits are at the answer position alone: what the loss
     must read. "factorized": what ``model.Transformer.factorized`` computes,
     per-symbol tables included. Attention scores and LayerNorms are left out
@@ -65,7 +69,9 @@ def step_flops(config, vocab_size: int, path: str = "answer", seq_len: int = 4) 
     block = qkv + out + mlp  # MACs per position of a full block
     last = L * 2 * D * D + (D * D + out + mlp)  # keys/values everywhere, the rest at "="
     n = m.n_layers
-    if path == "answer":
+    if path == "full":
+        per_example, per_step = n * L * block + L * D * V, 0
+    elif path == "answer":
         per_example = (n - 1) * L * block + last + D * V
         per_step = 0
     elif path == "factorized":
@@ -185,8 +191,10 @@ def time_case(case: Case, steps: int, repeats: int, frac: float = 0.5, profile: 
     paired = {}
     if ref:
         ratios = [case.runs * steps / t / r for t, r in zip(times, ref)]
+        full = step_flops(config, table.n_outputs, "full")  # what the reference executes
         paired = {"reference_steps_per_s": round(float(np.median(ref)), 2),
-                  "ratio_to_reference": round(float(np.median(ratios)), 2)}
+                  "ratio_to_reference": round(float(np.median(ratios)), 2),
+                  "reference_executed_gflops": round(float(np.median(ref)) * full / 1e9, 1)}
     rate = case.runs * steps / dt
     must = step_flops(config, table.n_outputs, "answer")
     executed = step_flops(config, table.n_outputs, case.model_path)
@@ -413,7 +421,8 @@ def main(argv=None) -> int:
 
 
 COLUMNS = ("runs", "devices", "run_axis", "map_batch", "model_path", "matmul_precision", "model_steps_per_s",
-           "reference_steps_per_s", "ratio_to_reference", "achieved_gflops", "executed_gflops", "compile_s",
+           "reference_steps_per_s", "ratio_to_reference", "achieved_gflops", "executed_gflops",
+           "reference_executed_gflops", "compile_s",
            "program_mb", "peak_mb")
 
 

@@ -39,6 +39,7 @@ def test_a_cases_ratio_pairs_each_timing_with_the_reference_right_after():
 
     row = bench.time_case(bench.Case(1, "map", 1, "factorized", "highest", 1), steps=2, repeats=3, reference=reference)
     assert len(calls) == 3 and row["reference_steps_per_s"] == 10.0
+    assert row["reference_executed_gflops"] == 49.9  # 10 steps/s × the full path's 4.99 GFLOP
     # with three timings the median of the ratios is the median rate's: model-steps/s over 10
     assert abs(row["ratio_to_reference"] - row["model_steps_per_s"] / 10) < 0.01
 
@@ -50,3 +51,16 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path):
     other.write_text('{"spec": {}}')
     assert bench.main(["--read", str(other)]) == 2
     assert "is not what `python -m grokjax.bench --json` writes" in capsys.readouterr().err
+
+
+def test_step_flops_of_the_three_paths_at_the_paper_config():
+    """2 blocks of width 128, MLP 512, 4 positions, 99 symbols, batch 512:
+    forward and backward are 3 × the forward's 2 × MACs."""
+    from grokjax.config import Config
+
+    config = Config()
+    block = 4 * 128 * 128 + 2 * 128 * 512  # q, k, v, out and the MLP, per position
+    full = 6 * 512 * (2 * 4 * block + 4 * 128 * 99)
+    assert bench.step_flops(config, 99, "full") == full
+    assert round(full / 1e9, 2) == 4.99
+    assert full > bench.step_flops(config, 99, "answer") > bench.step_flops(config, 99, "factorized")
