@@ -330,6 +330,13 @@ def markdown(docs: list[dict]) -> str:
     """Markdown tables of saved ``--json`` documents (for the README and results/)."""
     lines = []
     cases = [c for d in docs for c in d.get("cases", [])]
+    if any(c.get("reference_steps_per_s") and "reference_executed_gflops" not in c for c in cases):
+        # documents written before the column: the reference ran the same paper step
+        from grokjax.config import Config
+
+        full = step_flops(Config(), Config().task.data().n_outputs, "full")
+        cases = [c if "reference_executed_gflops" in c or not c.get("reference_steps_per_s") else
+                 {**c, "reference_executed_gflops": round(c["reference_steps_per_s"] * full / 1e9, 1)} for c in cases]
     if cases:
         lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
         lines += ["| " + " | ".join(str(c.get(k, 1 if k == "devices" else "")) for k in COLUMNS) + " |" for c in cases]

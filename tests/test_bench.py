@@ -22,6 +22,8 @@ def test_saved_documents_read_back_with_the_reference_and_the_cpu():
     assert "| 30.0 | 15.0 | 2.0 |" in text
     assert "PyTorch reference step, timed alone: 15.0 steps/s (torch 2.x, AVX2)" in text
     assert "Some CPU (family 25 model 1, avx2; 2 cores)" in text
+    older = {k: v for k, v in case.items() if k != "reference_executed_gflops"}  # written before the column
+    assert "| 74.8 |" in bench.markdown([{**doc, "cases": [older]}])  # 15 steps/s × 4.99 GFLOP
 
 
 def test_without_torch_the_reference_is_skipped_with_the_reason(monkeypatch):
