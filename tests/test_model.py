@@ -119,6 +119,21 @@ def test_dot_rows_is_the_dense_dot_bit_for_bit(shape):
         np.testing.assert_array_equal(a, b)
 
 
+def test_the_model_with_rows_gives_the_same_bits_on_every_path(monkeypatch):
+    """Flattened rows change the compiled program, not a single number."""
+    def grads():
+        model, params, x = _tiny()
+        return {path: jax.jit(jax.value_and_grad(lambda p: (model.apply(p, x, path=path) ** 2).mean()))(params)
+                for path in ("factorized", "answer", "full")}
+
+    rows = grads()
+    monkeypatch.setattr(model_module, "dot_rows", jax.lax.dot_general)
+    jax.clear_caches()
+    for path, plain in grads().items():
+        for a, b in zip(jax.tree.leaves(rows[path]), jax.tree.leaves(plain)):
+            np.testing.assert_array_equal(a, b, err_msg=path)
+
+
 def test_cpu_gradient_with_rows_has_fewer_layout_copies(monkeypatch):
     """Why ``dot_rows`` exists: on ``[B, L, D]`` inputs XLA:CPU surrounds the
     backward matmuls with transposes and copies that the flattened form does
