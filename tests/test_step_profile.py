@@ -61,3 +61,14 @@ def test_other_ops_by_name(step_profile):
     assert step_profile.kind_of("transpose_copy_fusion.3", dots) == "layout copy"
     assert step_profile.kind_of("copy_bitcast_fusion.17", dots) == "layout copy"
     assert step_profile.kind_of("multiply_add_fusion.1", dots) == "other"
+
+
+def test_op_overlap_measures_the_time_at_least_one_op_ran():
+    """Overlapping intervals count once, gaps not at all (µs in, ms out)."""
+    path = Path(__file__).parent.parent / "sweeps" / "op_overlap.py"
+    spec = importlib.util.spec_from_file_location("op_overlap", path)
+    op_overlap = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(op_overlap)
+    assert op_overlap.union_ms([(20, 30), (0, 10), (5, 15)]) == pytest.approx(0.025)
+    assert op_overlap.union_ms([(0, 100), (10, 20)]) == pytest.approx(0.1)
+    assert op_overlap.union_ms([]) == 0.0
