@@ -110,10 +110,33 @@ def _peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10  # KiB on Linux
 
 
-def op_times(call, states):
+def paper_step():
+    """The paper config's training loop for one run (the ``sweep_steps``
+    program ``time_case`` times), compiled and warmed: ``(call, states,
+    compiled)``, where ``call(states, steps)`` runs ``steps`` updates."""
+    import jax
+    import jax.numpy as jnp
+
+    from grokjax import train
+    from grokjax.config import Config, make_runs
+
+    config = Config(run_axis="map")
+    table = config.task.data()
+    x, y = jnp.asarray(table.x), jnp.asarray(table.y)
+    runs = make_runs(table, [dict(seed=0, frac=0.5)])
+    states = train.sweep_init(config, x, runs)
+    compiled = train.sweep_steps.lower(config, x, y, runs, states, 0).compile()
+
+    def call(s, steps):
+        return compiled(x, y, runs, s, steps)
+
+    return call, jax.block_until_ready(call(states, 5)), compiled
+
+
+def op_events(call, states):
     """Runs ``call(states)`` once under the JAX profiler; returns the new
-    states and the device time of each XLA op, by its name, in ms."""
-    import collections
+    states and the trace's events of XLA ops (``name``, ``ts``, ``dur`` in
+    µs, ``tid``), without the runtime's own."""
     import glob
     import gzip
     import tempfile
@@ -126,11 +149,19 @@ def op_times(call, states):
         (path,) = glob.glob(f"{tmp}/**/*.trace.json.gz", recursive=True)
         with gzip.open(path) as f:
             events = json.load(f)["traceEvents"]
+    skip = ("$", "Thunk", "Pjit", "Slinky", "end:", "Threadpool", "jit_")
+    return states, [e for e in events if e.get("ph") == "X" and not e.get("name", "").startswith(skip)]
+
+
+def op_times(call, states):
+    """Runs ``call(states)`` once under the JAX profiler; returns the new
+    states and the device time of each XLA op, by its name, in ms."""
+    import collections
+
+    states, events = op_events(call, states)
     ms = collections.Counter()
     for e in events:
-        name = e.get("name", "")
-        if e.get("ph") == "X" and not name.startswith(("$", "Thunk", "Pjit", "Slinky", "end:", "Threadpool", "jit_")):
-            ms[name] += e.get("dur", 0) / 1e3
+        ms[e["name"]] += e.get("dur", 0) / 1e3
     return states, ms
 
 

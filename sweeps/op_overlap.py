@@ -4,7 +4,7 @@ in a profile read low.
     python sweeps/op_overlap.py OUT.json [--steps 40]
 
 Times the paper config's step (one run, the ``sweep_steps`` program the
-benchmark times) without the profiler, then under it, and compares the sum
+benchmark times) without the profiler, then runs it under it and compares the sum
 of every XLA op's duration with the union of their intervals (the time at
 least one op ran). XLA:CPU runs independent ops side by side on its
 threads, so where the sum exceeds the union, ops shared the cores, and an
@@ -17,11 +17,8 @@ from __future__ import annotations
 
 import argparse
 import collections
-import glob
-import gzip
 import json
 import sys
-import tempfile
 import time
 
 
@@ -46,38 +43,20 @@ def main() -> int:
         p.error(f"--steps must be positive, got {args.steps}")
 
     import jax
-    import jax.numpy as jnp
 
-    from grokjax import report, train
-    from grokjax.config import Config, make_runs
+    from grokjax import bench, report
 
-    cfg = Config(run_axis="map")
-    data = cfg.task.data()
-    x, y = jnp.asarray(data.x), jnp.asarray(data.y)
-    runs = make_runs(data, [dict(seed=0, frac=0.5)])
-    states = train.sweep_init(cfg, x, runs)
-    step = train.sweep_steps.lower(cfg, x, y, runs, states, 0).compile()
-    states = jax.block_until_ready(step(x, y, runs, states, 5))  # warm
+    call, states, _ = bench.paper_step()
     t0 = time.perf_counter()
-    states = jax.block_until_ready(step(x, y, runs, states, args.steps))
+    states = jax.block_until_ready(call(states, args.steps))
     wall = (time.perf_counter() - t0) * 1e3 / args.steps
-    with tempfile.TemporaryDirectory() as tmp:
-        with jax.profiler.trace(tmp, create_perfetto_trace=True):
-            t0 = time.perf_counter()
-            states = jax.block_until_ready(step(x, y, runs, states, args.steps))
-            profiled_wall = (time.perf_counter() - t0) * 1e3 / args.steps
-        (path,) = glob.glob(f"{tmp}/**/*.trace.json.gz", recursive=True)
-        with gzip.open(path) as f:
-            events = json.load(f)["traceEvents"]
-    skip = ("$", "Thunk", "Pjit", "Slinky", "end:", "Threadpool", "jit_")  # as bench.op_times
-    ops = [e for e in events if e.get("ph") == "X" and not e.get("name", "").startswith(skip)]
+    states, ops = bench.op_events(lambda s: call(s, args.steps), states)
     dots = [e for e in ops if "ynn" in e["name"] or "dot" in e["name"]]
     overlapping = sum(any(o is not d and o.get("tid") != d.get("tid") and o["ts"] < d["ts"] + d["dur"]
                           and o["ts"] + o["dur"] > d["ts"] for o in ops) for d in dots)
     doc = {"command": "python sweeps/op_overlap.py " + " ".join(sys.argv[1:]),
            "scale": f"paper config (x+y mod 97, frac 0.5, batch 512, factorized path), one run, {args.steps} steps",
            "ms_per_step_unprofiled": round(wall, 2),
-           "ms_per_step_profiled": round(profiled_wall, 2),
            "ms_per_step_sum_of_ops": round(sum(e["dur"] for e in ops) / 1e3 / args.steps, 2),
            "ms_per_step_union_of_ops": round(union_ms((e["ts"], e["ts"] + e["dur"]) for e in ops) / args.steps, 2),
            "threads_running_ops": len(collections.Counter(e.get("tid") for e in ops)),
@@ -85,7 +64,7 @@ def main() -> int:
            "environment": report.environment()}
     with open(args.out, "w") as f:
         json.dump(doc, f, indent=1)
-    print(f"{doc['ms_per_step_unprofiled']} ms a step unprofiled, {doc['ms_per_step_profiled']} profiled; ops: "
+    print(f"{doc['ms_per_step_unprofiled']} ms a step unprofiled; profiled, its ops: "
           f"{doc['ms_per_step_sum_of_ops']} ms summed, {doc['ms_per_step_union_of_ops']} ms when at least one ran; "
           f"{overlapping} of {len(dots)} dot events overlap an op on another thread")
     return 0

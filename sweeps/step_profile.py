@@ -110,20 +110,10 @@ def kind_of(name: str, dots: dict) -> str:
 
 def profile_step(steps: int):
     """(ms per step of each XLA op, by name; the dots of the compiled step, by op name)."""
-    import jax
-    import jax.numpy as jnp
+    from grokjax import bench
 
-    from grokjax import bench, train
-    from grokjax.config import Config, make_runs
-
-    cfg = Config(run_axis="map")
-    data = cfg.task.data()
-    x, y = jnp.asarray(data.x), jnp.asarray(data.y)
-    runs = make_runs(data, [dict(seed=0, frac=0.5)])
-    states = train.sweep_init(cfg, x, runs)
-    compiled = train.sweep_steps.lower(cfg, x, y, runs, states, 0).compile()
-    states = jax.block_until_ready(compiled(x, y, runs, states, 5))  # warm
-    _, ms = bench.op_times(lambda s: compiled(x, y, runs, s, steps), states)
+    call, states, compiled = bench.paper_step()
+    _, ms = bench.op_times(lambda s: call(s, steps), states)
     ms = collections.Counter({name: t / steps for name, t in ms.items()})
     return ms, parse_dots(compiled.as_text())
 
