@@ -45,6 +45,7 @@ import time
 
 import numpy as np
 
+from grokjax import cpu_isa
 from grokjax.cli import Parser, UsageError, add_compile_cache_flag, apply_compile_cache
 from grokjax.plan import resolve_run_axis
 
@@ -350,6 +351,10 @@ def make_parser():
                    help="also run each case once under the JAX profiler and report device time per XLA op kind "
                         "(ms per model-step; on CPU, ops of the two threads overlap)")
     add_compile_cache_flag(p)
+    p.add_argument("--cpu-isa", choices=cpu_isa.ISAS,
+                   help="run as a CPU limited to this vector ISA would: XLA's kernels, YNNPACK's matmuls and the "
+                        "PyTorch reference (ATen, MKL, oneDNN) all limited to AVX2 on an AVX-512 CPU, the closest "
+                        "stand-in for an AVX2-only CPU such as AMD Zen 3 (see grokjax.cpu_isa)")
     p.add_argument("--no-reference", action="store_true",
                    help="skip timing the PyTorch reference's step (timed only where torch is installed)")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
@@ -406,6 +411,12 @@ def main(argv=None) -> int:
             return 0
         if args.steps <= 0 or args.repeats <= 0 or args.max_steps <= 0:
             raise UsageError("--steps, --repeats and --max-steps must be positive")
+        isa_limit = None
+        if args.cpu_isa:  # before anything starts JAX's backend or imports torch
+            try:
+                isa_limit = cpu_isa.limit(args.cpu_isa)
+            except cpu_isa.IsaError as e:
+                raise UsageError(f"--cpu-isa {args.cpu_isa}: {e}") from None
         runs = _ints("--runs", args.runs)
         axes = _axes(args.run_axis)
         paths = _choices("--model-path", args.model_path, ("factorized", "answer"))
@@ -421,6 +432,8 @@ def main(argv=None) -> int:
 
     apply_compile_cache(args)
     env = report.environment()
+    if isa_limit:
+        env["cpu_isa_limit"] = isa_limit
     doc = {"command": report.command_line(argv, module="grokjax.bench"), "environment": env}
     if args.time_to_grok:
         results = []
@@ -470,7 +483,11 @@ def cpu_line(env: dict) -> str:
     ext = "/".join(e for e in d.get("vector_extensions", []) if e in ("avx2", "avx512f", "amx_tile")) or "no AVX2"
     fam = f"family {d['family']} model {d['model']}, " if d.get("family") else ""
     isa = [f.split("=", 1)[1] for f in env.get("xla_flags", "").split() if f.startswith("--xla_cpu_max_isa=")]
-    return f"{env['cpu']} ({fam}{ext}{', XLA limited to ' + isa[0] if isa else ''}; {env['cpu_count']} cores)"
+    if env.get("cpu_isa_limit"):
+        limited = f", XLA, YNNPACK and PyTorch limited to {env['cpu_isa_limit']['isa'].upper()}"
+    else:
+        limited = f", XLA limited to {isa[0]}" if isa else ""
+    return f"{env['cpu']} ({fam}{ext}{limited}; {env['cpu_count']} cores)"
 
 
 def time_reference(steps: int, repeats: int) -> tuple[dict, object]:

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # CPU benchmark of the paper config, for the README: throughput per R beside
 # the PyTorch reference's step (timed in the same process when torch is
-# installed), the same with XLA and PyTorch both limited to AVX2 (what an
-# AVX2-only CPU such as AMD Zen 3 would run), the run-axis and model-path
+# installed), the same with XLA, its matmul library YNNPACK and PyTorch all
+# limited to AVX2 (--cpu-isa avx2: what an AVX2-only CPU such as AMD Zen 3
+# would run; on such a CPU it changes nothing), the run-axis and model-path
 # comparison at R=8, the time to grok one run, and a profile. Writes JSON
 # into $1; name the folder after the CPU (results/bench_cpu is the Zen 3's).
 set -euo pipefail
 out=${1:?usage: bash sweeps/bench_cpu.sh OUT  (e.g. results/bench_cpu_<cpu>)}
 mkdir -p "$out"
 python -m grokjax.bench --runs 1,8,64 --steps 10 --repeats 3 --no-compile-cache --json > "$out/runs.json"  # cold compile times
-XLA_FLAGS="${XLA_FLAGS:-} --xla_cpu_max_isa=AVX2" ATEN_CPU_CAPABILITY=avx2 \
-  python -m grokjax.bench --runs 1,8,64 --steps 10 --repeats 3 --no-compile-cache --json > "$out/runs_avx2.json"
+python -m grokjax.bench --runs 1,8,64 --steps 10 --repeats 3 --no-compile-cache --cpu-isa avx2 --json \
+  > "$out/runs_avx2.json"
 # the same math with more arithmetic: the answer path (3.36 GFLOP a step) beside the factorized default (1.98)
 # and the reference (every position, 4.99), all in one process
 python -m grokjax.bench --runs 1 --model-path factorized,answer --steps 10 --repeats 3 --no-compile-cache \
