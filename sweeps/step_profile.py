@@ -1,6 +1,6 @@
 """Where one training step's time goes, op by op: which ops lose speed.
 
-    python sweeps/step_profile.py OUT.json [--steps 40] [--repeats 5]
+    python sweeps/step_profile.py OUT.json [--steps 40] [--repeats 5] [--cpu-isa avx2]
 
 Runs the paper config's step (x+y mod 97 at frac 0.5, one run, the
 ``sweep_steps`` program ``grokjax.bench`` times) under the JAX profiler and
@@ -25,8 +25,9 @@ gets GFLOP/s as run inside the step. Then each distinct dot (shape and
 dimension numbers) is run alone as one jitted ``lax.dot_general`` at the
 same precision, timed (median of ``--repeats``), for its standalone GFLOP/s:
 the issue's question of why a step's matmuls run slower than a matmul alone.
-Run it under ``XLA_FLAGS=--xla_cpu_max_isa=AVX2`` to limit XLA's own code
-to AVX2 (the library kernels pick their ISA themselves).
+``--cpu-isa avx2`` limits XLA's own code and its matmul library YNNPACK to
+AVX2, as ``grokjax.bench --cpu-isa`` does (``grokjax.cpu_isa``): the
+closest stand-in for an AVX2-only CPU on an AVX-512 one.
 """
 
 from __future__ import annotations
@@ -147,8 +148,11 @@ def main() -> int:
     p.add_argument("out", help="JSON file to write")
     p.add_argument("--steps", type=int, default=40, help="steps profiled (default 40)")
     p.add_argument("--repeats", type=int, default=5, help="timings of each standalone dot (default 5)")
+    p.add_argument("--cpu-isa", choices=("avx2",), help="limit XLA and YNNPACK to this ISA (grokjax.cpu_isa)")
     args = p.parse_args()
-    from grokjax import report
+    from grokjax import cpu_isa, report
+
+    isa_limit = cpu_isa.limit(args.cpu_isa) if args.cpu_isa else None
 
     ms, dots = profile_step(args.steps)
     kinds = collections.defaultdict(lambda: {"ms_per_step": 0.0, "ops": 0, "gflop_per_step": 0.0})
@@ -184,7 +188,7 @@ def main() -> int:
            "scale": "paper config (x+y mod 97, frac 0.5, batch 512, factorized path), one run, "
                     f"{args.steps} profiled steps; the profiler's own overhead is included",
            "ms_per_step_profiled": round(total, 2), "kinds": table, "dots": per_dot,
-           "environment": report.environment()}
+           "environment": {**report.environment(), **({"cpu_isa_limit": isa_limit} if isa_limit else {})}}
     with open(args.out, "w") as f:
         json.dump(doc, f, indent=1)
     print(f"{total:.1f} ms per profiled step")
