@@ -31,6 +31,9 @@ first and then after each of a case's timed calls; each case reports
 the reference's, and ``reference_steps_per_s``, the reference's median.
 Every output names the CPU's family, model and vector extensions: XLA:CPU's
 speed depends on them, so never compare across CPUs.
+``--cpu-isa avx2`` holds XLA, its matmul library YNNPACK and the reference's
+PyTorch to AVX2 in this process (``grokjax.cpu_isa``): on an AVX-512 CPU,
+the closest stand-in for an AVX2-only one.
 """
 
 from __future__ import annotations
