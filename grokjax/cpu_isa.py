@@ -24,8 +24,11 @@ still differ. Nothing here is used by training: ``python -m grokjax.bench
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
+import platform
 import struct
+import sys
 
 import numpy as np
 
@@ -124,15 +127,22 @@ def _jaxlib_with(symbol: str) -> tuple[str, int]:
     raise IsaError(f"no loaded jaxlib library defines {symbol} (jaxlib built without YNNPACK, or stripped)")
 
 
-def ynnpack_flags() -> tuple[int, int]:
-    """YNNPACK's arch flags as it reads them now, and the address of the
-    static that holds them (the backend must be started)."""
+@functools.cache
+def _ynnpack_addresses() -> tuple[int, int]:
+    """Where YNNPACK's flag function and its static are in this process
+    (read once: the symbol table is about 100 MB)."""
     path, bias = _jaxlib_with(YNN_FLAGS_FN)
     values = elf_symbols(path, {YNN_FLAGS_FN, YNN_FLAGS_STATIC})
     if YNN_FLAGS_STATIC not in values:
         raise IsaError(f"{path} has {YNN_FLAGS_FN} but not its static {YNN_FLAGS_STATIC}")
-    read = ctypes.CFUNCTYPE(ctypes.c_uint64)(bias + values[YNN_FLAGS_FN])
-    return int(read()), bias + values[YNN_FLAGS_STATIC]  # the call also fills the static
+    return bias + values[YNN_FLAGS_FN], bias + values[YNN_FLAGS_STATIC]
+
+
+def ynnpack_flags() -> tuple[int, int]:
+    """YNNPACK's arch flags as it reads them now, and the address of the
+    static that holds them (the backend must be started)."""
+    fn, static = _ynnpack_addresses()
+    return int(ctypes.CFUNCTYPE(ctypes.c_uint64)(fn)()), static  # the call also fills the static
 
 
 def limit_ynnpack(mask: int = YNN_AVX2_MASK) -> dict:
@@ -157,19 +167,15 @@ def limit(isa: str = "avx2") -> dict:
     """Limit XLA, YNNPACK and (once imported after this) PyTorch to ``isa``
     in this process; starts JAX's backend. Returns what was done, for the
     benchmark's JSON."""
-    import platform
-
     if platform.machine().lower() not in ("x86_64", "amd64"):
         raise IsaError(f"--cpu-isa needs an x86-64 CPU, not {platform.machine()}")
     if _backend_started():
         raise IsaError("JAX's backend has started: limit the ISA before any JAX computation")
+    if "torch" in sys.modules:  # ATen reads its variable on import
+        raise IsaError("torch was imported before the ISA was limited")
     os.environ.update(environment(isa))
-    import sys
-
     import jax
 
-    if "torch" in sys.modules:
-        raise IsaError("torch was imported before the ISA was limited")
     if jax.default_backend() != "cpu":
         raise IsaError(f"--cpu-isa is for the CPU backend, not {jax.default_backend()}")
     return {"isa": isa, "xla_flags": os.environ["XLA_FLAGS"], "torch_env": dict(TORCH_ENV),
