@@ -1,4 +1,4 @@
-"""Run as an AVX2-only CPU would, on a CPU with AVX-512: for benchmarks.
+"""Limit a process to AVX2 instructions on a CPU with AVX-512: for benchmarks.
 
 grokjax's speed against the PyTorch reference differs between CPUs with and
 without AVX-512, and a session cannot choose its CPU. On an AVX-512 CPU the
@@ -24,6 +24,7 @@ still differ. Nothing here is used by training: ``python -m grokjax.bench
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import functools
 import os
 import platform
@@ -58,6 +59,14 @@ def environment(isa: str = "avx2", base: dict | None = None) -> dict:
 SYMBOL = np.dtype([("name", "<u4"), ("info", "u1"), ("other", "u1"), ("shndx", "<u2"), ("value", "<u8"),
                    ("size", "<u8")])  # Elf64_Sym
 SHT_SYMTAB, SHT_DYNSYM = 2, 11
+STT_OBJECT, STT_FUNC = 1, 2
+
+
+@dataclasses.dataclass(frozen=True)
+class Symbol:
+    value: int  # the address in the file's own numbering: add the load bias
+    size: int
+    type: int  # STT_OBJECT, STT_FUNC, ...
 
 
 def _symbol_tables(path: str, types: tuple[int, ...]):
@@ -65,27 +74,30 @@ def _symbol_tables(path: str, types: tuple[int, ...]):
     in a 64-bit little-endian ELF file."""
     with open(path, "rb") as f:
         head = f.read(64)
-        if head[:4] != b"\x7fELF" or head[4] != 2 or head[5] != 1:
+        if len(head) < 64 or head[:4] != b"\x7fELF" or head[4] != 2 or head[5] != 1:
             raise IsaError(f"{path}: not a 64-bit little-endian ELF file")
-        shoff, = struct.unpack_from("<Q", head, 0x28)
-        shentsize, shnum = struct.unpack_from("<HH", head, 0x3A)
-        f.seek(shoff)
-        table = f.read(shentsize * shnum)
-        # Elf64_Shdr: name, type, flags, addr, offset, size, link, ...
-        sections = [struct.unpack_from("<IIQQQQI", table, i * shentsize) for i in range(shnum)]
+        try:
+            shoff, = struct.unpack_from("<Q", head, 0x28)
+            shentsize, shnum = struct.unpack_from("<HH", head, 0x3A)
+            f.seek(shoff)
+            table = f.read(shentsize * shnum)
+            # Elf64_Shdr: name, type, flags, addr, offset, size, link, ...
+            sections = [struct.unpack_from("<IIQQQQI", table, i * shentsize) for i in range(shnum)]
 
-        def read(section):
-            f.seek(section[4])
-            return f.read(section[5])
+            def read(section):
+                f.seek(section[4])
+                return f.read(section[5])
 
-        for sh in sections:
-            if sh[1] in types:
-                yield np.frombuffer(read(sh), SYMBOL), read(sections[sh[6]])
+            for sh in sections:
+                if sh[1] in types:
+                    yield np.frombuffer(read(sh), SYMBOL), read(sections[sh[6]])
+        except (struct.error, ValueError, IndexError, OverflowError, OSError) as e:
+            raise IsaError(f"{path}: unreadable ELF section or symbol table ({e})") from None
 
 
-def elf_symbols(path: str, names: set[str]) -> dict[str, int]:
-    """``{name: st_value}`` for those of ``names`` defined in a 64-bit ELF
-    file's ``.symtab`` or ``.dynsym``, local symbols included."""
+def elf_symbols(path: str, names: set[str]) -> dict[str, Symbol]:
+    """Those of ``names`` defined in a 64-bit ELF file's ``.symtab`` or
+    ``.dynsym``, local symbols included."""
     found = {}
     for entries, strings in _symbol_tables(path, (SHT_SYMTAB, SHT_DYNSYM)):
         for name in names - set(found):
@@ -93,7 +105,7 @@ def elf_symbols(path: str, names: set[str]) -> dict[str, int]:
             while (at := strings.find(key, at + 1)) >= 0:  # the same string may be stored twice
                 hit = entries[(entries["name"] == at + 1) & (entries["value"] != 0)]
                 if len(hit):
-                    found[name] = int(hit["value"][0])
+                    found[name] = Symbol(int(hit["value"][0]), int(hit["size"][0]), int(hit["info"][0]) & 0xF)
                     break
     return found
 
@@ -102,20 +114,29 @@ def _exported_function(path: str) -> str | None:
     """The name of one function ``path`` exports (for dlsym), or None."""
     for entries, strings in _symbol_tables(path, (SHT_DYNSYM,)):
         for e in entries:
-            if e["value"] and e["info"] & 0xF == 2 and e["info"] >> 4 == 1:  # STT_FUNC, STB_GLOBAL
+            if e["value"] and e["info"] & 0xF == STT_FUNC and e["info"] >> 4 == 1:  # STB_GLOBAL
                 return strings[e["name"]:strings.index(b"\0", e["name"])].decode()
     return None
+
+
+def _mappings() -> list[tuple[int, int, str, str]]:
+    """This process's memory mappings: start, end, permissions, path."""
+    out = []
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            parts = line.split()
+            start, end = (int(v, 16) for v in parts[0].split("-"))
+            out.append((start, end, parts[1], os.path.realpath(parts[5]) if len(parts) > 5 else ""))
+    return out
 
 
 def _jaxlib_with(symbol: str) -> tuple[str, int]:
     """The loaded library of JAX's CPU backend that defines ``symbol``, and
     its load bias (from one exported function's address, found by dlsym)."""
     paths = []
-    with open("/proc/self/maps") as maps:
-        for line in maps:
-            path = line.split()[-1]
-            if path.endswith(".so") and ("jaxlib" in path or "jax_plugins" in path) and path not in paths:
-                paths.append(path)
+    for *_, path in _mappings():
+        if path.endswith(".so") and ("jaxlib" in path or "jax_plugins" in path) and path not in paths:
+            paths.append(path)
     for path in paths:
         exported = _exported_function(path)
         if exported is None:
@@ -123,19 +144,34 @@ def _jaxlib_with(symbol: str) -> tuple[str, int]:
         values = elf_symbols(path, {symbol, exported})
         if symbol in values and exported in values:
             address = ctypes.cast(getattr(ctypes.CDLL(path), exported), ctypes.c_void_p).value
-            return path, address - values[exported]
+            return path, address - values[exported].value
     raise IsaError(f"no loaded jaxlib library defines {symbol} (jaxlib built without YNNPACK, or stripped)")
 
 
 @functools.cache
 def _ynnpack_addresses() -> tuple[int, int]:
     """Where YNNPACK's flag function and its static are in this process
-    (read once: the symbol table is about 100 MB)."""
+    (read once: the symbol table is about 100 MB). Checked before anything
+    is called or written: the function is code of that library, the static
+    an 8-byte object in writable memory."""
     path, bias = _jaxlib_with(YNN_FLAGS_FN)
     values = elf_symbols(path, {YNN_FLAGS_FN, YNN_FLAGS_STATIC})
-    if YNN_FLAGS_STATIC not in values:
-        raise IsaError(f"{path} has {YNN_FLAGS_FN} but not its static {YNN_FLAGS_STATIC}")
-    return bias + values[YNN_FLAGS_FN], bias + values[YNN_FLAGS_STATIC]
+    fn, static = values.get(YNN_FLAGS_FN), values.get(YNN_FLAGS_STATIC)
+    if fn is None or fn.type != STT_FUNC:
+        raise IsaError(f"{path}: {YNN_FLAGS_FN} is not a function")
+    if static is None or static.type != STT_OBJECT or static.size != 8:
+        raise IsaError(f"{path}: {YNN_FLAGS_STATIC} is not YNNPACK's 8-byte flags (another YNNPACK?)")
+    maps = _mappings()
+
+    def mapped(address, size, perms, own_file):
+        return any(a <= address and address + size <= b and all(c in p for c in perms)
+                   and (path == f if own_file else True) for a, b, p, f in maps)
+
+    if not mapped(bias + fn.value, 1, "rx", True):
+        raise IsaError(f"{path}: {YNN_FLAGS_FN} does not fall in the library's code (wrong load address?)")
+    if not mapped(bias + static.value, 8, "rw", False):
+        raise IsaError(f"{path}: {YNN_FLAGS_STATIC} does not fall in writable memory (wrong load address?)")
+    return bias + fn.value, bias + static.value
 
 
 def ynnpack_flags() -> tuple[int, int]:
@@ -166,7 +202,10 @@ def _backend_started() -> bool:
 def limit(isa: str = "avx2") -> dict:
     """Limit XLA, YNNPACK and (once imported after this) PyTorch to ``isa``
     in this process; starts JAX's backend. Returns what was done, for the
-    benchmark's JSON."""
+    benchmark's JSON. It refuses before changing anything when the machine
+    is not x86-64, JAX's backend has started or torch is imported; after
+    setting the environment, when the backend is not the CPU or YNNPACK's
+    flags cannot be found."""
     if platform.machine().lower() not in ("x86_64", "amd64"):
         raise IsaError(f"--cpu-isa needs an x86-64 CPU, not {platform.machine()}")
     if _backend_started():
