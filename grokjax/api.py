@@ -284,6 +284,17 @@ class _Progress:
     def __init__(self, plan: Plan, start: int, enabled: bool):
         self.plan, self.done, self.enabled, self.bar = plan, start, enabled, None
 
+    def building(self, n_programs: int):
+        """One line while the programs are built: a cold compile is seconds
+        of silence otherwise."""
+        if self.enabled:
+            from grokjax import compile_cache
+
+            cached = compile_cache.state()["mode"] not in ("off", "unset")
+            _say(f"building {n_programs} compiled program{'s' if n_programs > 1 else ''} "
+                 + ("(seconds the first time on this machine; later runs load them from the cache)" if cached
+                    else "(seconds: the compile cache is off)"))
+
     def start(self):
         from tqdm.auto import tqdm
 
@@ -342,6 +353,7 @@ def _train(plan: Plan, out: Path | None, resume, progress: bool, on_eval) -> eng
         if on_eval is not None:
             on_eval(step, steps, curves)
 
+    bar.building(len(plan.programs) * (1 if resume is not None else 2))  # chunks, and inits for a new sweep
     try:
         with _Signals() as signals:
             return engine.train(plan, resume=resume, save=saver, ckpt_every=plan.spec.ckpt_every, on_chunk=on_chunk,

@@ -235,3 +235,15 @@ def test_a_log_schedule_compiles_one_program_whatever_its_chunk_lengths(tiny_spe
     lengths = set(np.diff(res.steps).tolist())
     assert len(lengths) > 3  # many chunk lengths ...
     assert built.count("sweep_chunk") == 1  # ... one compiled program
+
+
+def test_progress_names_the_compile_before_the_bar(swept, capsys):
+    """A cold build is seconds without a bar: one line says what is happening
+    (and whether the cache will spare the next run)."""
+    grokjax.run(swept.spec.replace(steps=2, eval_every=1, ckpt_every=0), progress=True)
+    err = capsys.readouterr().err
+    line = next(l for l in err.splitlines() if l.startswith("grokjax: building"))
+    assert line.startswith("grokjax: building 2 compiled programs (")  # the init and the chunk
+    assert err.index("grokjax: building") < err.index(" R=")  # before the bar
+    grokjax.run(swept.spec.replace(steps=2, eval_every=1, ckpt_every=0), progress=False)
+    assert "building" not in capsys.readouterr().err
