@@ -11,6 +11,7 @@ recorded from the PyTorch reference (its steps are loop indices: step s
 follows s+1 updates); writes ``FILE`` with ``_collapses`` before ``.json``.
 """
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -40,14 +41,18 @@ def reference(path: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if not argv:
-        print(__doc__)
-        return 2
-    if argv[0] == "--reference":
-        for path in map(Path, argv[1:]):
-            reference(path)
-        return 0
-    for out in map(Path, argv):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("folders", nargs="*", type=Path, help="sweep folders (runs.csv, curves.csv)")
+    p.add_argument("--reference", nargs="+", type=Path, metavar="FILE",
+                   help="reference_grok.py's JSON files instead of sweep folders")
+    args = p.parse_args(argv)
+    if not args.folders and not args.reference:
+        p.error("name sweep folders or --reference FILE")
+    for path in args.reference or ():
+        reference(path)
+    for out in args.folders:
+        if not (out / "curves.csv").is_file():
+            p.error(f"{out} is not a sweep folder (no curves.csv)")
         rows, steps, curves = report.read_sweep(out)
         gaps = np.diff(steps)
         cadence = int(gaps[0]) if (gaps == gaps[0]).all() else f"log-spaced, median {int(np.median(gaps))}"

@@ -7,15 +7,16 @@ and on ``[B, L, D]`` inputs (Flax's), per model path: why ``dot_rows`` exists.
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
 
 
 def main() -> int:
-    if len(sys.argv) != 2:
-        print("usage: python sweeps/dense_copies.py OUT.json", file=sys.stderr)
-        return 2
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("out", help="JSON file to write")
+    args = p.parse_args()
     import jax
     import jax.numpy as jnp
 
@@ -34,11 +35,11 @@ def main() -> int:
             counts[f"{form}/{path}"] = {"transposes_and_copies": len(re.findall(r" (?:transpose|copy)\(", hlo)),
                                         "dots": len(re.findall(r" dot\(", hlo))}
     model.dot_rows = rows
-    doc = {"command": "python sweeps/dense_copies.py " + sys.argv[1],
+    doc = {"command": "python sweeps/dense_copies.py " + args.out,
            "scale": "transformer d_model 32, 4 heads, d_mlp 64, vocabulary 13, 16 rows of x+y mod 11; "
                     "the gradient of the sum of squared logits",
            "counts": counts, "environment": report.environment()}
-    with open(sys.argv[1], "w") as f:
+    with open(args.out, "w") as f:
         json.dump(doc, f, indent=1)
     for k, v in counts.items():
         print(f"{k}: {v['transposes_and_copies']} transposes and copies, {v['dots']} dots")

@@ -11,6 +11,7 @@
 Writes <out>/analysis/fourier_cost.json and prints it.
 """
 
+import argparse
 import json
 import sys
 import time
@@ -20,6 +21,7 @@ import jax
 import numpy as np
 
 from grokjax import checkpoint, report, train
+from grokjax.errors import SpecError
 from grokjax.analysis import fourier, snapshot
 
 
@@ -72,4 +74,10 @@ def main(out):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out", help="a sweep folder with checkpoints of the table task")
+    folder = parser.parse_args().out
+    try:
+        main(folder)
+    except (checkpoint.CheckpointError, SpecError) as e:
+        sys.exit(f"fourier_cost.py: error: {e}")

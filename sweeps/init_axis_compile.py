@@ -30,7 +30,11 @@ print(f"{axis}: sweep_init at R = {R} compiles in {dt:.2f} s")
 def main() -> int:
     import numpy as np
 
-    runs = sys.argv[1] if len(sys.argv) > 1 else "64"
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("runs", nargs="?", type=int, default=64, help="R, the runs in the program (default 64)")
+    runs = str(p.parse_args().runs)
     env = {**os.environ, "GROKJAX_COMPILE_CACHE": "0"}
     with tempfile.TemporaryDirectory() as tmp:
         for axis in ("map", "vmap"):

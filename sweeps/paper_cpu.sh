@@ -6,14 +6,19 @@
 #
 #   bash sweeps/paper_cpu.sh          # train what is missing, analyse, judge all
 #   bash sweeps/paper_cpu.sh judge    # judge the committed folders only (also two H100 folders)
+#   ROOT=/tmp/paper bash sweeps/paper_cpu.sh   # train, analyse and judge under /tmp/paper/ instead
+#
+# results/ holds the committed folders (without checkpoints, which the t-SNE
+# and sharpness analyses read), so a fresh clone trains anew under another ROOT.
 #
 # About 1 h 10 min of training on a 2-core CPU without fig2_left, whose cpu
 # profile (36 runs, two of them full batch) takes 45-80 minutes more.
 set -euo pipefail
 what=${1:-all}
+root=${ROOT:-results}
 
-train() {  # train SPEC PROFILE: a figure's profile into results/SPEC_PROFILE, unless it holds it already
-  local out="results/$1_$2"
+train() {  # train SPEC PROFILE: a figure's profile into $root/SPEC_PROFILE, unless it holds it already
+  local out="$root/$1_$2"
   if [[ ! -f $out/runs.csv ]]; then
     python -m grokjax.sweep --spec "sweeps/$1.toml" --profile "$2" --out "$out" --no-progress
   fi
@@ -27,24 +32,26 @@ if [[ $what == all ]]; then
   train fig3 s5_cpu
   train fig2_right cpu
   train fig6 cpu
-  for out in results/fig3_add_cpu results/fig3_s5_cpu; do
+  for out in $root/fig3_add_cpu $root/fig3_s5_cpu; do
     python -m grokjax.analysis tsne "$out"
   done
   # S5 coloured by A5's two cosets (even and odd permutations) as well
-  python -m grokjax.analysis tsne results/fig3_s5_cpu --subgroup "(0,1,2); (0,1,2,3,4)"
-  for eps in 1e-3 1e-4 1e-5; do python -m grokjax.analysis sharpness results/fig7_cpu --eps $eps; done
+  python -m grokjax.analysis tsne $root/fig3_s5_cpu --subgroup "(0,1,2); (0,1,2,3,4)"
+  for eps in 1e-3 1e-4 1e-5; do python -m grokjax.analysis sharpness $root/fig7_cpu --eps $eps; done
   [[ ${FIG2_LEFT:-1} == 1 ]] && train fig2_left cpu
 fi
 
-python -m grokjax.paper fig1_left results/fig1_left_cpu
-python -m grokjax.paper fig4 results/fig1_left_cpu
-python -m grokjax.paper fig1_center results/fig1_center_cpu
-[[ -f results/fig2_left_cpu/runs.csv ]] && python -m grokjax.paper fig2_left results/fig2_left_cpu
-python -m grokjax.paper fig2_right results/fig2_right_cpu
-python -m grokjax.paper fig3 results/fig3_add_cpu
-python -m grokjax.paper fig3 results/fig3_s5_cpu
-python -m grokjax.paper fig6 results/fig6_cpu
-python -m grokjax.paper fig7 results/fig7_cpu
-# the earlier H100 sweeps of the same specs at 10^4-4·10^4 steps
-python -m grokjax.paper fig2_left results/s5_variants_gpu_10k
-python -m grokjax.paper fig1_center results/s5_mul_gpu_40k
+python -m grokjax.paper fig1_left $root/fig1_left_cpu
+python -m grokjax.paper fig4 $root/fig1_left_cpu
+python -m grokjax.paper fig1_center $root/fig1_center_cpu
+[[ -f $root/fig2_left_cpu/runs.csv ]] && python -m grokjax.paper fig2_left $root/fig2_left_cpu
+python -m grokjax.paper fig2_right $root/fig2_right_cpu
+python -m grokjax.paper fig3 $root/fig3_add_cpu
+python -m grokjax.paper fig3 $root/fig3_s5_cpu
+python -m grokjax.paper fig6 $root/fig6_cpu
+python -m grokjax.paper fig7 $root/fig7_cpu
+# the earlier H100 sweeps of the same specs at 10^4-4·10^4 steps (committed folders)
+if [[ $root == results ]]; then
+  python -m grokjax.paper fig2_left results/s5_variants_gpu_10k
+  python -m grokjax.paper fig1_center results/s5_mul_gpu_40k
+fi
