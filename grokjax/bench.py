@@ -355,9 +355,9 @@ def make_parser():
                         "(ms per model-step; on CPU, ops of the two threads overlap)")
     add_compile_cache_flag(p)
     p.add_argument("--cpu-isa", choices=cpu_isa.ISAS,
-                   help="run as a CPU limited to this vector ISA would: XLA's kernels, YNNPACK's matmuls and the "
-                        "PyTorch reference (ATen, MKL, oneDNN) all limited to AVX2 on an AVX-512 CPU, the closest "
-                        "stand-in for an AVX2-only CPU such as AMD Zen 3 (see grokjax.cpu_isa)")
+                   help="limit XLA's kernels, YNNPACK's matmuls and the PyTorch reference (ATen, MKL, oneDNN) "
+                        "to this ISA in this process: on an AVX-512 CPU, the closest stand-in for an AVX2-only "
+                        "CPU such as AMD Zen 3 (see grokjax.cpu_isa)")
     p.add_argument("--no-reference", action="store_true",
                    help="skip timing the PyTorch reference's step (timed only where torch is installed)")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
@@ -414,13 +414,13 @@ def main(argv=None) -> int:
             return 0
         if args.steps <= 0 or args.repeats <= 0 or args.max_steps <= 0:
             raise UsageError("--steps, --repeats and --max-steps must be positive")
+        runs = _ints("--runs", args.runs)
         isa_limit = None
-        if args.cpu_isa:  # before anything starts JAX's backend or imports torch
+        if args.cpu_isa:  # before anything starts JAX's backend (--run-axis auto reads it) or imports torch
             try:
                 isa_limit = cpu_isa.limit(args.cpu_isa)
             except cpu_isa.IsaError as e:
                 raise UsageError(f"--cpu-isa {args.cpu_isa}: {e}") from None
-        runs = _ints("--runs", args.runs)
         axes = _axes(args.run_axis)
         paths = _choices("--model-path", args.model_path, ("factorized", "answer"))
         precisions = _choices("--matmul-precision", args.matmul_precision, MATMUL_PRECISIONS)
