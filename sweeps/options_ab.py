@@ -1,12 +1,14 @@
 """A/B of XLA compile options, or of how the model writes its products, on the paper step, in one process.
 
-    python sweeps/options_ab.py OUT.json [--option KEY=VALUE ...] [--attention sum|dot]
-        [--dense rows|batched] [--runs 1] [--steps 30] [--pairs 20] [--run-axis map|vmap]
+    python sweeps/options_ab.py OUT.json [--option KEY=VALUE ...] [--xla-default] [--attention sum|dot]
+        [--dense rows|batched] [--runs 1] [--steps 30] [--pairs 20] [--run-axis map|vmap] [--cpu-isa avx2]
 
 Compiles the step the benchmark times (``train.sweep_steps``, paper config:
 x+y mod 97 at frac 0.5, ``--runs`` runs, over ``--run-axis``) twice: A as grokjax compiles it,
-and B with the given compile options added (``lowered.compile(options)``)
-and/or attention's products formed as ``--attention`` says
+and B with the given compile options added (``lowered.compile(options)``),
+or with XLA's own defaults in place of grokjax's compile options
+(``--xla-default``: ``grokjax.xla_options``, on CPU YNNPACK for matmuls
+only, left out), and/or attention's products formed as ``--attention`` says
 (``model.attend``'s ``by_sum``; A keeps this backend's default), and/or the
 linear maps' matmuls as ``--dense`` says (``rows``: ``model.dot_rows``, the
 input's leading axes flattened, grokjax's form; ``batched``: a plain
@@ -16,6 +18,9 @@ This CPU's speed drifts by ±20% between timings, so a single pair says
 little: it reports each pair's ratio (B over A), their median and quartiles
 and a Wilcoxon signed-rank test of ratio = 1, and the largest parameter
 difference after the last timing (0 only if B computes the same bits).
+
+``--cpu-isa avx2`` holds XLA and its matmul library YNNPACK to AVX2 in this
+process first, as ``grokjax.bench --cpu-isa`` does (``grokjax.cpu_isa``).
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ def main() -> int:
     p.add_argument("--option", type=parse_option, action="append", default=[],
                    help="an XLA compile option for B, KEY=VALUE (repeatable), "
                         "e.g. xla_cpu_experimental_ynn_fusion_type=LIBRARY_FUSION_TYPE_DOT")
+    p.add_argument("--xla-default", action="store_true",
+                   help="B without grokjax's compile options (grokjax.xla_options): XLA's defaults")
     p.add_argument("--attention", choices=("sum", "dot"),
                    help="B's attention products: multiply-and-sum or einsums (default: as A)")
     p.add_argument("--dense", choices=("rows", "batched"),
@@ -48,9 +55,18 @@ def main() -> int:
     p.add_argument("--pairs", type=int, default=20, help="alternating A/B timings (default 20)")
     p.add_argument("--run-axis", choices=("map", "vmap"), default="map",
                    help="how the program steps its runs (default map, the CPU's; vmap is the GPU's)")
+    p.add_argument("--cpu-isa", choices=("avx2",), help="limit XLA and YNNPACK to this ISA first (grokjax.cpu_isa)")
     args = p.parse_args()
-    if not args.option and not args.attention and not args.dense:
-        p.error("nothing to compare: give --option, --attention and/or --dense")
+    if not args.option and not args.attention and not args.dense and not args.xla_default:
+        p.error("nothing to compare: give --option, --xla-default, --attention and/or --dense")
+
+    from grokjax import cpu_isa
+
+    try:  # before anything starts JAX's backend
+        isa_limit = cpu_isa.limit(args.cpu_isa) if args.cpu_isa else None
+    except cpu_isa.IsaError as e:
+        print(f"error: --cpu-isa {args.cpu_isa}: {e}", file=sys.stderr)
+        return 2
 
     import functools
 
@@ -77,7 +93,10 @@ def main() -> int:
             if args.dense:
                 model.dot_rows = default_dot if args.dense == "rows" else jax.lax.dot_general
             jax.clear_caches()
-        lowered = train.sweep_steps.lower(cfg, x, y, runs, start, 0)
+        fn = train.sweep_steps
+        if name == "B" and args.xla_default:  # the same function, jitted without grokjax's options
+            fn = jax.jit(train.sweep_steps.__wrapped__, static_argnames="config", donate_argnames="states")
+        lowered = fn.lower(cfg, x, y, runs, start, 0)
         model.attend, model.dot_rows = default_attend, default_dot
         t0 = time.perf_counter()
         try:
@@ -102,6 +121,7 @@ def main() -> int:
            "scale": f"paper config, {args.runs} run(s) over {args.run_axis}, "
                     f"{args.pairs} alternating pairs of {args.steps} updates",
            "options_B": options,
+           "xla_default_B": args.xla_default,
            "attention": {"A": "sum" if model.products_by_sum() else "dot", "B": args.attention or "as A"},
            "dense": {"A": "rows", "B": args.dense or "as A"},
            "compile_s": compile_s,
@@ -110,7 +130,8 @@ def main() -> int:
            "ratio_B_over_A": {"median": round(float(np.median(ratio)), 3),
                               "quartiles": [round(float(q), 3) for q in np.percentile(ratio, [25, 75])],
                               "wilcoxon_p": round(float(wilcoxon(ratio - 1).pvalue), 4)},
-           "max_param_diff": diff, "environment": report.environment()}
+           "max_param_diff": diff,
+           "environment": {**report.environment(), **({"cpu_isa_limit": isa_limit} if isa_limit else {})}}
     with open(args.out, "w") as f:
         json.dump(doc, f, indent=1)
     r = doc["ratio_B_over_A"]
