@@ -87,6 +87,7 @@ def main() -> int:
         p.error("--pairs must be at least 1")
     if Path(args.out).exists():
         p.error(f"{args.out} exists; give a new file")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
 
     from scipy.stats import wilcoxon
 
