@@ -1,6 +1,6 @@
 """Where one training step's time goes, op by op: which ops lose speed.
 
-    python sweeps/step_profile.py OUT.json [--steps 40] [--repeats 5] [--cpu-isa avx2]
+    python sweeps/step_profile.py OUT.json [--steps 40] [--repeats 5] [--cpu-isa avx2] [--xla-default]
 
 Runs the paper config's step (x+y mod 97 at frac 0.5, one run, the
 ``sweep_steps`` program ``grokjax.bench`` times) under the JAX profiler and
@@ -27,7 +27,9 @@ same precision, timed (median of ``--repeats``), for its standalone GFLOP/s:
 the issue's question of why a step's matmuls run slower than a matmul alone.
 ``--cpu-isa avx2`` limits XLA's own code and its matmul library YNNPACK to
 AVX2, as ``grokjax.bench --cpu-isa`` does (``grokjax.cpu_isa``): the
-closest stand-in for an AVX2-only CPU on an AVX-512 one.
+closest stand-in for an AVX2-only CPU on an AVX-512 one. ``--xla-default``
+compiles the step without grokjax's compile options (``grokjax.xla_options``;
+on CPU, YNNPACK for matmuls only), as XLA would by default.
 """
 
 from __future__ import annotations
@@ -149,10 +151,14 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=40, help="steps profiled (default 40)")
     p.add_argument("--repeats", type=int, default=5, help="timings of each standalone dot (default 5)")
     p.add_argument("--cpu-isa", choices=("avx2",), help="limit XLA and YNNPACK to this ISA (grokjax.cpu_isa)")
+    p.add_argument("--xla-default", action="store_true",
+                   help="compile without grokjax's compile options (grokjax.xla_options): XLA's defaults")
     args = p.parse_args()
-    from grokjax import cpu_isa, report
+    from grokjax import cpu_isa, report, xla_options
 
     isa_limit = cpu_isa.limit(args.cpu_isa) if args.cpu_isa else None
+    if args.xla_default:  # every program below, and the recorded environment, see no options
+        xla_options.compiler_options = lambda: {}
 
     ms, dots = profile_step(args.steps)
     kinds = collections.defaultdict(lambda: {"ms_per_step": 0.0, "ops": 0, "gflop_per_step": 0.0})
