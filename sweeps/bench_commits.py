@@ -45,7 +45,7 @@ def child(package_root: str, isa: str | None, bench_args: list[str]) -> None:
         mod = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = mod
         spec.loader.exec_module(mod)
-        mod.limit(isa)
+        print("cpu_isa_limit " + json.dumps(mod.limit(isa)), file=sys.stderr, flush=True)  # raises where refused
     sys.path.insert(0, package_root)
     sys.argv = ["grokjax.bench", *bench_args, "--json"]
     runpy.run_module("grokjax.bench", run_name="__main__", alter_sys=True)
@@ -113,6 +113,9 @@ def main() -> int:
                 doc = json.loads(run.stdout)
                 rates[name].append(cases(doc))
                 envs[name] = doc.get("environment", {})
+                limits = [line.split(" ", 1)[1] for line in run.stderr.splitlines() if line.startswith("cpu_isa_limit ")]
+                if limits:
+                    envs[name]["cpu_isa_limit"] = json.loads(limits[-1])
                 print(f"pair {i + 1}/{args.pairs} {name} {full[:8]}: "
                       + ", ".join(f"R={r} {v:.2f}" for r, v in rates[name][-1].items()) + " model-steps/s",
                       file=sys.stderr, flush=True)
