@@ -30,7 +30,13 @@ first and then after each of a case's timed calls; each case reports
 ``ratio_to_reference``, the median over those pairs of its model-steps/s over
 the reference's, and ``reference_steps_per_s``, the reference's median.
 Every output names the CPU's family, model and vector extensions: XLA:CPU's
-speed depends on them, so never compare across CPUs.
+speed depends on them, so never compare across CPUs. The JSON also records
+the clock as read, cache, threads per core, usable CPUs and any cgroup CPU
+quota (``environment.cpu_detail``), and each timing run first times one
+matmul alone at this model's shapes in XLA, numpy and PyTorch
+(``matmul_gflops``): where XLA alone runs as fast as the others but the
+step is slow, the step loses the time; where XLA alone is slow, the machine
+does.
 ``--cpu-isa avx2`` holds XLA, its matmul library YNNPACK and the reference's
 PyTorch to AVX2 in this process (``grokjax.cpu_isa``): on an AVX-512 CPU,
 the closest stand-in for an AVX2-only one.
@@ -384,6 +390,8 @@ def markdown(docs: list[dict]) -> str:
         keys = list(groks[0])
         lines += ["", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
         lines += ["| " + " | ".join(str(g[k]) for k in keys) + " |" for g in groks]
+    mats = {calibration_line(d["matmul_gflops"]) for d in docs if d.get("matmul_gflops")}
+    lines += [""] + sorted(mats) if mats else []
     envs = {f"{d['environment']['backend']}: {', '.join(sorted(set(d['environment']['devices'])))}, "
             f"{cpu_line(d['environment'])}, jax {d['environment']['jax']}" for d in docs}
     refs = {f"PyTorch reference step, timed alone: {d['reference']['steps_per_s']} steps/s (torch {d['reference']['torch']}, "
@@ -447,6 +455,9 @@ def main(argv=None) -> int:
                 print(json.dumps(results[-1]), flush=True)
         doc["time_to_grok"] = results
     else:
+        doc["matmul_gflops"] = matmul_calibration()
+        if not args.json:
+            print(f"# {calibration_line(doc['matmul_gflops'])}", flush=True)
         reference, paired = None, None
         if not args.no_reference:
             reference, paired = time_reference(args.steps, args.repeats)
@@ -507,6 +518,79 @@ def time_reference(steps: int, repeats: int) -> tuple[dict, object]:
     timed, info = reference_torch.stepper(data.x[order], data.y[order], tasks.n_train(0.5, data), steps)
     alone = float(np.median([timed() for _ in range(repeats)]))
     return {"steps_per_s": round(steps / alone, 2), "repeats": repeats, **info}, lambda: steps / timed()
+
+
+# this model's forward matmul x @ W at two row counts (the issue's shapes),
+# and the step's largest input gradient dy @ Wᵀ (B·2 rows)
+CALIBRATION = (("512x128 @ 128x512", (512, 128), (128, 512), False),
+               ("2048x128 @ 128x512", (2048, 128), (128, 512), False),
+               ("1024x512 @ (128x512)T", (1024, 512), (128, 512), True))
+
+
+def calibration_calls(a, b, transposed: bool) -> dict:
+    """``{library: call}``, each call computing ``a @ b`` (``a @ bᵀ`` when
+    ``transposed``) in float32: XLA as grokjax compiles it, numpy, and
+    PyTorch where installed."""
+    import jax
+    import jax.numpy as jnp
+
+    from grokjax import reference_torch, xla_options
+
+    hi = jax.lax.Precision.HIGHEST
+    xla = xla_options.jit(lambda a, b: jnp.matmul(a, b.T if transposed else b, precision=hi))
+    ja, jb = jnp.asarray(a), jnp.asarray(b)
+    calls = {"xla": lambda: xla(ja, jb), "numpy": lambda: a @ (b.T if transposed else b)}
+    if reference_torch.available():
+        import torch
+
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        calls["torch"] = lambda: ta @ (tb.T if transposed else tb)
+    return calls
+
+
+def matmul_calibration(repeats: int = 3) -> dict:
+    """GFLOP/s of one float32 matmul alone (median of ``repeats`` timings of
+    about 1 GFLOP each), in XLA as grokjax compiles it, in numpy's BLAS and
+    in PyTorch where installed: the machine's own matmul speed, beside which
+    a step's rates read. Where XLA alone runs as fast as the others but the
+    step does not, the step loses the time; where XLA alone is slower, the
+    machine does."""
+    import time
+
+    import jax
+
+    rng = np.random.default_rng(0)
+    out = {}
+    for name, a_shape, b_shape, transposed in CALIBRATION:
+        a, b = (rng.standard_normal(s, dtype=np.float32) for s in (a_shape, b_shape))
+        flop = 2 * a_shape[0] * a_shape[1] * (b_shape[0] if transposed else b_shape[1])
+        n = max(1, int(1e9 // flop))
+        calls = calibration_calls(a, b, transposed)
+        times = {lib: [] for lib in calls}
+        for call in calls.values():
+            jax.block_until_ready(call())  # compiled, warm
+        for _ in range(repeats):  # the libraries in turn, so that drift hits each alike
+            for lib, call in calls.items():
+                # a pause, then an untimed call: the other libraries' threads spin a
+                # while after their last call, taking the cores; this one's wake up
+                time.sleep(0.1)
+                jax.block_until_ready(call())
+                t0 = time.perf_counter()
+                for _ in range(n):
+                    r = call()
+                jax.block_until_ready(r)
+                times[lib].append((time.perf_counter() - t0) / n)
+        out[name] = {lib: round(flop / float(np.median(t)) / 1e9, 1) for lib, t in times.items()}
+    return out
+
+
+LIBRARIES = {"xla": "XLA", "numpy": "numpy", "torch": "PyTorch"}
+
+
+def calibration_line(gflops: dict) -> str:
+    """``matmul_calibration``'s figures as one line."""
+    return "One matmul alone, GFLOP/s: " + "; ".join(
+        f"{shape}: " + ", ".join(f"{LIBRARIES.get(lib, lib)} {v}" for lib, v in row.items()) for shape, row in gflops.items())
 
 
 def _print_row(row: dict, header: bool) -> None:

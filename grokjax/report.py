@@ -144,12 +144,31 @@ def cpu() -> dict:
     if not fields:
         return info
     flags = set(fields.get("flags", "").split())
+    siblings, cores = fields.get("siblings", ""), fields.get("cpu cores", "")
     return {
         "name": fields.get("model name", info["name"]),
         "family": fields.get("cpu family"),
         "model": fields.get("model"),
         "vector_extensions": [f for f in ("avx", "avx2", "fma", "avx512f", "avx512_bf16", "amx_tile") if f in flags],
+        # what else makes one CPU model run slower on one machine than another
+        "mhz": fields.get("cpu MHz"),  # as read at the time: the clock may move
+        "cache": fields.get("cache size"),
+        "threads_per_core": int(siblings) // int(cores) if siblings.isdigit() and cores.isdigit() and int(cores) else None,
+        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cpu_quota": cgroup_cpu_quota(),
+        "virtualized": "hypervisor" in flags,
     }
+
+
+def cgroup_cpu_quota(path: str = "/sys/fs/cgroup/cpu.max") -> float | None:
+    """The CPUs this process's cgroup may use on average (cgroup v2's
+    ``cpu.max``, quota / period), or None where unlimited or unknown."""
+    try:
+        with open(path) as f:
+            quota, period = f.read().split()[:2]
+        return None if quota == "max" else round(int(quota) / int(period), 2)
+    except (OSError, ValueError):
+        return None
 
 
 def environment() -> dict:

@@ -66,3 +66,20 @@ def test_step_flops_of_the_three_paths_at_the_paper_config():
     assert bench.step_flops(config, 99, "full") == full
     assert round(full / 1e9, 2) == 4.99
     assert full > bench.step_flops(config, 99, "answer") > bench.step_flops(config, 99, "factorized")
+
+
+def test_calibration_matmuls_compute_the_product_in_every_library():
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    a, b, bt = (rng.standard_normal(s, dtype=np.float32) for s in ((8, 4), (4, 6), (6, 4)))
+    for right, transposed, want in ((b, False, a @ b), (bt, True, a @ bt.T)):
+        calls = bench.calibration_calls(a, right, transposed)
+        assert {"xla", "numpy"} <= set(calls) and ("torch" in calls) == reference_torch.available()
+        for lib, call in calls.items():
+            np.testing.assert_allclose(np.asarray(call()), want, rtol=1e-5, err_msg=lib)
+
+
+def test_saved_calibration_reads_back():
+    doc = {"environment": ENV, "cases": [], "matmul_gflops": {"512x128 @ 128x512": {"xla": 120.0, "numpy": 150.0}}}
+    assert "One matmul alone, GFLOP/s: 512x128 @ 128x512: XLA 120.0, numpy 150.0" in bench.markdown([doc])
