@@ -34,9 +34,10 @@ speed depends on them, so never compare across CPUs. The JSON also records
 the clock as read, cache, threads per core, usable CPUs and any cgroup CPU
 quota (``environment.cpu_detail``), and each timing run first times one
 matmul alone at this model's shapes in XLA, numpy and PyTorch
-(``matmul_gflops``): where XLA alone runs as fast as the others but the
-step is slow, the step loses the time; where XLA alone is slow, the machine
-does.
+(``matmul_gflops``), and a chain of small ops in XLA (``op_latency_us``,
+the cost of each when split over threads): where XLA's matmul alone runs as fast as the others
+but the step is slow, the step loses the time, maybe per op; where XLA's
+matmul alone is slow, the machine does.
 ``--cpu-isa avx2`` holds XLA, its matmul library YNNPACK and the reference's
 PyTorch to AVX2 in this process (``grokjax.cpu_isa``): on an AVX-512 CPU,
 the closest stand-in for an AVX2-only one.
@@ -390,7 +391,7 @@ def markdown(docs: list[dict]) -> str:
         keys = list(groks[0])
         lines += ["", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
         lines += ["| " + " | ".join(str(g[k]) for k in keys) + " |" for g in groks]
-    mats = {calibration_line(d["matmul_gflops"]) for d in docs if d.get("matmul_gflops")}
+    mats = {calibration_line(d["matmul_gflops"], d.get("op_latency_us")) for d in docs if d.get("matmul_gflops")}
     lines += [""] + sorted(mats) if mats else []
     envs = {f"{d['environment']['backend']}: {', '.join(sorted(set(d['environment']['devices'])))}, "
             f"{cpu_line(d['environment'])}, jax {d['environment']['jax']}" for d in docs}
@@ -455,9 +456,9 @@ def main(argv=None) -> int:
                 print(json.dumps(results[-1]), flush=True)
         doc["time_to_grok"] = results
     else:
-        doc["matmul_gflops"] = matmul_calibration()
+        doc["matmul_gflops"], doc["op_latency_us"] = matmul_calibration(), op_latency_us()
         if not args.json:
-            print(f"# {calibration_line(doc['matmul_gflops'])}", flush=True)
+            print(f"# {calibration_line(doc['matmul_gflops'], doc['op_latency_us'])}", flush=True)
         reference, paired = None, None
         if not args.no_reference:
             reference, paired = time_reference(args.steps, args.repeats)
@@ -584,13 +585,45 @@ def matmul_calibration(repeats: int = 3) -> dict:
     return out
 
 
+def op_latency_us(n_ops: int = 256, repeats: int = 7) -> float:
+    """Microseconds per op of a chain of ``n_ops`` dependent small ops in
+    one XLA program (a 64×64 matmul and a tanh each, about 0.5 MFLOP): what
+    a small op costs when XLA splits it over its threads, as it does many of
+    a step's 400 ops and as a large matmul alone does not show. A machine
+    whose threads hand work over slowly shows it here. (On a 2-core Zen 4
+    it read about 16–22 µs, and less pinned to one core: the split costs
+    more than it gains at this size.)"""
+    import time
+
+    import jax
+    import jax.numpy as jnp
+
+    from grokjax import xla_options
+
+    def chain(x, ws):
+        return jax.lax.scan(lambda x, w: (jnp.tanh(x @ w), None), x, ws, unroll=True)[0]
+
+    f = xla_options.jit(chain)
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal((64, 64), dtype=np.float32))
+    ws = jnp.asarray(rng.standard_normal((n_ops, 64, 64), dtype=np.float32) / 8)
+    jax.block_until_ready(f(x, ws))
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(f(x, ws))
+        times.append(time.perf_counter() - t0)
+    return round(float(np.median(times)) / n_ops * 1e6, 1)
+
+
 LIBRARIES = {"xla": "XLA", "numpy": "numpy", "torch": "PyTorch"}
 
 
-def calibration_line(gflops: dict) -> str:
-    """``matmul_calibration``'s figures as one line."""
-    return "One matmul alone, GFLOP/s: " + "; ".join(
+def calibration_line(gflops: dict, latency_us: float | None = None) -> str:
+    """``matmul_calibration``'s and ``op_latency_us``'s figures as one line."""
+    line = "One matmul alone, GFLOP/s: " + "; ".join(
         f"{shape}: " + ", ".join(f"{LIBRARIES.get(lib, lib)} {v}" for lib, v in row.items()) for shape, row in gflops.items())
+    return line + (f". XLA's small ops in a chain: {latency_us} µs each" if latency_us is not None else "")
 
 
 def _print_row(row: dict, header: bool) -> None:

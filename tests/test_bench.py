@@ -81,5 +81,7 @@ def test_calibration_matmuls_compute_the_product_in_every_library():
 
 
 def test_saved_calibration_reads_back():
-    doc = {"environment": ENV, "cases": [], "matmul_gflops": {"512x128 @ 128x512": {"xla": 120.0, "numpy": 150.0}}}
-    assert "One matmul alone, GFLOP/s: 512x128 @ 128x512: XLA 120.0, numpy 150.0" in bench.markdown([doc])
+    doc = {"environment": ENV, "cases": [], "matmul_gflops": {"512x128 @ 128x512": {"xla": 120.0, "numpy": 150.0}},
+           "op_latency_us": 21.5}
+    assert ("One matmul alone, GFLOP/s: 512x128 @ 128x512: XLA 120.0, numpy 150.0. "
+            "XLA's small ops in a chain: 21.5 µs each") in bench.markdown([doc])
