@@ -391,8 +391,10 @@ def markdown(docs: list[dict]) -> str:
         keys = list(groks[0])
         lines += ["", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
         lines += ["| " + " | ".join(str(g[k]) for k in keys) + " |" for g in groks]
-    mats = {calibration_line(d["matmul_gflops"], d.get("op_latency_us")) for d in docs if d.get("matmul_gflops")}
-    lines += [""] + sorted(mats) if mats else []
+    # each with its machine: a calibration means nothing without the CPU and its limit
+    mats = [f"{calibration_line(d['matmul_gflops'], d.get('op_latency_us'))} ({cpu_line(d['environment'])})"
+            for d in docs if d.get("matmul_gflops")]
+    lines += [""] + list(dict.fromkeys(mats)) if mats else []
     envs = {f"{d['environment']['backend']}: {', '.join(sorted(set(d['environment']['devices'])))}, "
             f"{cpu_line(d['environment'])}, jax {d['environment']['jax']}" for d in docs}
     refs = {f"PyTorch reference step, timed alone: {d['reference']['steps_per_s']} steps/s (torch {d['reference']['torch']}, "
