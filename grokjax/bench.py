@@ -32,7 +32,7 @@ the reference's, and ``reference_steps_per_s``, the reference's median.
 Every output names the CPU's family, model and vector extensions: XLA:CPU's
 speed depends on them, so never compare across CPUs. The JSON also records
 the clock as read, cache, threads per core, usable CPUs and any cgroup CPU
-quota (``environment.cpu_detail``), and each timing run first times one
+quota (``environment.cpu_detail``), and each timing run on a CPU first times one
 matmul alone at this model's shapes in XLA, numpy and PyTorch
 (``matmul_gflops``), and a chain of small ops in XLA (``op_latency_us``,
 the cost of each when split over threads): where XLA's matmul alone runs as fast as the others
@@ -121,10 +121,11 @@ def _peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10  # KiB on Linux
 
 
-def paper_step():
+def paper_step(xla_defaults: bool = False):
     """The paper config's training loop for one run (the ``sweep_steps``
     program ``time_case`` times), compiled and warmed: ``(call, states,
-    compiled)``, where ``call(states, steps)`` runs ``steps`` updates."""
+    compiled)``, where ``call(states, steps)`` runs ``steps`` updates;
+    ``xla_defaults``: compiled without grokjax's compile options."""
     import jax
     import jax.numpy as jnp
 
@@ -136,7 +137,8 @@ def paper_step():
     x, y = jnp.asarray(table.x), jnp.asarray(table.y)
     runs = make_runs(table, [dict(seed=0, frac=0.5)])
     states = train.sweep_init(config, x, runs)
-    compiled = train.sweep_steps.lower(config, x, y, runs, states, 0).compile()
+    program = train.sweep_steps.with_xla_defaults() if xla_defaults else train.sweep_steps
+    compiled = program.lower(config, x, y, runs, states, 0).compile()
 
     def call(s, steps):
         return compiled(x, y, runs, s, steps)
@@ -365,6 +367,9 @@ def make_parser():
                    help="limit XLA's kernels, YNNPACK's matmuls and the PyTorch reference (ATen, MKL, oneDNN) "
                         "to this ISA in this process: on an AVX-512 CPU, the closest stand-in for an AVX2-only "
                         "CPU such as AMD Zen 3 (see grokjax.cpu_isa)")
+    p.add_argument("--no-calibration", action="store_true",
+                   help="skip timing one matmul alone in XLA, numpy and PyTorch and a chain of small XLA ops before "
+                        "the cases (a few seconds; CPU only)")
     p.add_argument("--no-reference", action="store_true",
                    help="skip timing the PyTorch reference's step (timed only where torch is installed)")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
@@ -458,8 +463,11 @@ def main(argv=None) -> int:
                 print(json.dumps(results[-1]), flush=True)
         doc["time_to_grok"] = results
     else:
-        doc["matmul_gflops"], doc["op_latency_us"] = matmul_calibration(), op_latency_us()
-        if not args.json:
+        if args.no_calibration or jax.default_backend() != "cpu":
+            doc["matmul_gflops"] = None  # skipped: asked, or not a CPU backend (XLA on the device, numpy on the host)
+        else:
+            doc["matmul_gflops"], doc["op_latency_us"] = matmul_calibration(), op_latency_us()
+        if not args.json and doc["matmul_gflops"]:
             print(f"# {calibration_line(doc['matmul_gflops'], doc['op_latency_us'])}", flush=True)
         reference, paired = None, None
         if not args.no_reference:
@@ -551,38 +559,42 @@ def calibration_calls(a, b, transposed: bool) -> dict:
     return calls
 
 
+def seconds_per_call(call, n: int, pause: float = 0.0) -> float:
+    """Seconds per call of ``n`` calls of ``call`` in a row (results waited
+    for), after ``pause`` seconds and one untimed call: other libraries'
+    threads spin a while after their last call, taking the cores, and this
+    one's must wake up."""
+    import time
+
+    import jax
+
+    time.sleep(pause)
+    jax.block_until_ready(call())
+    t0 = time.perf_counter()
+    for _ in range(n):
+        r = call()
+    jax.block_until_ready(r)
+    return (time.perf_counter() - t0) / n
+
+
 def matmul_calibration(repeats: int = 3) -> dict:
     """GFLOP/s of one float32 matmul alone (median of ``repeats`` timings of
     about 1 GFLOP each), in XLA as grokjax compiles it, in numpy's BLAS and
     in PyTorch where installed: the machine's own matmul speed, beside which
     a step's rates read. Where XLA alone runs as fast as the others but the
     step does not, the step loses the time; where XLA alone is slower, the
-    machine does."""
-    import time
-
-    import jax
-
+    machine does. CPU only: elsewhere XLA's matmul runs on the device and
+    the others on the host."""
     rng = np.random.default_rng(0)
     out = {}
     for name, a_shape, b_shape, transposed in CALIBRATION:
         a, b = (rng.standard_normal(s, dtype=np.float32) for s in (a_shape, b_shape))
         flop = 2 * a_shape[0] * a_shape[1] * (b_shape[0] if transposed else b_shape[1])
-        n = max(1, int(1e9 // flop))
         calls = calibration_calls(a, b, transposed)
         times = {lib: [] for lib in calls}
-        for call in calls.values():
-            jax.block_until_ready(call())  # compiled, warm
         for _ in range(repeats):  # the libraries in turn, so that drift hits each alike
             for lib, call in calls.items():
-                # a pause, then an untimed call: the other libraries' threads spin a
-                # while after their last call, taking the cores; this one's wake up
-                time.sleep(0.1)
-                jax.block_until_ready(call())
-                t0 = time.perf_counter()
-                for _ in range(n):
-                    r = call()
-                jax.block_until_ready(r)
-                times[lib].append((time.perf_counter() - t0) / n)
+                times[lib].append(seconds_per_call(call, max(1, int(1e9 // flop)), pause=0.1))
         out[name] = {lib: round(flop / float(np.median(t)) / 1e9, 1) for lib, t in times.items()}
     return out
 
@@ -592,9 +604,8 @@ def op_latency_us(n_ops: int = 256, repeats: int = 7) -> float:
     one XLA program (a 64×64 matmul and a tanh each, about 0.5 MFLOP): what
     a small op costs when XLA splits it over its threads, as it does many of
     a step's 400 ops and as a large matmul alone does not show. A machine
-    whose threads hand work over slowly shows it here. (On a 2-core Zen 4
-    it read about 16–22 µs, and less pinned to one core: the split costs
-    more than it gains at this size.)"""
+    whose threads hand work over slowly shows it here (15–18 µs on a 2-core
+    Zen 4, ``results/bench_cpu_zen4/calibration/``)."""
     import time
 
     import jax
@@ -616,6 +627,20 @@ def op_latency_us(n_ops: int = 256, repeats: int = 7) -> float:
         jax.block_until_ready(f(x, ws))
         times.append(time.perf_counter() - t0)
     return round(float(np.median(times)) / n_ops * 1e6, 1)
+
+
+def paired_ratios(ratios) -> dict:
+    """What alternating pairs of timings say: each pair's ratio (B over A,
+    or later over earlier), their median, quartiles and range, and a
+    Wilcoxon signed-rank test of ratio = 1 (None with one pair)."""
+    from scipy.stats import wilcoxon
+
+    r = np.asarray(ratios, dtype=float)
+    return {"per_pair": [round(float(x), 3) for x in r],
+            "median": round(float(np.median(r)), 3),
+            "quartiles": [round(float(q), 3) for q in np.percentile(r, [25, 75])],
+            "range": [round(float(r.min()), 3), round(float(r.max()), 3)],
+            "wilcoxon_p": round(float(wilcoxon(r - 1).pvalue), 4) if len(r) > 1 else None}
 
 
 LIBRARIES = {"xla": "XLA", "numpy": "numpy", "torch": "PyTorch"}

@@ -145,30 +145,57 @@ def cpu() -> dict:
         return info
     flags = set(fields.get("flags", "").split())
     siblings, cores = fields.get("siblings", ""), fields.get("cpu cores", "")
+    try:
+        mhz = float(fields["cpu MHz"])
+    except (KeyError, ValueError):
+        mhz = None
     return {
         "name": fields.get("model name", info["name"]),
         "family": fields.get("cpu family"),
         "model": fields.get("model"),
         "vector_extensions": [f for f in ("avx", "avx2", "fma", "avx512f", "avx512_bf16", "amx_tile") if f in flags],
         # what else makes one CPU model run slower on one machine than another
-        "mhz": fields.get("cpu MHz"),  # as read at the time: the clock may move
+        "mhz": mhz,  # as read at the time: the clock may move
         "cache": fields.get("cache size"),
         "threads_per_core": int(siblings) // int(cores) if siblings.isdigit() and cores.isdigit() and int(cores) else None,
         "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "cpu_quota": cgroup_cpu_quota(),
-        "virtualized": "hypervisor" in flags,
+        "virtualized": ("hypervisor" in flags) if flags else None,
     }
 
 
-def cgroup_cpu_quota(path: str = "/sys/fs/cgroup/cpu.max") -> float | None:
-    """The CPUs this process's cgroup may use on average (cgroup v2's
-    ``cpu.max``, quota / period), or None where unlimited or unknown."""
+def cgroup_cpu_quota(root: str = "/sys/fs/cgroup", own: str = "/proc/self/cgroup") -> float | str | None:
+    """The CPUs this process's cgroup may use on average (quota / period):
+    a number, ``"unlimited"``, or None where it cannot be read. cgroup v2's
+    ``cpu.max`` or v1's ``cpu.cfs_quota_us`` and ``cpu.cfs_period_us``, in
+    the process's own cgroup (``own``) where that folder is visible, else
+    at the root of the mount (what a container sees of its own)."""
     try:
-        with open(path) as f:
-            quota, period = f.read().split()[:2]
-        return None if quota == "max" else round(int(quota) / int(period), 2)
-    except (OSError, ValueError):
-        return None
+        with open(own) as f:
+            entries = [line.strip().split(":", 2) for line in f if line.count(":") >= 2]
+    except OSError:
+        entries = []
+    v2 = [path for _, controllers, path in entries if controllers == ""]
+    v1 = [path for _, controllers, path in entries if "cpu" in controllers.split(",")]
+    candidates = []
+    for path in v2 + [""]:
+        candidates.append(("v2", Path(root, path.lstrip("/"))))
+    for path in v1 + [""]:
+        for mount in ("cpu", "cpu,cpuacct", "cpuacct,cpu"):
+            candidates.append(("v1", Path(root, mount, path.lstrip("/"))))
+    for version, folder in candidates:
+        try:
+            if version == "v2":
+                quota, period = (folder / "cpu.max").read_text().split()[:2]
+                unlimited = quota == "max"
+            else:
+                quota = (folder / "cpu.cfs_quota_us").read_text().strip()
+                period = (folder / "cpu.cfs_period_us").read_text().strip()
+                unlimited = int(quota) < 0
+            return "unlimited" if unlimited else round(int(quota) / int(period), 2)
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 def environment() -> dict:

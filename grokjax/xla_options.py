@@ -66,6 +66,14 @@ class _Jit:
             return self._nested(*args, **kwargs)
         return self._get()(*args, **kwargs)
 
+    def with_xla_defaults(self):
+        """The same function and jit arguments, without grokjax's compile
+        options: the program as XLA compiles it by default (for measuring
+        what the options change)."""
+        import jax
+
+        return jax.jit(self._fn, **self._kwargs)
+
     def __getattr__(self, name):  # lower, trace, eval_shape, ...
         if name.startswith("_"):
             raise AttributeError(name)

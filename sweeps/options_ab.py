@@ -73,9 +73,7 @@ def main() -> int:
     import jax
     import jax.numpy as jnp
     import numpy as np
-    from scipy.stats import wilcoxon
-
-    from grokjax import model, report, train
+    from grokjax import bench, model, report, train
     from grokjax.config import Config, make_runs
 
     options = dict(args.option)
@@ -93,9 +91,7 @@ def main() -> int:
             if args.dense:
                 model.dot_rows = default_dot if args.dense == "rows" else jax.lax.dot_general
             jax.clear_caches()
-        fn = train.sweep_steps
-        if name == "B" and args.xla_default:  # the same function, jitted without grokjax's options
-            fn = jax.jit(train.sweep_steps.__wrapped__, static_argnames="config", donate_argnames="states")
+        fn = train.sweep_steps.with_xla_defaults() if name == "B" and args.xla_default else train.sweep_steps
         lowered = fn.lower(cfg, x, y, runs, start, 0)
         model.attend, model.dot_rows = default_attend, default_dot
         t0 = time.perf_counter()
@@ -127,9 +123,7 @@ def main() -> int:
            "compile_s": compile_s,
            "model_steps_per_s": {k: [round(v, 2) for v in r] for k, r in rates.items()},
            "median_model_steps_per_s": {k: round(float(np.median(r)), 2) for k, r in rates.items()},
-           "ratio_B_over_A": {"median": round(float(np.median(ratio)), 3),
-                              "quartiles": [round(float(q), 3) for q in np.percentile(ratio, [25, 75])],
-                              "wilcoxon_p": round(float(wilcoxon(ratio - 1).pvalue), 4)},
+           "ratio_B_over_A": bench.paired_ratios(ratio),
            "max_param_diff": diff,
            "environment": {**report.environment(), **({"cpu_isa_limit": isa_limit} if isa_limit else {})}}
     with open(args.out, "w") as f:

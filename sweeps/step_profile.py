@@ -28,8 +28,9 @@ the issue's question of why a step's matmuls run slower than a matmul alone.
 ``--cpu-isa avx2`` limits XLA's own code and its matmul library YNNPACK to
 AVX2, as ``grokjax.bench --cpu-isa`` does (``grokjax.cpu_isa``): the
 closest stand-in for an AVX2-only CPU on an AVX-512 one. ``--xla-default``
-compiles the step without grokjax's compile options (``grokjax.xla_options``;
-on CPU, YNNPACK for matmuls only), as XLA would by default.
+compiles the step with XLA's default options instead of grokjax's
+(``grokjax.xla_options``: on CPU grokjax hands YNNPACK matmuls only; XLA's
+defaults hand it reductions and elementwise ops too).
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ import json
 import re
 import statistics
 import sys
-import time
 
 DOT = re.compile(r"= (\S+) dot\(([^)]*)\),(.*)")
 
@@ -111,11 +111,11 @@ def kind_of(name: str, dots: dict) -> str:
     return "other"
 
 
-def profile_step(steps: int):
+def profile_step(steps: int, xla_defaults: bool = False):
     """(ms per step of each XLA op, by name; the dots of the compiled step, by op name)."""
     from grokjax import bench
 
-    call, states, compiled = bench.paper_step()
+    call, states, compiled = bench.paper_step(xla_defaults)
     _, ms = bench.op_times(lambda s: call(s, steps), states)
     ms = collections.Counter({name: t / steps for name, t in ms.items()})
     return ms, parse_dots(compiled.as_text())
@@ -127,21 +127,16 @@ def standalone_gflops(dot: dict, repeats: int) -> float:
     import jax.numpy as jnp
     import numpy as np
 
+    from grokjax import bench
+
     dims = dot["dims"]
     dn = ((tuple(dims["lhs_contracting_dims"]), tuple(dims["rhs_contracting_dims"])),
           (tuple(dims["lhs_batch_dims"]), tuple(dims["rhs_batch_dims"])))
     rng = np.random.default_rng(0)
     a, b = (jnp.asarray(rng.standard_normal(s, dtype=np.float32)) for s in dot["shapes"][:2])
     f = jax.jit(lambda a, b: jax.lax.dot_general(a, b, dn, precision=jax.lax.Precision.HIGHEST))
-    jax.block_until_ready(f(a, b))
     n = max(1, int(2e8 // max(dot["flops"], 1)))  # about 0.2 GFLOP per timing
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            out = f(a, b)
-        jax.block_until_ready(out)
-        times.append((time.perf_counter() - t0) / n)
+    times = [bench.seconds_per_call(lambda: f(a, b), n) for _ in range(repeats)]
     return dot["flops"] / statistics.median(times) / 1e9
 
 
@@ -152,15 +147,19 @@ def main() -> int:
     p.add_argument("--repeats", type=int, default=5, help="timings of each standalone dot (default 5)")
     p.add_argument("--cpu-isa", choices=("avx2",), help="limit XLA and YNNPACK to this ISA (grokjax.cpu_isa)")
     p.add_argument("--xla-default", action="store_true",
-                   help="compile without grokjax's compile options (grokjax.xla_options): XLA's defaults")
+                   help="compile the step with XLA's default options, without grokjax's (grokjax.xla_options: on "
+                        "CPU grokjax gives YNNPACK matmuls only; XLA's defaults give it reductions and elementwise "
+                        "ops too)")
     args = p.parse_args()
-    from grokjax import cpu_isa, report, xla_options
+    from grokjax import cpu_isa, report
 
-    isa_limit = cpu_isa.limit(args.cpu_isa) if args.cpu_isa else None
-    if args.xla_default:  # every program below, and the recorded environment, see no options
-        xla_options.compiler_options = lambda: {}
+    try:
+        isa_limit = cpu_isa.limit(args.cpu_isa) if args.cpu_isa else None
+    except cpu_isa.IsaError as e:
+        print(f"error: --cpu-isa {args.cpu_isa}: {e}", file=sys.stderr)
+        return 2
 
-    ms, dots = profile_step(args.steps)
+    ms, dots = profile_step(args.steps, args.xla_default)
     kinds = collections.defaultdict(lambda: {"ms_per_step": 0.0, "ops": 0, "gflop_per_step": 0.0})
     for name, t in ms.items():
         k = kinds[kind_of(name, dots)]
@@ -194,7 +193,10 @@ def main() -> int:
            "scale": "paper config (x+y mod 97, frac 0.5, batch 512, factorized path), one run, "
                     f"{args.steps} profiled steps; the profiler's own overhead is included",
            "ms_per_step_profiled": round(total, 2), "kinds": table, "dots": per_dot,
-           "environment": {**report.environment(), **({"cpu_isa_limit": isa_limit} if isa_limit else {})}}
+           "xla_default": args.xla_default,
+           "environment": {**report.environment(), **({"cpu_isa_limit": isa_limit} if isa_limit else {}),
+                           # the options the profiled step compiled with
+                           **({"compiler_options": {}} if args.xla_default else {})}}
     with open(args.out, "w") as f:
         json.dump(doc, f, indent=1)
     print(f"{total:.1f} ms per profiled step")

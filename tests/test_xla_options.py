@@ -40,3 +40,19 @@ def test_the_wrapper_keeps_jit_semantics():
     assert f(jnp.arange(3.0), n=2).tolist() == [0.0, 2.0, 4.0]
     assert f.lower(jnp.arange(3.0), n=2).compile()(jnp.arange(3.0)).tolist() == [0.0, 2.0, 4.0]
     assert jax.eval_shape(lambda x: f(x, n=3), jnp.zeros(4)).shape == (4,)
+
+
+def test_with_xla_defaults_is_the_same_function_without_the_options():
+    _options_or_skip()
+
+    def layer_norm_scale_grad(a, b):  # as above: grokjax keeps this sum out of YNNPACK, XLA's defaults do not
+        return (a * b).sum(0)
+
+    f = xla_options.jit(layer_norm_scale_grad)
+    a = np.ones((512, 128), np.float32)
+    assert "__ynn_fusion" not in f.lower(a, a).compile().as_text()
+    plain = f.with_xla_defaults()
+    assert "__ynn_fusion" in plain.lower(a, a).compile().as_text()
+    assert plain(a, a).tolist() == f(a, a).tolist()
+    g = xla_options.jit(lambda x, n: x * n, static_argnames="n").with_xla_defaults()  # the jit arguments kept
+    assert g(jnp.arange(3.0), n=2).tolist() == [0.0, 2.0, 4.0]
