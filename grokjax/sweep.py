@@ -179,7 +179,9 @@ def make_parser() -> argparse.ArgumentParser:
     h = p.add_argument_group("devices and hosts", "see the README, 'Many devices, many hosts'")
     h.add_argument("--devices", type=int, metavar="N",
                    help="split the runs over the first N devices (a 1-D mesh 'runs'; padded runs never reach the "
-                        "results); 0: every visible device (0)")
+                        "results); 0: every visible device (0). On a CPU, "
+                        "XLA_FLAGS=--xla_force_host_platform_device_count=CORES makes one device per core: a sweep "
+                        "of several runs trained 1.24x faster that way on 2 cores (README, Speed)")
     h.add_argument("--coordinator", metavar="HOST:PORT",
                    help="address of process 0 for jax.distributed.initialize, or 'auto' on SLURM, Open MPI, Kubernetes or Cloud TPU")
     h.add_argument("--num-processes", type=int, metavar="N", help="processes in all (with --coordinator HOST:PORT)")
