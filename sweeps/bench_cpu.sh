@@ -4,8 +4,10 @@
 # installed), the same with XLA, its matmul library YNNPACK and PyTorch all
 # limited to AVX2 (--cpu-isa avx2: what an AVX2-only CPU such as AMD Zen 3
 # would run; on such a CPU it changes nothing), the run-axis and model-path
-# comparison at R=8, the time to grok one run, and a profile. Writes JSON
-# into $1; name the folder after the CPU (results/bench_cpu is the Zen 3's).
+# comparison at R=8, the time to grok one run, a profile, a sweep's runs split
+# one device per core, and today's code against the code the Zen 3 ran
+# (f649e43), side by side. Writes JSON into $1; name the folder after the CPU
+# (results/bench_cpu is the Zen 3's).
 set -euo pipefail
 out=${1:?usage: bash sweeps/bench_cpu.sh OUT  (e.g. results/bench_cpu_<cpu>)}
 mkdir -p "$out"
@@ -20,4 +22,12 @@ python -m grokjax.bench --runs 8 --run-axis map,vmap,map:4 --model-path factoriz
   --no-reference --json > "$out/options.json"
 python -m grokjax.bench --time-to-grok --json > "$out/time_to_grok.json"
 python -m grokjax.bench --runs 1 --steps 20 --repeats 1 --profile --no-reference --json > "$out/profile.json"
+# one forced host device per core: a sweep's runs split over the cores (results/bench_cpu_zen4/devices/)
+cores=$(python -c "import os; print(len(os.sched_getaffinity(0)))")
+XLA_FLAGS=--xla_force_host_platform_device_count=$cores python -m grokjax.bench \
+  --runs $((cores * 4)),$((cores * 32)) --devices 1,$cores \
+  --steps 10 --repeats 3 --json > "$out/devices.json" || { rm -f "$out/devices.json"; echo "device rows skipped" >&2; }
 python -m grokjax.bench --read "$out"/*.json
+# the code the Zen 3 ran against this checkout's, each commit's own benchmark in alternating processes
+python sweeps/bench_commits.py "$out/commits.json" --base f649e43 --pairs 4 \
+  || echo "commit comparison skipped (the error above; it needs a git checkout)" >&2
