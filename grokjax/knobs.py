@@ -42,7 +42,7 @@ class Knob:
 
 
 KNOBS: tuple[Knob, ...] = (
-    Knob("lr", 1e-3, None, _positive, "peak learning rate; linear warmup over the first 10 updates"),
+    Knob("lr", 1e-3, None, _positive, "peak learning rate, reached after warmup_steps updates of linear warmup (10 for tables, 0 for the other tasks)"),
     Knob("weight_decay", 1.0, None, _nonneg, "AdamW's decoupled weight decay toward 0"),
     Knob("init_scale", 1.0, None, _positive, "α: every initial parameter times α (Omnigrok); no effect where weight_norm_target > 0, which rescales the init to its norm"),
     Knob("weight_decay_init", 0.0, "weight_decay_init", _nonneg,

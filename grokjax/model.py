@@ -47,9 +47,17 @@ from grokjax.errors import SpecError
 
 PATHS = ("factorized", "answer", "full")
 
+
+
+def float32_draws(init):
+    """``init`` drawing in float32 whatever the parameter's dtype, then cast:
+    a seed then gives the same initial weights under ``x64`` as without."""
+    return lambda key, shape, dtype=jnp.float32: init(key, shape, jnp.float32).astype(dtype)
+
+
 # PyTorch's nn.Linear default, U(±1/√fan_in), and nn.Embedding's N(0, 1).
-torch_linear_init = nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform")
-torch_embed_init = nn.initializers.normal(1.0)
+torch_linear_init = float32_draws(nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform"))
+torch_embed_init = float32_draws(nn.initializers.normal(1.0))
 
 
 def dot_rows(lhs, rhs, dimension_numbers, precision=None, preferred_element_type=None):
@@ -78,7 +86,7 @@ def Dense(features: int, dtype) -> nn.Dense:
 
 def residual_dropout(x, rate, key):
     """Inverted dropout at a (possibly traced) rate; rate 0 returns x exactly."""
-    keep = jax.random.uniform(key, x.shape) >= rate
+    keep = jax.random.uniform(key, x.shape, jnp.float32) >= rate
     return jnp.where(keep, x * (1 / (1 - rate)), 0).astype(x.dtype)  # see softmax: no divide by a broadcast
 
 
@@ -342,10 +350,7 @@ def _uniform_bias(fan_in: int):
     """PyTorch's nn.Linear bias init, U(±1/√fan_in)."""
     bound = 1 / np.sqrt(fan_in)
 
-    def init(key, shape, dtype=jnp.float32):
-        return jax.random.uniform(key, shape, dtype, -bound, bound)
-
-    return init
+    return float32_draws(lambda key, shape, dtype: jax.random.uniform(key, shape, dtype, -bound, bound))
 
 
 ACTIVATIONS = {"relu": nn.relu, "tanh": jnp.tanh, "silu": nn.silu, "gelu": nn.gelu}

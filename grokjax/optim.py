@@ -65,10 +65,13 @@ class CountState(NamedTuple):
     count: jax.Array  # int32: updates so far; with the key, names this step's noise
 
 
-def _normal_like(key, tree):
+def normal_like(key, tree):
+    """ε ~ N(0, I) shaped like ``tree``, one key per leaf. Drawn in float32
+    and cast, so that a seed gives the same noise under ``x64``."""
     leaves, treedef = jax.tree.flatten(tree)
     keys = jax.random.split(key, len(leaves))
-    return jax.tree.unflatten(treedef, [jax.random.normal(k, x.shape, x.dtype) for k, x in zip(keys, leaves)])
+    return jax.tree.unflatten(treedef, [jax.random.normal(k, x.shape, jnp.float32).astype(x.dtype)
+                                        for k, x in zip(keys, leaves)])
 
 
 def add_constant_noise(std, key) -> optax.GradientTransformation:
@@ -85,7 +88,7 @@ def add_constant_noise(std, key) -> optax.GradientTransformation:
         return CountState(jnp.zeros((), jnp.int32))
 
     def update(updates, state, params=None):
-        eps = _normal_like(jax.random.fold_in(key, state.count), updates)
+        eps = normal_like(jax.random.fold_in(key, state.count), updates)
         updates = jax.tree.map(lambda u, e: u + std * e, updates, eps)
         return updates, CountState(state.count + 1)
 

@@ -332,8 +332,8 @@ class SweepSpec:
         task.check_model(model.name)
         if isinstance(task, TeacherStudentTask) and self.train_sizes is not None:
             biggest = max((_number("train size", n, int) for n in _tuple(self.train_sizes)), default=0)
-            if biggest > task.n_train:  # its pool grows to the largest size; its test set stays
-                task = dataclasses.replace(task, n_train=biggest)
+            if biggest > max(task.n_train, task.pool):  # its pool grows to the largest size; its test set stays
+                task = dataclasses.replace(task, pool=biggest)
                 _set(self, task=task)
         # each op of a several-op table task is checked on its own table
         parts = [part.data() for part in task.parts()]

@@ -55,6 +55,10 @@ class TaskData:
     n_classes: int | None  # labels lie in [0, n_classes); None for regression
     # several tables of one vocabulary stacked (TableTask.stacked): x [K, N, ...], y [K, N]
     stacked: bool = False
+    # rows [0, n_shuffled) of the pool are shuffled per run, the rest follow
+    # in order (None: the whole pool): a pool grown for larger train sizes
+    # then leaves the smaller runs' subsets as they were (teacher_student)
+    n_shuffled: int | None = None
 
     @property
     def size(self) -> int:
@@ -261,8 +265,12 @@ class TeacherStudentTask(_Task):
     drawn once from ``teacher_seed``: every run sees the same teacher and
     data, and only the student's init (and its subset, when it trains on
     fewer than ``n_train``) follows the run's seed. A sweep with larger
-    train sizes grows the pool; the test set stays the same. A sample is correct when
-    its mean squared error is below ``threshold``."""
+    train sizes grows the pool to ``pool`` inputs, drawn after the first
+    ``n_train`` from the same stream; a run's order shuffles only the first
+    ``n_train`` and then takes the added ones in turn, so a run trains on the
+    same samples whatever else its sweep holds. The test set stays the
+    same. A sample is correct when its mean squared error is below
+    ``threshold``."""
 
     name: ClassVar[str] = "teacher_student"
     summary: ClassVar[str] = "Omnigrok §3: a fixed 5-100-100-5 tanh teacher labels Gaussian inputs; MLP, MSE (--n-test, --threshold)"
@@ -274,6 +282,7 @@ class TeacherStudentTask(_Task):
     widths: tuple = (5, 100, 100, 5)
     teacher_seed: int = 0
     threshold: float = 1e-3
+    pool: int = 0  # training inputs drawn; 0: n_train (set by a sweep with larger train sizes)
 
     def __post_init__(self):
         widths = tuple(self.widths) if isinstance(self.widths, (list, tuple)) else (self.widths,)
@@ -281,20 +290,22 @@ class TeacherStudentTask(_Task):
             raise SpecError(f"widths needs an input and an output width, got {list(widths)}")
         _set(self, n_train=_int("n_train", self.n_train, 1), n_test=_int("n_test", self.n_test, 1),
              widths=tuple(_int("a width", w, 1) for w in widths), teacher_seed=_int("teacher_seed", self.teacher_seed, 0),
-             threshold=_positive("threshold", self.threshold))
+             threshold=_positive("threshold", self.threshold), pool=_int("pool", self.pool, 0))
 
     def build(self) -> TaskData:
         rng = np.random.default_rng(self.teacher_seed)
         layers = [torch_linear(rng, a, b) for a, b in zip(self.widths[:-1], self.widths[1:])]
         # test inputs first: a larger pool then only adds rows, the test set stays
         x_test = rng.standard_normal((self.n_test, self.widths[0]))
-        x = np.concatenate([rng.standard_normal((self.n_train, self.widths[0])), x_test])
+        n_pool = max(self.n_train, self.pool)
+        x = np.concatenate([rng.standard_normal((n_pool, self.widths[0])), x_test])
         y = x
         for i, (w, b) in enumerate(layers):
             y = y @ w + b
             if i < len(layers) - 1:
                 y = np.tanh(y)
-        return TaskData(x.astype(np.float32), y.astype(np.float32), self.n_train, self.widths[-1], None)
+        return TaskData(x.astype(np.float32), y.astype(np.float32), n_pool, self.widths[-1], None,
+                        n_shuffled=self.n_train)
 
     def default_model(self):
         return MLPSpec(depth=len(self.widths) - 1, width=self.widths[1] if len(self.widths) > 2 else 100,
@@ -508,13 +519,17 @@ def rows_per_step(n_train, halve: bool):
     return (n_train + 1) // 2 if halve else n_train
 
 
-def split_order(key: jax.Array, n_pool: int) -> jax.Array:
+def split_order(key: jax.Array, n_pool: int, n_shuffled: int | None = None) -> jax.Array:
     """A random order of the pool's rows; a run trains on its first ``n_train``.
 
     It depends on the key alone, so for one seed the training set of a smaller
-    fraction is a prefix, hence a subset, of that of a larger one.
+    fraction is a prefix, hence a subset, of that of a larger one. With
+    ``n_shuffled`` only the first that many rows are shuffled and the rest
+    follow in order (``TaskData.n_shuffled``).
     """
-    return jax.random.permutation(key, n_pool)
+    if n_shuffled is None or n_shuffled >= n_pool:
+        return jax.random.permutation(key, n_pool)
+    return jnp.concatenate([jax.random.permutation(key, n_shuffled), jnp.arange(n_shuffled, n_pool)])
 
 
 def train_mask(order: jax.Array, n: jax.Array, size: int | None = None) -> jax.Array:

@@ -50,7 +50,8 @@ def run_order(config: Config, run: RunParams) -> jax.Array:
     that table's end, so it trains on the rows it would alone."""
     key = run_keys(run)[1]
     if not config.task.stacked:
-        return tasks.split_order(key, config.task.data().n_pool)
+        data = config.task.data()
+        return tasks.split_order(key, data.n_pool, data.n_shuffled)
     pools, size = config.task.pools(), config.task.data().size
     sizes = sorted(set(pools))
     orders = [tasks.split_order(key, n) for n in sizes]
@@ -102,7 +103,7 @@ def sample_batch(key, order, n_train, batch_size: int, halve: bool = True):
     when that is below B the extra rows get weight 0, so the shape stays fixed.
     """
     size = order.shape[0]
-    scores = jnp.where(jnp.arange(size) < n_train, jax.random.uniform(key, (size,)), -1.0)
+    scores = jnp.where(jnp.arange(size) < n_train, jax.random.uniform(key, (size,), jnp.float32), -1.0)
     _, pos_B = jax.lax.top_k(scores, batch_size)
     w_B = (jnp.arange(batch_size) < jnp.minimum(batch_size, tasks.rows_per_step(n_train, halve))).astype(jnp.float32)
     return order[pos_B], w_B
@@ -119,7 +120,7 @@ def epoch_batch(key, order, n_train, step, batch_size: int, halve: bool = True):
     b = jnp.minimum(batch_size, tasks.rows_per_step(n_train, halve))
     per_epoch = (n_train + b - 1) // b
     epoch, i = step // per_epoch, step % per_epoch
-    scores = jnp.where(jnp.arange(size) < n_train, jax.random.uniform(jax.random.fold_in(key, epoch), (size,)), 2.0)
+    scores = jnp.where(jnp.arange(size) < n_train, jax.random.uniform(jax.random.fold_in(key, epoch), (size,), jnp.float32), 2.0)
     perm = jnp.argsort(scores)  # its first n_train: a random order of the training positions
     j = jnp.arange(batch_size)
     pos = i * b + j
@@ -132,9 +133,12 @@ def outlier_labels(y, order, n_train, k, n_symbols: int, tries: int = 16):
 
     The first ``k`` of the run's training rows (random, since ``order`` is) get
     the answer of another training row, the first of ``tries`` candidates
-    whose answer differs, so every outlier really is wrong. Should all
-    candidates share its answer (chance ≈ (1/n)^tries), the next symbol is used.
-    Validation rows are never touched.
+    (consecutive among its ``n_train − k`` clean rows, repeating when those
+    are fewer) whose answer differs, so every outlier really is wrong. Should
+    all candidates share its answer (chance ≈ (1/n)^tries when the clean rows
+    are many; far likelier when only a few are left), the next symbol is
+    used, an answer no clean training row may have. Validation rows are
+    never touched.
     """
     i = jnp.arange(order.shape[0])
     k = k.astype(jnp.int32)
@@ -165,9 +169,7 @@ def full_batch_slice(order, n_train, i, size: int):
 
 def perturbed(params, sigma, key):
     """``W + σ·ε`` for every parameter, ε ~ N(0, I): the paper's weight noise."""
-    leaves, treedef = jax.tree.flatten(params)
-    keys = jax.random.split(key, len(leaves))
-    return jax.tree.unflatten(treedef, [w + sigma * jax.random.normal(k, w.shape, w.dtype) for k, w in zip(keys, leaves)])
+    return jax.tree.map(lambda w, e: w + sigma * e, params, optim.normal_like(key, params))
 
 
 def step_grads(config: Config, x, y, order, run: RunParams, state: TrainState):

@@ -129,6 +129,24 @@ def test_x64_trains_in_float64(tiny):
         assert m["train_loss"].dtype == jnp.float64
 
 
+def test_a_seed_draws_the_same_init_batches_and_noise_under_x64(tiny):
+    # so that float64 against float32 compares precision alone (Prieto et al.)
+    t = tables.table_for(tiny.task.op, tiny.task.modulus)
+    x, runs = jnp.asarray(t.x), make_runs(t.size, GRID)
+    key, order = jax.random.key(3), jnp.arange(t.size)
+    f32 = train.sweep_init(tiny, x, runs).params
+    b32 = train.sample_batch(key, order, 40, 16)[0]
+    e32 = train.perturbed({"w": jnp.zeros((3, 4))}, 1.0, key)["w"]
+    with jax.enable_x64(True):
+        f64 = train.sweep_init(tiny.replace(x64=True), x, runs).params
+        b64 = train.sample_batch(key, order, 40, 16)[0]
+        e64 = train.perturbed({"w": jnp.zeros((3, 4), jnp.float64)}, 1.0, key)["w"]
+        assert {p.dtype for p in jax.tree.leaves(f64)} == {jnp.dtype("float64")} and e64.dtype == jnp.float64
+        jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a, np.float64), b), f32, f64)
+        np.testing.assert_array_equal(b32, b64)
+        np.testing.assert_array_equal(np.asarray(e32, np.float64), e64)
+
+
 def test_full_batch_sweep_runs(tiny):
     _, m = _train(tiny.replace(full_batch=True), GRID, n=5)
     assert np.isfinite(np.asarray(m["train_loss"])).all()

@@ -107,7 +107,7 @@ def test_update_noise_enters_before_the_learning_rate():
     clean = make_optimizer(Config(warmup_steps=0), Run(lr, 0.0))
     u_noisy, _ = noisy.update(grads, noisy.init(params), params)
     u_clean, _ = clean.update(grads, clean.init(params), params)
-    eps = optim._normal_like(jax.random.fold_in(optim.noise_keys(jnp.int32(5))[1], 0), params)
+    eps = optim.normal_like(jax.random.fold_in(optim.noise_keys(jnp.int32(5))[1], 0), params)
     jax.tree.map(lambda a, b, e: np.testing.assert_allclose(a - b, -lr * sigma * e, rtol=1e-4, atol=1e-7),
                  u_noisy, u_clean, eps)
 

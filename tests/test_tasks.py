@@ -259,7 +259,26 @@ def test_teacher_student_trains_and_its_sizes_read_as_counts():
 
 def test_a_larger_train_size_grows_the_teacher_student_pool():
     spec = SweepSpec(task=tasks.TeacherStudentTask(), train_sizes=(50, 300), steps=1)
-    assert spec.task.n_train == 300 and spec.task.n_test == 100
+    assert (spec.task.n_train, spec.task.pool, spec.task.n_test) == (100, 300, 100)
+    data = spec.task.data()
+    assert (data.n_pool, data.size, data.n_shuffled) == (300, 400, 100)
+
+
+def test_a_teacher_student_run_trains_on_the_same_samples_whatever_its_sweep_holds():
+    def order(task, n_train):  # seed 0's training rows, in order
+        run = jax.tree.map(lambda a: a[0], make_runs(task.data(), [dict(seed=0, n_train=n_train)]))
+        return np.asarray(train.run_order(Config(task=task, model=task.default_model(), loss="mse"), run))[:n_train]
+
+    base = SMALL_TS.n_train  # 40
+    grown = SweepSpec(task=SMALL_TS, train_sizes=(30, 150, 300), steps=1).task
+    assert grown.data().n_pool == 300
+    # 30 samples: alone the pool is not grown; beside 300 it is, and the run keeps its samples
+    np.testing.assert_array_equal(order(SMALL_TS, 30), order(grown, 30))
+    alone150 = SweepSpec(task=SMALL_TS, train_sizes=(150,), steps=1).task
+    np.testing.assert_array_equal(order(alone150, 150), order(grown, 150))
+    # the first 40 in a shuffled order, then the added samples in turn
+    assert sorted(order(grown, 150)[:base]) == list(range(base))
+    np.testing.assert_array_equal(order(grown, 150)[base:], np.arange(base, 150))
 
 
 def test_tasks_refuse_what_they_cannot_do():
