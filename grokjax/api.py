@@ -66,8 +66,9 @@ class Results:
 
     @property
     def n_grokked(self) -> int:
-        """Runs that reached 99% val accuracy and never diverged."""
-        return sum(r["steps_to_99_val"] is not None and r["diverged_step"] is None for r in self.runs)
+        """Runs that reached 99% val accuracy (before diverging, if they did:
+        those with a ``steps_to_99_val``, the rule of every table and figure)."""
+        return sum(r["steps_to_99_val"] is not None for r in self.runs)
 
     def to_pandas(self, table: str = "runs"):
         """``runs`` (one row per run) or ``curves`` (one row per run and
@@ -386,8 +387,9 @@ def _write(out: Path, plan: Plan, results: Results, outcome: engine.Outcome, sta
     from grokjax import plots
 
     out.mkdir(parents=True, exist_ok=True)
-    report.write_runs(out / "runs.csv", results.runs)
-    report.write_curves(out / "curves.csv", list(plan.rows), results.steps, results.curves)
+    float32 = not plan.spec.x64
+    report.write_runs(out / "runs.csv", results.runs, float32)
+    report.write_curves(out / "curves.csv", list(plan.rows), results.steps, results.curves, float32)
     stats = _checkpoint_stats(out, outcome)
     record = {
         **({"command": report.command_line(command)} if command is not None else {}),

@@ -125,7 +125,7 @@ def write(out: Path, rows: list[dict], spec: SweepSpec) -> list[Path]:
     """landscape.csv and lu.png in ``out``."""
     from grokjax import report
 
-    report.write_atomic(out / "landscape.csv", report.table_text(COLUMNS, rows))
+    report.write_atomic(out / "landscape.csv", report.table_text(COLUMNS, rows, float32=not spec.x64))
     png = out / "lu.png"
     plot(png, rows, spec)
     return [out / "landscape.csv", png]

@@ -129,15 +129,25 @@ def model_name(model: dict) -> str:
 
 def eval_schedule(evals: np.ndarray | None = None, spec: dict | None = None) -> str | None:
     """How often the runs were evaluated, from the evaluated steps where
-    given (they are what the tables hold), else from the spec's eval_every:
-    ``every 100 steps`` or ``at 200 log-spaced steps``; None when unknown."""
+    given (they are what the tables hold) and the spec's eval_every and
+    ckpt_every (a checkpoint adds an evaluation at its step): ``every 100
+    steps``, ``every 100 steps and at each checkpoint (every 250)`` or ``at
+    200 log-spaced steps``; None when unknown."""
+    spec = spec or {}
+    every, ckpt = spec.get("eval_every"), spec.get("ckpt_every")
+    log = isinstance(every, str) and every.startswith("log:")
+    plus = f" and at each checkpoint (every {int(ckpt):,})" if ckpt else ""
     if evals is not None and len(evals) >= 3:
         gaps = np.diff(np.asarray(evals)[:-1])  # the last gap ends at the budget, which need not be a multiple
-        return f"every {int(gaps[0]):,} steps" if (gaps == gaps[0]).all() else f"at {len(evals)} log-spaced steps"
-    every = (spec or {}).get("eval_every")
-    if isinstance(every, str) and every.startswith("log:"):
-        return f"at about {every[4:]} log-spaced steps"
-    return f"every {int(every):,} steps" if every else None
+        if (gaps == gaps[0]).all():
+            return f"every {int(gaps[0]):,} steps"
+        if log:
+            return f"at {len(evals)} log-spaced steps" + (" (checkpoints' included)" if ckpt else "")
+        # without the spec, uneven steps could be a log grid or a grid with checkpoints' steps added
+        return f"every {int(every):,} steps{plus}" if every else f"at {len(evals)} unevenly spaced steps"
+    if log:
+        return f"at about {every[4:]} log-spaced steps{plus}"
+    return f"every {int(every):,} steps{plus}" if every else None
 
 
 def budget(rows: list[dict], spec: dict | None = None) -> int | None:
@@ -146,6 +156,23 @@ def budget(rows: list[dict], spec: dict | None = None) -> int | None:
         return int(spec["steps"])
     took = [r["steps"] for r in rows if r.get("steps") is not None]
     return int(max(took)) if took else None
+
+
+def stopped_early(rows: list[dict], spec: dict | None = None) -> int | None:
+    """The step the sweep stopped at when that is before its budget
+    (``--stop-at``, ``--stop-share``, a signal), else None."""
+    given = budget(rows, spec)
+    took = [r["steps"] for r in rows if r.get("steps") is not None]
+    return int(max(took)) if took and given and max(took) < given else None
+
+
+def steps_text(rows: list[dict], spec: dict | None = None) -> str | None:
+    """The steps the runs had: ``2,000 steps``, or ``stopped at step 125 of
+    2,000`` when the sweep stopped early."""
+    given, stop = budget(rows, spec), stopped_early(rows, spec)
+    if not given:
+        return None
+    return f"{given:,} steps" if stop is None else f"stopped at step {stop:,} of {given:,}"
 
 
 def batch_text(rows: list[dict], cap: int | None) -> str | None:
@@ -192,9 +219,9 @@ def settings_line(rows: list[dict], spec: dict | None = None, evals: np.ndarray 
         parts.append(batch)
     if spec.get("loss") and spec["loss"] != "softmax":
         parts.append(f"{str(spec['loss']).upper() if spec['loss'] == 'mse' else spec['loss']} loss")
-    steps, schedule = budget(rows, spec), eval_schedule(evals, spec)
+    steps, schedule = steps_text(rows, spec), eval_schedule(evals, spec)
     if steps:
-        parts.append(f"{steps:,} steps" + (f", evaluated {schedule}" if schedule else ""))
+        parts.append(steps + (f", evaluated {schedule}" if schedule else ""))
     return textwrap.fill(", ".join(parts), width)
 
 
@@ -512,7 +539,8 @@ def steps_to_generalize(path: Path, rows: list[dict], by: str = "frac", spec: di
                         evals: np.ndarray | None = None) -> None:
     """Median steps until validation (solid) and train (dashed) accuracy first
     reach 99%, against fraction (Power et al. Figure 1, center), with each
-    run as a small mark and a run that never got there as ▲ at the budget.
+    run as a small mark and a run that never got there as ▲ at the budget
+    (or at the step the sweep stopped at, when it stopped early).
     A median not reached (the paper's median counts such a run as infinitely
     slow) has no line point; the title names those fractions."""
     from matplotlib.lines import Line2D
@@ -521,6 +549,8 @@ def steps_to_generalize(path: Path, rows: list[dict], by: str = "frac", spec: di
     names = [setting_label(s, settings) for s in settings]
     one = len(settings) == 1
     kinds = (("val", "steps_to_99_val", "-", "o"), ("train", "steps_to_99_train", "--", "s"))
+    stop = stopped_early(rows, spec)
+    by_end = "by the budget" if stop is None else f"by the stop at step {stop:,}"
 
     def drawn(s, key):  # does any median of this setting get a point?
         mine = [r for r in rows if setting_of(r) == s]
@@ -529,7 +559,7 @@ def steps_to_generalize(path: Path, rows: list[dict], by: str = "frac", spec: di
     # a median never reached draws no line: its legend entry says so
     labels = [_wrap(f"{kind} median" + ("" if one else f", {n}") + ("" if drawn(s, key) else ": never reached (▲)"))
               for s, n in zip(settings, names) for kind, key, *_ in kinds]
-    fig, ax, ncols = _fraction_axes(labels + ["each run", "not reached by the budget"], by=by)
+    fig, ax, ncols = _fraction_axes(labels + ["each run", f"not reached {by_end}"], by=by)
     fracs = sorted({r[by] for r in rows})
     shift = _offsets(2 * len(settings), fracs)
     styles = _line_styles(len(settings))
@@ -554,10 +584,11 @@ def steps_to_generalize(path: Path, rows: list[dict], by: str = "frac", spec: di
                     ax.plot(*zip(*pts), m, color=color, ms=size, alpha=0.5, ls="",
                             mfc=color if kind == "val" else "none", zorder=2)
             ys += [m for m in med.values() if m is not None] + [y for _, y in hit + miss]
-    steps = budget(rows, spec)
+    steps = budget(rows, spec) if stop is None else stop
     if steps:
         ax.axhline(steps, color="0.6", lw=0.8, ls=":", zorder=0)
-        ax.annotate(f"budget {steps:,}", (1, steps), xycoords=("axes fraction", "data"), xytext=(-3, -3),
+        end = f"budget {steps:,}" if stop is None else f"stopped at {stop:,} of {budget(rows, spec):,}"
+        ax.annotate(end, (1, steps), xycoords=("axes fraction", "data"), xytext=(-3, -3),
                     textcoords="offset points", ha="right", va="top", fontsize=8, color="0.4")
         ys.append(steps)
     log_steps_axis(ax, np.array(ys), axis="y")
@@ -569,7 +600,7 @@ def steps_to_generalize(path: Path, rows: list[dict], by: str = "frac", spec: di
     ax.set_ylabel("steps to 99% accuracy" + (f"\n(evaluated {schedule})" if schedule else ""))
     handles, _ = ax.get_legend_handles_labels()
     handles += [Line2D([], [], color="0.4", marker=".", ls="", alpha=0.6, label="each run"),
-                Line2D([], [], color="0.4", marker="^", ls="", alpha=0.6, label="not reached by the budget")]
+                Line2D([], [], color="0.4", marker="^", ls="", alpha=0.6, label=f"not reached {by_end}")]
     seeds = len({r["seed"] for r in rows})
     title = f"{sweep_title(rows)}: steps to 99% accuracy, median of {seeds} seed{'s' if seeds > 1 else ''}"
     def where(sizes):
@@ -578,9 +609,9 @@ def steps_to_generalize(path: Path, rows: list[dict], by: str = "frac", spec: di
     unreached = [f"{kind} at {where(sizes)}" + ("" if one else f" ({name})")
                  for kind in ("val", "train") for name, sizes in missing[kind].items()]
     if unreached and len(unreached) <= 4:
-        title += f"\nmedian not reached by the budget: {'; '.join(unreached)}"
+        title += f"\nmedian not reached {by_end}: {'; '.join(unreached)}"
     elif unreached:  # many settings: the ▲ and the legend say which
-        title += "\n▲: runs not reached by the budget (a median among them is not drawn)"
+        title += f"\n▲: runs not reached {by_end} (a median among them is not drawn)"
     fig.legend(handles=handles, loc="outside lower center", ncols=ncols, fontsize=8, frameon=False,
                title="points offset sideways to stay visible" if len(shift) > 1 else None, title_fontsize=8)
     width = _title_chars(fig)
@@ -589,19 +620,29 @@ def steps_to_generalize(path: Path, rows: list[dict], by: str = "frac", spec: di
     _save(fig, path)
 
 
+def variant_lines(rows: list[dict], by: str = "frac") -> list[tuple[str, dict]]:
+    """(name, {data size: best val accuracies over seeds}) per line of
+    ``variants``: one per variant, or per variant and whatever else its runs
+    differ in (``adamw init_scale=3``)."""
+    groups = _by_setting(rows, "best_val_acc", by)
+    settings = list(groups)
+    lines = []
+    for s in settings:
+        same = [t for t in settings if dict(t)["variant"] == dict(s)["variant"]]
+        extra = [f"{k}={_num(v)}" for i, (k, v) in enumerate(s)
+                 if k not in ("variant", "op") and len({t[i][1] for t in same}) > 1]
+        lines.append((" ".join([setting_label(s, settings), *extra]), groups[s]))
+    return lines
+
+
 def variants(path: Path, rows: list[dict], by: str = "frac", spec: dict | None = None,
              evals: np.ndarray | None = None) -> None:
     """Best validation accuracy against fraction, one line per variant in the
-    sweep's order, mean over seeds (Power et al. Figure 2, left)."""
-    names = list(dict.fromkeys(r["variant"] for r in rows))
-    fig, ax, ncols = _fraction_axes(names, width=7.2, by=by)
-    series = []
-    for name in names:
-        by_size = defaultdict(list)
-        for r in rows:
-            if r["variant"] == name:
-                by_size[r[by]].append(r["best_val_acc"])
-        series.append((name, by_size))
+    sweep's order, mean over seeds (Power et al. Figure 2, left). Where one
+    variant's runs also differ in another setting (an op, a knob the grid
+    crosses with it), each gets its own line, named by it."""
+    series = variant_lines(rows, by)
+    fig, ax, ncols = _fraction_axes([name for name, _ in series], width=7.2, by=by)
     note = _mean_lines(ax, series, by, dots=len({r["seed"] for r in rows}) > 1)
     ax.set_ylabel("best validation accuracy")
     ax.set_ylim(-0.02, 1.02)

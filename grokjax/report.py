@@ -23,16 +23,22 @@ from grokjax.summary import METRICS, SUMMARY, metric_names
 SUMMARY_COLUMNS = (*SUMMARY, "steps", "stop_reason")
 
 
-def fmt(v) -> str:
+def fmt(v, float32: bool = True) -> str:
     """A CSV cell: empty for None (a threshold never reached); a float in the
-    shortest digits that read back to it (as float32 when it is one)."""
+    shortest digits that read back to it in its own precision: a numpy
+    float32 as float32, a numpy float64 exactly, and a Python float as
+    float32 when it is one and ``float32`` says the table's numbers are
+    (False for an ``x64`` sweep, whose values may merely fit in float32)."""
     if v is None:
         return ""
     if isinstance(v, (bool, np.bool_)):
         return str(bool(v))
+    if isinstance(v, np.float32):
+        return str(v)
     if isinstance(v, (float, np.floating)):
+        python_float = type(v) is float
         v = float(v)
-        if np.isfinite(v) and float(np.float32(v)) == v:
+        if float32 and python_float and np.isfinite(v) and float(np.float32(v)) == v:
             return str(np.float32(v))
         return repr(v)
     return str(v)
@@ -44,14 +50,14 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def table_text(header, rows) -> str:
+def table_text(header, rows, float32: bool = True) -> str:
     if len(set(header)) != len(header):
         dup = sorted({c for c in header if list(header).count(c) > 1})
         raise ValueError(f"a table would have two columns named {dup[0]!r}")
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
-    w.writerows([[fmt(r.get(c)) for c in header] for r in rows])
+    w.writerows([[fmt(r.get(c), float32) for c in header] for r in rows])
     return buf.getvalue()
 
 
@@ -65,8 +71,8 @@ def curves_header(settings: list[dict], curves: dict | None = None) -> list[str]
     return [*(k for k in settings[0] if k != "n_train"), "step", *metrics]
 
 
-def write_runs(path: Path, rows: list[dict]) -> None:
-    write_atomic(path, table_text(runs_header(rows), rows))
+def write_runs(path: Path, rows: list[dict], float32: bool = True) -> None:
+    write_atomic(path, table_text(runs_header(rows), rows, float32))
 
 
 def curve_rows(settings: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray]) -> list[dict]:
@@ -78,8 +84,9 @@ def curve_rows(settings: list[dict], steps: np.ndarray, curves: dict[str, np.nda
     ]
 
 
-def write_curves(path: Path, settings: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray]) -> None:
-    write_atomic(path, table_text(curves_header(settings, curves), curve_rows(settings, steps, curves)))
+def write_curves(path: Path, settings: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray],
+                 float32: bool = True) -> None:
+    write_atomic(path, table_text(curves_header(settings, curves), curve_rows(settings, steps, curves), float32))
 
 
 def read_csv(path: Path) -> list[dict]:

@@ -76,20 +76,22 @@ def fit_power_law(x, y) -> dict | None:
             "n_points": int(keep.sum())}
 
 
-def eval_grid(steps, near: float | None = None) -> str:
+def eval_grid(steps, near: float | None = None, log: bool = False) -> str:
     """How often the runs were evaluated, as a reader needs it to judge a
-    median: every N steps, or on a log grid the gap ``near`` a step."""
+    median: every N steps, or on an uneven grid (log-spaced, or with
+    checkpoints' steps added) the gap ``near`` a step."""
     steps = np.asarray(steps)
     gaps = np.diff(steps)
     if len(np.unique(gaps[:-1] if len(gaps) > 1 else gaps)) == 1:  # the last may be short: the budget ends it
         return f"evaluation every {int(gaps[0]):,} steps"
+    kind = "log-spaced" if log else "unevenly spaced"  # uneven: a log grid, or checkpoints' steps added
     if near is None:
-        return "log-spaced evaluations"
+        return f"{kind} evaluations"
     i = int(np.clip(np.searchsorted(steps, near), 1, len(steps) - 1))
-    return f"log-spaced evaluations, {int(gaps[i - 1]):,} steps apart near step {int(steps[i]):,}"
+    return f"{kind} evaluations, {int(gaps[i - 1]):,} steps apart near step {int(steps[i]):,}"
 
 
-def no_fit_reason(rows: list[dict], steps) -> str:
+def no_fit_reason(rows: list[dict], steps, log: bool = False) -> str:
     """Why ``fit_power_law`` gave no fit for ``rows``, in one line."""
     x = [r["value"] for r in rows]
     y = [np.nan if r["median_steps"] is None else r["median_steps"] for r in rows]
@@ -97,7 +99,7 @@ def no_fit_reason(rows: list[dict], steps) -> str:
     if keep.sum() < 3:
         zero = any(v == 0 and np.isfinite(m) for v, m in zip(x, y))
         return "no fit: fewer than 3 values reached the threshold" + (" (0 is off the log axis)" if zero else "")
-    return f"no fit: medians take fewer than 3 distinct values ({eval_grid(steps, np.median(np.asarray(y)[keep]))})"
+    return f"no fit: medians take fewer than 3 distinct values ({eval_grid(steps, np.median(np.asarray(y)[keep]), log)})"
 
 
 def scaling(results, against: str, threshold: float, where: dict | None = None,
@@ -147,9 +149,11 @@ def name(key: str) -> str:
 
 
 def plot(path: Path, rows: list[dict], fit: dict | None, against: str, threshold: float, title: str, budget: int,
-         metric: str = "val_acc", claim: float | None = None, why: str | None = None):
+         metric: str = "val_acc", claim: float | None = None, why: str | None = None, stopped: int | None = None):
     """Each seed's time (grey), the medians, the fit or ``why`` there is none,
-    and ``claim``'s slope, on log-log axes; returns the figure."""
+    and ``claim``'s slope, on log-log axes; returns the figure. ``budget``:
+    the last step the runs had; ``stopped``: that step when the sweep
+    stopped before its budget."""
     from matplotlib.figure import Figure
 
     from grokjax.plots import plain_log_ticks, reach_ticks
@@ -170,7 +174,7 @@ def plot(path: Path, rows: list[dict], fit: dict | None, against: str, threshold
     missed = [r["value"] for r in rows if r["median_steps"] is None]
     if missed:
         ax.plot(missed, [budget] * len(missed), "^", color="C3",
-                label=f"median ≥ budget ({budget:,} steps; not reached)")
+                label=f"median ≥ {budget:,} steps (not reached{'' if stopped is None else ' when the sweep stopped'})")
     if fit is not None:
         xs = np.geomspace(x[x > 0].min(), x.max(), 50)
         ax.plot(xs, 10 ** (fit["intercept"] + fit["slope"] * np.log10(xs)), "--", color="C0",
@@ -244,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     cond = ", ".join(f"{NAMES.get(k, k)} = {v:g}" for k, v in where.items())
     chosen = [results.runs[i] for i in select(results.runs, where)]
     n_seeds = len({r["seed"] for r in chosen})
-    budget = int(results.steps[-1])
+    budget = int(results.steps[-1])  # the runs' last step: the budget, or where the sweep stopped
+    stopped = plots.stopped_early(chosen, plots.read_spec(args.out))
     sizes = {(r["frac"], r["n_train"]) for r in chosen}
     size = ""
     if len(sizes) == 1 and args.against not in ("frac", "n_train"):
@@ -254,9 +259,9 @@ def main(argv: list[str] | None = None) -> int:
              f"{args.metric.replace('_acc', '')} accuracy\nagainst {NAMES.get(args.against, args.against)}; "
              f"{n_seeds} seed{'s' if n_seeds > 1 else ''}{size}\n"
              f"{plots.settings_line(chosen, plots.read_spec(args.out), results.steps, width=80)}")
-    why = None if fit else no_fit_reason(rows, results.steps)
+    why = None if fit else no_fit_reason(rows, results.steps, str(results.spec.eval_every).startswith("log:"))
     plot(args.out / f"{stem}.png", rows, fit, args.against, args.threshold, title, budget, args.metric,
-         args.claim, why)
+         args.claim, why, stopped)
     argv = sys.argv[1:] if argv is None else argv
     report.write_json(args.out / f"{stem}.json", {"command": report.command_line(argv, "grokjax.scaling"),
                                                   "against": args.against, "metric": args.metric, "threshold": args.threshold,

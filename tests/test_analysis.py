@@ -287,10 +287,15 @@ def test_fourier_spectrum_legend_shows_key_frequencies_red_even_if_the_first_run
     assert colour["key frequencies"] == to_rgb("C3")
 
 
-def test_fourier_command_covers_every_saved_step(swept):
+def test_fourier_command_covers_every_saved_step(swept, plan):
     rows = grokjax.analysis.fourier.run(swept, freqs=[1, 3])
     assert sorted({(r["run"], r["step"]) for r in rows}) == [(r, s) for r in range(4) for s in (10, 20, 30)]
-    assert all(r["key_freqs"] == "1 3" for r in rows)
+    assert all(r["key_freqs"] == "1 3" and r["key_source"] == "given" for r in rows)
+    fig = fourier.plot_measures(swept / "analysis" / "fourier.png", plan, rows)
+    assert "key frequencies as given" in fig._suptitle.get_text().replace("\n", " ")
+    picked = fourier.plot_measures(swept / "analysis" / "fourier.png", plan,
+                                   [{**r, "key_source": "from step 30 (ratio 3)"} for r in rows])
+    assert "from the embedding at step 30 (ratio 3)" in picked._suptitle.get_text().replace("\n", " ")
     curves = {(int(c["run"]), int(c["step"])): c for c in read(swept / "curves.csv")}
     for r in rows:  # the full losses match the sweep's own evaluation
         assert r["train_loss"] == pytest.approx(float(curves[(r["run"], r["step"])]["train_loss"]), rel=1e-4)
@@ -426,3 +431,11 @@ def test_redraw_draws_every_analysis_figure_again_from_its_tables_alone(swept, t
         assert (copy / "analysis" / name).read_bytes() == (a / name).read_bytes(), name
     (copy / "analysis" / "norms.csv").write_text("run,step\n0,10\n")
     assert cli.main(["redraw", str(copy)]) == 2  # a table without its columns: one line, no traceback
+
+
+def test_the_terminal_summary_keeps_small_numbers_and_long_cells_whole(capsys):
+    cli.print_summary("fourier", [{"run": 0, "seed": 0, "step": 10, "train_loss": 1.2345678e-05, "test_loss": 2.5,
+                                   "restricted_loss": np.float64(5.0123e-05), "excluded_loss": 3.0,
+                                   "gini_embed": np.float32(0.5), "key_freqs": "1 3 5 7 9 11 13 15"}])
+    body = capsys.readouterr().out.splitlines()[1].split()
+    assert body[3:] == ["1.235e-05", "2.5", "5.012e-05", "3", "0.5", *"1 3 5 7 9 11 13 15".split()]

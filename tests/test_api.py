@@ -65,10 +65,15 @@ def test_params_at_any_saved_step(swept):
     assert report.fmt(np.float32(m["val_acc"])) == report.fmt(loaded.curves["val_acc"][t, 2])
 
 
-def test_a_run_re_evaluates_to_its_recorded_numbers_in_float64_and_with_outliers(tiny_spec):
+def test_a_run_re_evaluates_to_its_recorded_numbers_in_float64_and_with_outliers(tiny_spec, tmp_path):
     res = grokjax.run(tiny_spec.replace(x64=True, grid=(Product(outliers=(0, 3)),), steps=10, seeds=1, fracs=(0.5,)),
-                      progress=False)
+                      tmp_path / "x64", progress=False)
     assert res.curves["val_acc"].dtype == np.float64
+    loaded = grokjax.load(tmp_path / "x64")  # the tables hold float64 exactly, values that fit float32 too
+    for k in res.curves:
+        np.testing.assert_array_equal(loaded.curves[k], res.curves[k])
+    rows = report.read_csv(tmp_path / "x64" / "runs.csv")
+    assert [float(r["final_val_acc"]) for r in rows] == [r["final_val_acc"] for r in res.runs]
     for run in (0, 1):
         m = res.evaluate(run)
         for k in m:
@@ -109,6 +114,20 @@ def test_stop_at_ends_the_sweep_once_every_run_has_reached_it(tiny_spec):
     assert all(r["steps"] == when and r["stop_reason"] == "stop_at" for r in early.runs)
     for k in full.curves:  # the same trajectory, cut short
         np.testing.assert_array_equal(early.curves[k], full.curves[k][: len(early.steps)])
+
+
+def test_a_run_that_grokked_before_it_diverged_counts_as_grokked_everywhere(tiny_spec):
+    from grokjax import summary
+
+    steps = np.array([0, 10, 20, 30])
+    curves = {"val_acc": np.array([[0.1], [0.995], [0.5], [0.5]]), "train_acc": np.full((4, 1), 1.0),
+              "train_loss": np.array([[1.0], [0.1], [np.nan], [np.nan]]), "val_loss": np.full((4, 1), 0.1),
+              "weight_norm": np.full((4, 1), 10.0)}
+    (row,) = summary.summarize(steps, curves)
+    assert (row["steps_to_99_val"], row["diverged_step"]) == (10, 20)
+    assert summary.reached(steps, curves, 0.99).tolist() == [True]
+    res = grokjax.Results(tiny_spec, [row], steps, curves, None, "budget", {})
+    assert res.n_grokked == 1 and res.n_diverged == 1
 
 
 def test_a_diverged_run_is_marked_and_never_counts_as_grokked(tiny_spec, tiny_args, tmp_path, capsys):

@@ -48,7 +48,8 @@ def test_settings_line_names_what_every_run_shares_and_nothing_that_varies():
         r["grad_noise"] = 0.01
     assert "grad_noise=0.01" in plots.settings_line(rows)
     log = np.array([0, 1, 2, 4, 9, 20])
-    assert plots.eval_schedule(log) == "at 6 log-spaced steps"
+    assert plots.eval_schedule(log) == "at 6 unevenly spaced steps"  # without the spec: log, or checkpoints'?
+    assert plots.eval_schedule(log, {"eval_every": "log:6"}) == "at 6 log-spaced steps"
     assert plots.eval_schedule(np.array([0, 100, 200, 250])) == "every 100 steps"  # the budget's step is off the grid
 
 
@@ -171,3 +172,33 @@ def test_reach_ticks_gives_the_lowest_and_highest_points_a_tick_beyond_them():
     assert min(ticks) <= 1100 and max(ticks) >= 2800, ticks
     lo, hi = ax.get_ylim()
     assert lo >= 1100 / 1.5 and hi <= 2800 * 1.5
+
+
+def test_a_sweep_stopped_early_is_named_as_such_not_as_its_budget():
+    early = [{"steps": 125, "stop_reason": "stop_at"}, {"steps": 125, "stop_reason": "stop_at"}]
+    assert plots.stopped_early(early, {"steps": 2000}) == 125
+    assert plots.steps_text(early, {"steps": 2000}) == "stopped at step 125 of 2,000"
+    done = [{"steps": 2000, "stop_reason": "budget"}]
+    assert plots.stopped_early(done, {"steps": 2000}) is None
+    assert plots.steps_text(done, {"steps": 2000}) == "2,000 steps"
+    assert plots.steps_text(early) == "125 steps"  # no spec: the most steps any run took is all it knows
+
+
+def test_variant_lines_keep_apart_runs_that_differ_in_more_than_their_variant():
+    rows = [{"variant": v, "weight_decay": wd, "init_scale": a, "frac": f, "seed": 0, "best_val_acc": acc}
+            for v, wd in (("adamw", 1.0), ("adam", 0.0)) for a in (1.0, 3.0) for f, acc in ((0.3, a / 10), (0.6, a / 5))]
+    lines = dict(plots.variant_lines(rows))
+    assert list(lines) == ["adamw init_scale=1", "adamw init_scale=3", "adam init_scale=1", "adam init_scale=3"]
+    assert dict(lines["adamw init_scale=3"]) == {0.3: [0.3], 0.6: [0.6]}
+    plain = [r for r in rows if r["init_scale"] == 1.0]  # only the variant differs: named by it alone
+    assert [name for name, _ in plots.variant_lines(plain)] == ["adamw", "adam"]
+
+
+def test_the_evaluation_schedule_names_checkpoint_steps_not_a_log_grid():
+    ev = np.union1d(np.arange(0, 1001, 100), np.arange(250, 1001, 250))  # --eval-every 100 --ckpt-every 250
+    assert plots.eval_schedule(ev, {"eval_every": 100, "ckpt_every": 250}) == \
+        "every 100 steps and at each checkpoint (every 250)"
+    assert plots.eval_schedule(np.arange(0, 1001, 100), {"eval_every": 100}) == "every 100 steps"
+    log = np.unique(np.geomspace(1, 1000, 12).astype(int))
+    assert plots.eval_schedule(log, {"eval_every": "log:12"}) == f"at {len(log)} log-spaced steps"
+    assert plots.eval_schedule(ev) == "at 13 unevenly spaced steps"  # no spec: not called log-spaced

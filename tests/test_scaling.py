@@ -74,7 +74,8 @@ def test_medians_on_fewer_than_3_levels_are_a_step_not_a_slope(tmp_path):
     why = scaling.no_fit_reason(rows, np.arange(0, 2001, 200))
     assert why == "no fit: medians take fewer than 3 distinct values (evaluation every 200 steps)"
     log_grid = np.unique(np.round(np.geomspace(1, 3000, 100)).astype(int))
-    assert "log-spaced evaluations" in scaling.no_fit_reason(rows, log_grid)
+    assert "log-spaced evaluations, " in scaling.no_fit_reason(rows, log_grid, log=True)
+    assert "unevenly spaced evaluations, " in scaling.no_fit_reason(rows, log_grid)  # a grid with checkpoints' steps?
     missed = [{**r, "median_steps": None} for r in rows[:6]] + rows[6:]
     assert scaling.no_fit_reason(missed, np.arange(0, 2001, 200)).startswith("no fit: fewer than 3 values reached")
     fig = scaling.plot(tmp_path / "s.png", rows, None, "weight_decay", 0.95, "t", 2000, "train_acc", why=why)
@@ -95,7 +96,7 @@ def test_an_unreached_median_points_up_from_the_budget_and_ticks_are_plain(tmp_p
     (up,) = [line for line in ax.get_lines() if line.get_color() == "C3"]
     assert up.get_marker() == "^" and list(up.get_ydata()) == [4000]
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert "median ≥ budget (4,000 steps; not reached)" in labels and "a seed not reached" in labels
+    assert "median ≥ 4,000 steps (not reached)" in labels and "a seed not reached" in labels
     fig.canvas.draw()
     ticks = [t.get_text() for t in ax.get_yticklabels() + ax.get_xticklabels() if t.get_text()]
     assert ticks and not any("10^" in t or "times" in t or "×" in t for t in ticks), ticks

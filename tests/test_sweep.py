@@ -127,6 +127,14 @@ def test_a_sweep_file_runs_from_the_command_line(tmp_path, capsys):
     assert [int(r["step"]) for r in report.read_csv(out / "curves.csv") if r["run"] == "0"] == [0, 1, 2, 4, 9, 20]
 
 
+def test_a_cell_reads_back_to_its_float_in_its_own_precision():
+    for v in (np.float64(511 / 512), np.float64(0.1), np.float32(0.1), np.float32(335 / 512), np.float64(np.pi)):
+        assert type(v)(report.cell(report.fmt(v))) == v
+    assert report.cell(report.fmt(511 / 512, float32=False)) == 511 / 512  # an x64 sweep's Python float
+    assert report.fmt(0.1) == report.fmt(np.float32(0.1)) == "0.1"  # float32 values stay short
+    assert report.fmt(float(np.float32(0.1))) == "0.1" and report.fmt(None) == ""
+
+
 def test_figures_redraw_from_the_tables_alone(tmp_path, tiny_args, capsys):
     out = tmp_path / "sweep"
     assert sweep.main([*tiny_args, "--steps", "30", "--eval-every", "10", "--fracs", "0.4,0.6", "--lr", "1e-3,3e-3",

@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from grokjax.cli import Parser, UsageError, add_compile_cache_flag, apply_compile_cache
 
 WHAT = {
@@ -131,8 +133,6 @@ def _stamps(folder: Path) -> dict:
 
 def print_summary(what: str, rows: list[dict]) -> None:
     """A few columns per run, for the terminal; the CSV has them all."""
-    from grokjax.report import fmt
-
     cols = {"tsne": ("val_acc", "silhouette", "plus8_ratio", "best_step", "best_step_ratio", "best_silhouette",
                      "best_conjugator", "best_side"),
             "sharpness": ("val_acc", "train_loss", "phi"),
@@ -145,15 +145,27 @@ def print_summary(what: str, rows: list[dict]) -> None:
             last[r["run"]] = r
         rows = list(last.values())
     head = [c for c in ("run", "frac", "n_train", "seed", "step") if c in rows[0]] + [c for c in cols if c in rows[0]]
-    print("  ".join(f"{h:>12s}" for h in head))
-    for r in rows:
-        print("  ".join(f"{fmt(r[h])[:12]:>12s}" for h in head))
+    cells = [[_short(r[h]) for h in head] for r in rows]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(head)]
+    print("  ".join(f"{h:>{w}s}" for h, w in zip(head, widths)))
+    for c in cells:
+        print("  ".join(f"{v:>{w}s}" for v, w in zip(c, widths)))
     if what == "sharpness":
         from grokjax.analysis.sharpness import spearman
 
         rho, p = spearman(rows)
         if rho is not None:
             print(f"Spearman ρ(φ, val_acc) = {rho:.3f}, p = {p:.2g} over {len(rows)} runs")
+
+
+def _short(v) -> str:
+    """A terminal cell: floats to 4 significant digits, exponent kept (the
+    CSV beside it has every digit); nothing cut."""
+    from grokjax.report import fmt
+
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):.4g}"
+    return fmt(v)
 
 
 if __name__ == "__main__":

@@ -224,6 +224,8 @@ def run(out, runs=None, step: int | None = None, *, freqs=None, ratio: float = D
             raise CheckpointError(f"no checkpoint at step {step}; saved steps: {steps}")
         steps = [step]
     masks = choose_keys(out, runs, steps[-1], freqs, ratio, p)
+    # where the keys came from, for the figure (redrawn from the CSV alone)
+    source = "given" if freqs is not None else f"from step {steps[-1]} (ratio {ratio:g})"
     measure = Progress(p, sign)
     rows, spectra = [], []
     for s in steps:
@@ -236,7 +238,7 @@ def run(out, runs=None, step: int | None = None, *, freqs=None, ratio: float = D
                              **{k: float(got[k][j]) for k in ("train_loss", "test_loss", "restricted_loss",
                                                               "excluded_loss", "gini_embed", "ipr_embed",
                                                               "gini_unembed", "ipr_unembed")},
-                             "n_key": len(keys), "key_freqs": " ".join(map(str, keys))})
+                             "n_key": len(keys), "key_freqs": " ".join(map(str, keys)), "key_source": source})
                 spectra += [{"run": r, "step": s, "freq": k, "embed_norm": float(got["embed_spectrum"][j, k]),
                              "unembed_norm": float(got["unembed_spectrum"][j, k])}
                             for k in range(got["embed_spectrum"].shape[1])]
@@ -313,8 +315,12 @@ def plot_measures(path, plan, rows):
         h1.append(Line2D([], [], ls="", color="0.3", **marker))
         l1.append(f"a saved step (checkpoints {spacing(saved)}); none between")
     fig.legend(h1, l1, loc="outside lower center", ncols=3 if len(runs) > 1 else 2, fontsize=7)
-    snapshot.title(fig, f"Fourier progress measures (Nanda et al. 2023): {plan.spec.task.describe()}, "
-                        f"key frequencies from the last saved step")
+    sources = {str(x.get("key_source") or "") for x in rows}
+    source = sources.pop() if len(sources) == 1 else ""
+    keys_from = ("key frequencies as given" if source == "given"
+                 else f"key frequencies {source.replace('from step ', 'from the embedding at step ')}" if source
+                 else "key frequencies from the last saved step")  # a CSV written before key_source
+    snapshot.title(fig, f"Fourier progress measures (Nanda et al. 2023): {plan.spec.task.describe()}, {keys_from}")
     snapshot.save(fig, path)
     return fig
 
