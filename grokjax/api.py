@@ -164,13 +164,38 @@ def run(spec: SweepSpec, out=None, *, progress: bool = True, on_eval=None, comma
         check_output(out)
     started, environment = _now(), report.environment()
     distributed.barrier("planned")  # every process has checked the folder before process 0 writes to it
+    made = out is not None and not out.exists()
     if out is not None and distributed.is_main():
         try:
             checkpoint.write_meta(out, spec, command)
         except OSError as e:
             raise OutputError(f"cannot write output folder {out}: {e.strerror or e}") from None
-    outcome = _train(plan, out, resume=None, progress=progress, on_eval=on_eval)
+    try:
+        outcome = _train(plan, out, resume=None, progress=progress, on_eval=on_eval)
+    except BaseException:  # a second Ctrl-C while compiling, an error: no stub left that --resume refuses
+        if out is not None and distributed.is_main() and not _has_checkpoint(out):
+            _remove_started(out, made)
+        raise
     return _finish(plan, outcome, out, started, environment, command)
+
+
+def _has_checkpoint(out: Path) -> bool:
+    try:
+        return bool(checkpoint.saved_steps(out))
+    except Exception:  # unsure: keep the folder
+        return True
+
+
+def _remove_started(out: Path, made: bool) -> None:
+    """Undo what ``run`` wrote into ``out`` before its first checkpoint: the
+    folder if it made it, else (it was empty) what it holds now."""
+    import shutil
+
+    if made:
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    for p in out.iterdir():
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 
 def resume(out, steps: int | None = None, *, ckpt_every: int | None = None, ckpt_keep: int | None = None,

@@ -424,9 +424,16 @@ def main(argv=None) -> int:
             except (OSError, ValueError) as e:
                 raise UsageError(f"--read: {e}") from None
             for f, d in zip(args.read, docs):
-                if not isinstance(d, dict) or not ({"cases", "time_to_grok"} & set(d)):
+                if not isinstance(d, dict) or not ({"cases", "time_to_grok"} & set(d)) \
+                        or not isinstance(d.get("cases", []), list) \
+                        or not all(isinstance(c, dict) for c in d.get("cases", [])):
                     raise UsageError(f"--read: {f} is not what `python -m grokjax.bench --json` writes")
-            print(markdown(docs))
+            try:
+                text = markdown(docs)
+            except (KeyError, TypeError, ValueError, AttributeError) as e:  # JSON of another shape
+                raise UsageError(f"--read: {', '.join(args.read)}: not what `python -m grokjax.bench --json` "
+                                 f"writes ({type(e).__name__}: {e})") from None
+            print(text)
             return 0
         if args.steps <= 0 or args.repeats <= 0 or args.max_steps <= 0:
             raise UsageError("--steps, --repeats and --max-steps must be positive")

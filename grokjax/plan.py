@@ -72,7 +72,8 @@ def resolve_devices(n: int) -> int:
 
     visible = jax.device_count()
     if n > visible:
-        raise SpecError(f"devices {n}: only {visible} {jax.default_backend()} device(s) visible")
+        raise SpecError(f"devices {n}: only {visible} {jax.default_backend()} device(s) visible "
+                        f"(--devices 0 uses all there are; a resumed sweep takes it too)")
     return n or visible
 
 

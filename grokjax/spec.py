@@ -101,6 +101,12 @@ def _tuple(value) -> tuple:
     return (value,)
 
 
+# what one sweep may ask for: beyond these, a number is a typo, not a plan
+MAX_STEPS = 2**31 - 1  # the step counter is int32
+MAX_EVALS = 1_000_000
+MAX_RUNS = 100_000
+
+
 def _str(name: str, v) -> str:
     if v is None:
         return ""
@@ -322,7 +328,10 @@ class SweepSpec:
     imports: tuple = ()  # modules imported first, e.g. one that registers an op
 
     def __post_init__(self):
-        _set(self, imports=_import_all(self.imports), name=_str("name", self.name))
+        name = _str("name", self.name)
+        if "/" in name or "\\" in name or name in (".", ".."):
+            raise SpecError(f"name {name!r} names a folder of results, so it may hold no / or \\ and is not . or ..")
+        _set(self, imports=_import_all(self.imports), name=name)
         task = self.task
         if not isinstance(task, tuple(tasks.TASKS.values())):
             raise SpecError(f"task must be one of {', '.join(c.__name__ for c in tasks.TASKS.values())}, got {task!r}")
@@ -394,6 +403,23 @@ class SweepSpec:
             devices=_int("devices", self.devices, 0), run_axis=_choice("run_axis", self.run_axis, RUN_AXES),
             matmul_precision=_choice("matmul_precision", self.matmul_precision, MATMUL_PRECISIONS),
         )
+        self._check_size(len(task.parts()), len(fracs or sizes))
+
+    def _check_size(self, n_ops: int, n_sizes: int) -> None:
+        """Refuse a sweep too large to be meant, in one line, before anything
+        allocates for it (a typo's 10^20 seeds or steps)."""
+        if self.steps > MAX_STEPS:
+            raise SpecError(f"steps {self.steps:,} is more than the step counter (int32) holds: at most {MAX_STEPS:,}")
+        per_eval = isinstance(self.eval_every, int)
+        n_evals = (self.steps // self.eval_every + 2 if per_eval else int(self.eval_every[4:])) \
+            + (self.steps // self.ckpt_every if self.ckpt_every else 0)
+        if n_evals > MAX_EVALS:
+            raise SpecError(f"{n_evals:,} evaluations over {self.steps:,} steps: at most {MAX_EVALS:,} "
+                            f"(raise eval_every{' or ckpt_every' if self.ckpt_every else ''})")
+        per_product = [math.prod(len(getattr(p, k.name)) for k in KNOBS) * len(p.full_batch) for p in self.grid]
+        n_runs = n_ops * sum(per_product) * n_sizes * self.seeds
+        if n_runs > MAX_RUNS:
+            raise SpecError(f"{n_runs:,} runs in one sweep: at most {MAX_RUNS:,} (split it into several sweeps)")
 
     def _data_sizes(self, data: tasks.TaskData) -> tuple:
         """``(fracs, None)`` or ``(None, train_sizes)``, checked against the pool."""
@@ -532,6 +558,8 @@ def _toml_load(path: Path) -> dict:
         raise SpecError(f"spec file {path}: {e.strerror}") from None
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"spec file {path} is not valid TOML: {e}") from None
+    except UnicodeDecodeError:
+        raise SpecError(f"spec file {path} is not valid TOML: not UTF-8 text") from None
 
 
 def read_toml(path, profile: str | None = None) -> dict:
@@ -549,11 +577,22 @@ def read_toml(path, profile: str | None = None) -> dict:
     if not isinstance(profiles, dict) or not all(isinstance(v, dict) for v in profiles.values()):
         raise SpecError(f"{path}: [profile.NAME] must be tables")
     profile = profile or default
+    if profile is not None and profile not in profiles:
+        have = ", ".join(profiles) or "none"
+        raise SpecError(f"{path} has no profile {profile!r}; its profiles: {have}")
+    # every profile is checked now, not only the chosen one: a typo in the gpu
+    # profile should not wait for the GPU to surface
+    for name, over in profiles.items():
+        if name != profile:
+            try:
+                SweepSpec.from_dict({k: v for k, v in merge(d, over).items() if k != "norms"})
+            except SpecError as e:
+                raise SpecError(f"{path}: profile {name}: {e}") from None
+    landscape = "norms" in d or any("norms" in over for over in profiles.values())
     if profile is not None:
-        if profile not in profiles:
-            have = ", ".join(profiles) or "none"
-            raise SpecError(f"{path} has no profile {profile!r}; its profiles: {have}")
         d = merge(d, profiles[profile])
+    if landscape:  # a landscape file: grokjax.sweep refuses it even where this profile names no norms
+        d.setdefault("norms", None)
     d.setdefault("name", path.stem)
     return d
 

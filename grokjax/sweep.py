@@ -232,6 +232,11 @@ def spec_dict(args: argparse.Namespace, given: set[str], base: dict | None = Non
     for key, flags in (("task", TASK_FLAGS), ("model", MODEL_FLAGS)):
         if given & set(flags):
             d[key] = {**d.get(key, {}), **{k: getattr(args, f) for f, k in flags.items() if f in given}}
+    if "modulus" in given:
+        ops = tasks.task_from_dict(d.get("task", {}))
+        ops = getattr(ops, "ops", ())
+        if ops and not any(tables.get_op(o).uses_modulus for o in ops):
+            raise UsageError(f"--modulus does not apply to {', '.join(ops)}: it has no modulus")
     if "fracs" in given:
         d.pop("train_sizes", None)
     if "train_size" in given:
@@ -280,7 +285,11 @@ def default_out(spec: SweepSpec) -> Path:
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     task = spec.task
     what = task.name if task.name != "table" else f"{len(task.ops)}ops" if task.stacked else task.op
-    return Path("results") / f"{spec.name or what}-{stamp}"
+    out = Path("results") / f"{spec.name or what}-{stamp}"
+    n = 2
+    while out.exists():  # two sweeps started within one second
+        out, n = Path("results") / f"{spec.name or what}-{stamp}-{n}", n + 1
+    return out
 
 
 # ---------------------------------------------------------------- main
@@ -291,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = make_parser()
+    out = None
     try:
         args = parser.parse_args(argv)
         if args.list_ops:
@@ -305,12 +315,18 @@ def main(argv: list[str] | None = None) -> int:
         _join_hosts(args)
         apply_compile_cache(args)
         if args.resume is not None:
+            out = args.resume
             return _resume(args, given, argv)
         spec = spec_from_args(args, given)
         out = args.out or default_out(spec)
         results = api.run(spec, out, progress=not args.no_progress, command=argv)
     except (UsageError, SpecError, api.OutputError) as e:
         return UsageError(str(e)).report("grokjax.sweep")
+    except KeyboardInterrupt:  # a second Ctrl-C before the sweep could stop on its own
+        kept = out is not None and Path(out).is_dir() and any(Path(out).iterdir())
+        print("grokjax.sweep: interrupted" + (f"; continue with python -m grokjax.sweep --resume {out}" if kept
+                                             else "; nothing was kept"), file=sys.stderr)
+        return 130
     return _summary(results)
 
 
@@ -319,7 +335,7 @@ def _resume(args, given: set[str], argv: list[str]) -> int:
 
     out = args.resume
     try:
-        for dest in ("out", "spec", "profile"):
+        for dest in ("out", "spec", "profile", "preset"):
             if dest in given:
                 raise UsageError(f"--resume continues the sweep recorded in its own folder; drop {_flag(dest)}")
         recorded = checkpoint.read_meta(out)["spec"]

@@ -266,3 +266,18 @@ def test_progress_names_the_compile_before_the_bar(swept, capsys):
     assert err.index("grokjax: building") < err.index(" R=")  # before the bar
     grokjax.run(swept.spec.replace(steps=2, eval_every=1, ckpt_every=0), progress=False)
     assert "building" not in capsys.readouterr().err
+
+
+def test_a_sweep_that_fails_before_its_first_checkpoint_leaves_no_stub(tiny_spec, tmp_path, monkeypatch):
+    from grokjax import engine
+
+    def fail(*a, **k):
+        raise KeyboardInterrupt  # a second Ctrl-C while compiling
+    monkeypatch.setattr(engine, "train", fail)
+    with pytest.raises(KeyboardInterrupt):
+        grokjax.run(tiny_spec.replace(steps=5), tmp_path / "new", progress=False)
+    assert not (tmp_path / "new").exists()  # made by run: removed
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        grokjax.run(tiny_spec.replace(steps=5), tmp_path / "empty", progress=False)
+    assert (tmp_path / "empty").is_dir() and not any((tmp_path / "empty").iterdir())  # the user's: kept, empty

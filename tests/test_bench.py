@@ -53,6 +53,11 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path):
     other.write_text('{"spec": {}}')
     assert bench.main(["--read", str(other)]) == 2
     assert "is not what `python -m grokjax.bench --json` writes" in capsys.readouterr().err
+    for text in ('{"cases": 3}', '{"cases": [{"x": 1}]}'):  # the right key, another shape
+        other.write_text(text)
+        assert bench.main(["--read", str(other)]) == 2
+        err = capsys.readouterr().err
+        assert "not what `python -m grokjax.bench --json` writes" in err and len(err.strip().splitlines()) == 1
 
 
 def test_step_flops_of_the_three_paths_at_the_paper_config():

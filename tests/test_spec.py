@@ -199,7 +199,9 @@ def test_every_sweep_file_is_a_valid_spec_under_each_of_its_profiles(path):
     for profile in [None, *toml_profiles(path)]:
         d = read_toml(path, profile)
         if "norms" in d:  # a landscape file (python -m grokjax.landscape): its norms, then a spec
-            landscape.parse_norms(d.pop("norms"))
+            norms = d.pop("norms")  # None: this profile names none (--norms gives them)
+            if norms is not None:
+                landscape.parse_norms(norms)
         spec = SweepSpec.from_dict(d)
         # a profile may name itself after the file: fast_search.toml's round2 is fast_search_round2
         assert spec.name == path.stem or spec.name.startswith(path.stem + "_"), spec.name
@@ -210,3 +212,32 @@ def test_the_quick_start_file_is_the_readme_quick_start():
     spec = SweepSpec.from_toml(SWEEPS / "quickstart.toml")
     assert spec.task == TableTask(op="add", modulus=97) and spec.fracs == (0.5,) and spec.seeds == 1
     assert spec.steps == 4000 and spec.eval_every == "log:200" and spec.grid == (Product(),)
+
+
+def test_a_sweep_file_is_refused_whole_in_one_line(tmp_path, capsys):
+    bad = tmp_path / "binary.toml"
+    bad.write_bytes(b"\xff\xfe garbage")
+    with pytest.raises(SpecError, match="not valid TOML: not UTF-8 text"):
+        SweepSpec.from_toml(bad)
+    typo = tmp_path / "typo.toml"  # a typo in a profile not chosen today surfaces today
+    typo.write_text("steps = 10\n[task]\nmodulus = 7\n[profile.cpu]\nsteps = 10\n[profile.gpu]\nstepz = 1\n")
+    with pytest.raises(SpecError, match="profile gpu: unknown spec key 'stepz'"):
+        SweepSpec.from_toml(typo, "cpu")
+    lands = Path(__file__).parent.parent / "sweeps" / "omnigrok_landscapes.toml"  # norms only in its profiles
+    assert sweep.main(["--spec", str(lands), "--steps", "5", "--out", str(tmp_path / "o")]) == 2
+    assert "run this file with python -m grokjax.landscape" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--name", "a/b"], "may hold no /"),
+    (["--op", "s5_mul", "--modulus", "7"], "--modulus does not apply to s5_mul"),
+    (["--steps", str(10**18)], "more than the step counter"),
+    (["--seeds", str(10**8)], "400,000,000 runs in one sweep: at most 100,000"),
+    (["--steps", "3000000", "--eval-every", "1"], "3,000,002 evaluations"),
+])
+def test_a_mistyped_sweep_is_refused_before_anything_is_made(tmp_path, capsys, args, message):
+    assert sweep.main([*args, "--modulus" if "--modulus" not in args else "--fracs",
+                       "7" if "--modulus" not in args else "0.5", "--out", str(tmp_path / "o")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

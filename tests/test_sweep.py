@@ -171,3 +171,21 @@ def test_batches_and_adam_eps_flags_reach_the_spec(tmp_path):
                                            "--stop-share", "0.5"])
     spec = SweepSpec.from_dict(sweep.spec_dict(args, {"batches", "adam_eps", "stop_at", "stop_share"}))
     assert (spec.batches, spec.adam_eps, spec.stop_at, spec.stop_share) == ("epoch", 1e-6, 0.99, 0.5)
+
+
+def test_a_second_ctrl_c_before_the_first_checkpoint_is_one_line_and_leaves_nothing(tmp_path, tiny_args, monkeypatch, capsys):
+    from grokjax import engine
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(engine, "train", interrupted)
+    assert sweep.main([*tiny_args, "--steps", "5", "--out", str(tmp_path / "o")]) == 130
+    assert capsys.readouterr().err.strip().endswith("grokjax.sweep: interrupted; nothing was kept")
+    assert not (tmp_path / "o").exists()
+
+
+def test_resume_refuses_a_preset(tmp_path, tiny_args, capsys):
+    out = tmp_path / "r"
+    assert sweep.main([*tiny_args, "--steps", "5", "--out", str(out)]) == 0
+    assert sweep.main(["--resume", str(out), "--preset", "fast"]) == 2
+    assert "drop --preset" in capsys.readouterr().err
