@@ -475,7 +475,9 @@ def judge(name: str, out) -> dict:
         if not drawn_before:  # nothing half-written: no figure without its verdict
             png.unlink(missing_ok=True)
         raise
-    record = {"figure": name, "claim": fig.claim, "spec": fig.spec, "sweep": str(out), "runs": len(rows),
+    # its only inputs are the figure and the folder, whose config.json holds the rest
+    record = {"figure": name, "command": f"python -m grokjax.paper {name} {out}", "claim": fig.claim,
+              "spec": fig.spec, "sweep": str(out), "runs": len(rows),
               "scale": _scale(rows), "verdict": verdict(checks),
               "checks": [c.to_dict() for c in checks]}
     report.write_json(out / f"{name}.json", record)

@@ -36,7 +36,8 @@ def reference(path: Path) -> None:
                         "collapses": len(got), "at": got, "per_1000_steps": round(1000 * len(got) / span, 2) if span else None,
                         "min_train_acc_after_fit": round(float(acc[steps >= (fitted or 0)].min()), 4)})
         print(f"{path} seed {run['seed']}: {len(got)} collapses after update {fitted}: {got}")
-    report.write_json(path.with_name(path.stem + "_collapses.json"), {"source": path.name, "below": 0.9, "after": 0.99,
+    report.write_json(path.with_name(path.stem + "_collapses.json"), {"command": f"python sweeps/count_collapses.py --reference {path}",
+                                                                      "source": path.name, "below": 0.9, "after": 0.99,
                                                                       "runs": per_run})
 
 
@@ -67,7 +68,8 @@ def main(argv: list[str]) -> int:
                             "min_train_acc_after_fit": round(float(np.min(curves["train_acc"][steps >= (fitted or 0), i])), 4)})
             print(f"{out} run {r['run']} (seed {r['seed']}): {len(got)} collapses after step {fitted} "
                   f"(evaluated every {cadence} steps): {got}")
-        report.write_json(out / "collapses.json", {"eval_every": cadence, "below": 0.9, "after": 0.99, "runs": per_run})
+        report.write_json(out / "collapses.json", {"command": f"python sweeps/count_collapses.py {out}",
+                                                   "eval_every": cadence, "below": 0.9, "after": 0.99, "runs": per_run})
     return 0
 
 

@@ -161,6 +161,7 @@ def test_the_command_line_judges_a_folder_and_refuses_a_bad_one(tmp_path, capsys
     assert paper.main(["fig1_left", str(tmp_path)]) == 0
     record = json.loads((tmp_path / "fig1_left.json").read_text())
     assert record["verdict"] == "not held" and record["checks"][0]["verdict"] == "held"
+    assert record["command"] == f"python -m grokjax.paper fig1_left {tmp_path}"  # what re-makes it
     assert paper.main(["fig1_left", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nowhere" in err[0]
