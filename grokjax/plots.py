@@ -289,10 +289,14 @@ def reach_ticks(axis, within: float = 1.5) -> None:
 
 def log_steps_axis(ax, steps: np.ndarray, axis: str = "x") -> None:
     """A log axis of ``steps`` (the values it shows) in plain numbers (see
-    ``plain_log_ticks``). ``axis``: ``x`` or ``y``."""
-    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    ``plain_log_ticks``). ``axis``: ``x`` or ``y``. With no positive step
+    (a sweep stopped at step 0) the axis stays linear: a log one has nothing
+    to show."""
     steps = np.asarray(steps, dtype=float)
     steps = steps[np.isfinite(steps) & (steps > 0)]
+    if not len(steps):
+        return
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
     plain_log_ticks(ax.xaxis if axis == "x" else ax.yaxis, np.log10(steps.max() / steps.min()) if len(steps) else None)
 
 

@@ -83,6 +83,21 @@ def test_log_axis_under_a_decade_is_labelled_in_plain_numbers():
         assert len(labels) >= 2 and all(s.replace(",", "").isdigit() for s in labels), (lo, hi, labels)
 
 
+def test_a_steps_axis_with_only_step_0_stays_linear_without_a_warning():
+    import warnings
+
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    ax = fig.subplots()
+    ax.plot([0, 0], [0.1, 0.2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns on a log axis of no positive values
+        plots.log_steps_axis(ax, np.array([0]))
+        fig.canvas.draw()
+    assert ax.get_xscale() == "linear"
+
+
 def test_accuracy_panels_wrap_titles_and_label_steps_under_each_column(drawn):
     rows, steps, curves = table(fracs=(0.3,), lrs=(1e-3, 2e-3, 3e-3, 4e-3, 5e-3))  # five settings: a panel each
     for r in rows:
