@@ -116,6 +116,7 @@ def _train(plan: Plan, resume, save, ckpt_every, on_chunk, stop, on_compiled) ->
     def chunk(states, n):
         """Every program advances n steps; metrics of the real runs in grid order, on every host."""
         outs = [c(x, y, r, s, n) for c, (x, y), r, s in zip(compiled, xys, runs, states)]
+        wait_ready([o[1] for o in outs])
         got = multihost_utils.process_allgather([o[1] for o in outs], tiled=True)  # the one host sync per chunk
         got = [{k: np.asarray(v)[: len(p.runs)] for k, v in m.items()} for m, p in zip(got, plan.programs)]
         return [o[0] for o in outs], {k: np.concatenate([m[k] for m in got])[order] for k in got[0]}
@@ -198,6 +199,21 @@ def _train(plan: Plan, resume, save, ckpt_every, on_chunk, stop, on_compiled) ->
         timed_save(done)  # the final (or interrupted) state; the saver skips a step it holds already
     train_s = time.perf_counter() - t0 - sum(save_s)
     return Outcome(np.asarray(steps), curves(), states, compile_s, train_s, start, save_s, reason, signum, programs)
+
+
+def wait_ready(tree, longest: float = 0.05) -> None:
+    """Block until every array of ``tree`` is computed, in short sleeps
+    rather than inside one call into XLA (reading a pending array with
+    ``np.asarray`` waits there): Python runs signal handlers only between
+    its own instructions, so a Ctrl-C during a long chunk is answered at once
+    (and a second one aborts) instead of when the chunk ends."""
+    import jax
+
+    pause = 0.001  # doubling: a chunk of milliseconds waits about as long as it runs
+    for a in jax.tree.leaves(tree):
+        while not a.is_ready():
+            time.sleep(pause)
+            pause = min(2 * pause, longest)
 
 
 def all_done(steps, curves, stop_at: float, share: float = 1.0) -> bool:

@@ -4,7 +4,8 @@ appendix B), as one sweep.
 Each point is a weight norm w, a training-set size and a seed: a run that
 starts from the standard init rescaled to ‖θ‖ = w and minimizes its training
 loss with the norm held at w (rescaled after every step: the
-``weight_norm_target`` knob), weight decay 0 as in the authors' notebooks.
+``weight_norm_target`` knob), weight decay 0 as in the authors' notebooks
+unless ``--weight-decay`` gives one value for every point.
 Every point of the grid is a run of one compiled program. The reduced train
 and test loss and accuracy at w are read off three ways:
 
@@ -145,12 +146,13 @@ def plot(path: Path, rows: list[dict], spec: SweepSpec):
     """Train and test loss (top) and accuracy (bottom) against the weight
     norm on log axes, one colour per data size, mean over seeds: solid at the
     end of each run, dotted at its lowest train loss (Omnigrok's reduced
-    reading). A loss of exactly 0 is drawn at a floor the figure names.
-    Returns the figure."""
+    reading), drawn over the solid with white gaps so that it shows where
+    the two coincide. A loss of exactly 0 is drawn at a floor the figure
+    names. The least and greatest norm have labelled ticks. Returns the figure."""
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
-    from grokjax.plots import plain_log_ticks, zero_floor
+    from grokjax.plots import end_ticks, plain_log_ticks, zero_floor
 
     sizes = sorted({r["n_train"] for r in rows})
     norms = sorted({r["weight_norm_target"] for r in rows})
@@ -182,10 +184,12 @@ def plot(path: Path, rows: list[dict], spec: SweepSpec):
             end, low = lines[keys[0], n], lines[keys[1], n]
             if floor is not None:
                 end, low = np.maximum(end, floor), np.maximum(low, floor)
-            ax.plot(norms, end, "o-", ms=3, color=color)
-            ax.plot(norms, low, ":", color=color, alpha=0.7)
+            ax.plot(norms, end, "o-", ms=3, color=color, zorder=2)
+            # on top, its gaps white: where the run ended at its lowest loss it would vanish in the solid
+            ax.plot(norms, low, ":", color=color, gapcolor="white", lw=1.6, zorder=3)
         ax.set_xscale("log")
         plain_log_ticks(ax.xaxis)
+        end_ticks(ax.xaxis, norms)
         lo, hi = ax.get_ylim()
         if floor is not None and hi / lo < 1e3:  # over more decades 10⁻⁸ reads better than 0.00000001
             plain_log_ticks(ax.yaxis)
@@ -195,7 +199,7 @@ def plot(path: Path, rows: list[dict], spec: SweepSpec):
         ax.set_xlabel("weight norm ‖θ‖ (held fixed)")
     top = [Line2D([], [], color=c, marker="o", ms=3, label=f"{n:,} training samples") for n, c in zip(sizes, colors)]
     bottom = [Line2D([], [], color="0.3", marker="o", ms=3, label="end of run"),
-              Line2D([], [], color="0.3", ls=":", label="at the run's lowest train loss (Omnigrok's reduced loss)")]
+              Line2D([], [], color="0.3", ls=":", lw=1.6, label="at the run's lowest train loss (Omnigrok's reduced loss)")]
     cols = max(len(top), len(bottom))
     blank = Line2D([], [], ls="", label=" ")
     top, bottom = top + [blank] * (cols - len(top)), bottom + [blank] * (cols - len(bottom))
@@ -234,9 +238,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.prog = "python -m grokjax.landscape"
     parser.description = (
         "Omnigrok's LU landscape: for each weight norm w and training-set size, train from the standard init "
-        "rescaled to norm w with the norm held at w after every step (weight decay 0), and record the reduced "
-        "train and test loss and accuracy. Every (w, size, seed) is one run of one compiled program. Writes the "
-        "sweep folder plus landscape.csv and lu.png. Every flag of python -m grokjax.sweep applies.")
+        "rescaled to norm w with the norm held at w after every step (weight decay 0 unless --weight-decay gives "
+        "one value), and record the reduced train and test loss and accuracy. Every (w, size, seed) is one run "
+        "of one compiled program. Writes the sweep folder plus landscape.csv and lu.png. Every flag of "
+        "python -m grokjax.sweep applies.")
+    for action in parser._actions:  # the sweep's help gives its default, 1, and a comma list
+        if action.dest == "weight_decay":
+            action.metavar = "X"
+            action.help = "AdamW's decoupled weight decay toward 0, one value for every point (0, Omnigrok's)"
     parser.epilog = ("examples:\n"
                      "  python -m grokjax.landscape --task teacher_student --norms 1:100:log:11 --steps 3000\n"
                      "  python -m grokjax.landscape --task digits --norms 1:64:log:12 --sizes 200,500,1000\n"

@@ -199,14 +199,19 @@ def batch_text(rows: list[dict], cap: int | None) -> str | None:
 
 def settings_line(rows: list[dict], spec: dict | None = None, evals: np.ndarray | None = None, width: int = 95) -> str:
     """The settings every run of the sweep shares, for under a title: model,
-    lr, weight_decay, init_scale, any other knob away from its default,
+    lr, weight_decay, init_scale (not where every run holds its norm: the
+    init is rescaled to it), any other knob away from its default,
     batch, loss, steps budget and evaluation schedule. A knob that varies is
     left out: the figure's legend or panels name it. Wrapped at ``width``.
     ``spec``: from ``read_spec``; ``evals``: the evaluated steps."""
     spec = spec or {}
     parts = [model_name(spec["model"])] if spec.get("model") else []
+    # a norm held from step 0 rescales the init to it: init_scale then says nothing
+    held = all((r.get("weight_norm_target") or r.get("weight_norm") or 0) > 0 for r in rows)
     for name, default in [(k.name, k.default) for k in KNOBS] + list(LEGACY_KNOBS.items()):
         values = {r.get(name) for r in rows}
+        if name == "init_scale" and held:
+            continue
         if name in rows[0] and len(values) == 1 and None not in values:
             v = values.pop()
             if name in ALWAYS_NAMED or v != default:
@@ -287,17 +292,39 @@ def reach_ticks(axis, within: float = 1.5) -> None:
     (ax.set_xlim if x else ax.set_ylim)(v0, v1)
 
 
+def end_ticks(axis, values, near: float = 1.3) -> None:
+    """Labelled ticks at the least and greatest of ``values`` on a log
+    ``axis``, besides its major ticks between them (a landscape's largest
+    norm, 40, had none past 30); a major tick within ``near`` times of an end
+    is left out, as its label would run into the end's. Call it after
+    ``plain_log_ticks``."""
+    from matplotlib.ticker import FixedLocator
+
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if not v.size:
+        return
+    lo, hi = v.min(), v.max()
+    ticks = np.asarray(axis.get_major_locator().tick_values(lo, hi))
+    inner = ticks[(ticks > lo * near) & (ticks < hi / near)]
+    axis.set_major_locator(FixedLocator(sorted({float(lo), *map(float, inner), float(hi)})))
+
+
 def log_steps_axis(ax, steps: np.ndarray, axis: str = "x") -> None:
     """A log axis of ``steps`` (the values it shows) in plain numbers (see
     ``plain_log_ticks``). ``axis``: ``x`` or ``y``. With no positive step
     (a sweep stopped at step 0) the axis stays linear: a log one has nothing
-    to show."""
+    to show. Steps all of one value get half a decade each side of it."""
     steps = np.asarray(steps, dtype=float)
     steps = steps[np.isfinite(steps) & (steps > 0)]
     if not len(steps):
         return
+    span = np.log10(steps.max() / steps.min())
+    if span == 0:  # a log view of no height: matplotlib warns and widens it to ticks that miss the value
+        (ax.set_xlim if axis == "x" else ax.set_ylim)(steps[0] / 10 ** 0.5, steps[0] * 10 ** 0.5)
+        span = 1.0  # a decade's ticks: one at the value or on either side of it
     (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
-    plain_log_ticks(ax.xaxis if axis == "x" else ax.yaxis, np.log10(steps.max() / steps.min()) if len(steps) else None)
+    plain_log_ticks(ax.xaxis if axis == "x" else ax.yaxis, span)
 
 
 def zero_floor(values) -> float:

@@ -50,6 +50,17 @@ def select(runs: list[dict], where: dict) -> list[int]:
     return [i for i, r in enumerate(runs) if all(np.isclose(float(r[k]), v) for k, v in where.items())]
 
 
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def varied(runs: list[dict]) -> list[str]:
+    """The numeric settings (runs.csv columns a run was given) that take more
+    than one value across ``runs``: what ``--against`` can use."""
+    return [k for k in runs[0] if k not in NOT_SETTINGS and all(_is_number(r.get(k)) for r in runs)
+            and len({r[k] for r in runs}) > 1]
+
+
 def _used(x, y) -> np.ndarray:
     """The points a log-log fit can use: x > 0 (a log axis; weight decay 0 is
     left out) and a finite y > 0 (unreached medians are NaN)."""
@@ -111,11 +122,13 @@ def scaling(results, against: str, threshold: float, where: dict | None = None,
 
     def numeric(k, flag):
         if k not in results.runs[0]:
-            raise ValueError(f"{flag} {k}: the runs have no column {k!r}")
+            # the choices, so that a misspelt name (wd) need not be looked up in runs.csv
+            raise ValueError(f"{flag} {k}: the runs have no column {k!r}; the settings that vary across them: "
+                             f"{', '.join(varied(results.runs)) or 'none'}")
         if k in NOT_SETTINGS:
             raise ValueError(f"{flag} {k}: a result of each run, not a setting; use a setting the sweep varied "
                              f"such as weight_decay or n_train")
-        bad = [r[k] for r in results.runs if not isinstance(r[k], (int, float)) or isinstance(r[k], bool)]
+        bad = [r[k] for r in results.runs if not _is_number(r[k])]
         if bad:
             raise ValueError(f"{flag} {k}: its values are not numbers ({bad[0]!r}); use a numeric setting "
                              f"such as weight_decay or n_train")
@@ -123,8 +136,9 @@ def scaling(results, against: str, threshold: float, where: dict | None = None,
     for k in where:
         numeric(k, "--where")
     idx = select(results.runs, where)
-    if not idx:
-        raise ValueError(f"no run matches {where}")
+    if not idx:  # say what the runs have, each key's values
+        have = "; ".join(f"{k} takes {', '.join(f'{v:g}' for v in sorted({r[k] for r in results.runs}))}" for k in where)
+        raise ValueError(f"no run matches {' '.join(f'{k}={v:g}' for k, v in where.items())}: {have}")
     numeric(against, "--against")
     times = time_to(np.asarray(results.steps), results.curves, threshold, metric)
     groups = defaultdict(list)

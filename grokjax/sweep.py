@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import signal
 import sys
 from pathlib import Path
@@ -295,6 +296,18 @@ def default_out(spec: SweepSpec) -> Path:
 # ---------------------------------------------------------------- main
 
 
+def _print_list(lines) -> int:
+    """Print a listing; a reader that stops early (``| head``) is no error."""
+    try:
+        for line in lines:
+            print(line)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # what is left in the buffer would fail again at exit: drop it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from grokjax import api
 
@@ -304,13 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         if args.list_ops:
-            for name, op in tables.OPS.items():
-                print(f"{name:12s} {op.description}")
-            return 0
+            return _print_list(f"{name:12s} {op.description}" for name, op in tables.OPS.items())
         if args.list_tasks:
-            for name, cls in tasks.TASKS.items():
-                print(f"{name:16s} {cls.summary}")
-            return 0
+            return _print_list(f"{name:16s} {cls.summary}" for name, cls in tasks.TASKS.items())
         given = given_flags(parser, argv)
         _join_hosts(args)
         apply_compile_cache(args)

@@ -233,7 +233,9 @@ class TableTask(_Task):
         return TaskData(x, y, n, ts[0].vocab_size, ts[0].n_symbols, stacked=True)
 
     def columns(self) -> dict:
-        return {"op": self.op, "modulus": self.modulus}
+        # S5's ops have no modulus: an empty cell, not the default's 97
+        uses = any(tables.get_op(o).uses_modulus for o in self.ops)
+        return {"op": self.op, "modulus": self.modulus if uses else None}
 
     def default_model(self):
         return TransformerSpec()

@@ -237,3 +237,33 @@ def test_resuming_a_finished_sweep_rewrites_the_same_tables(reference, tmp_path)
     same_tables(out, reference)
     assert not json.loads((out / "config.json").read_text()).get("checkpoints")  # nothing saved twice
     assert checkpoint.manager(out, read_only=True).all_steps() == [STEPS - 200, STEPS - 100, STEPS]
+
+
+def test_a_signal_is_answered_while_a_chunk_still_computes():
+    """engine.wait_ready sleeps in Python instead of blocking in XLA, so a
+    Ctrl-C during a long chunk runs its handler at once (and a second one can
+    abort) rather than when the chunk ends."""
+    import os
+    import signal
+    import threading
+
+    import jax
+    import jax.numpy as jnp
+
+    from grokjax import engine
+
+    @jax.jit
+    def slow(a):  # a fraction of a second or more of matmuls on any CPU
+        return jax.lax.fori_loop(0, 300, lambda i, m: jnp.tanh(m @ m), a)
+
+    a = jnp.eye(512) * 0.5
+    slow(a).block_until_ready()  # compiled outside the timing
+    running = []
+    old = signal.signal(signal.SIGUSR1, lambda *_: running.append(not out.is_ready()))
+    try:
+        out = slow(a)  # dispatched, still computing
+        threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGUSR1)).start()
+        engine.wait_ready(out)
+    finally:
+        signal.signal(signal.SIGUSR1, old)
+    assert running == [True]

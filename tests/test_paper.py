@@ -74,6 +74,14 @@ def test_fig4_sees_the_rise_and_the_second_descent(tmp_path):
     assert checks(paper.fig4, tmp_path, mid, curves, [ROW, {**ROW, "seed": 1}]) == [True, None]
 
 
+def test_fig4_a_rise_not_seen_yet_is_untested_before_step_100000(tmp_path):
+    flat = lambda steps: {**grokking_curves(steps, 50, None), "val_loss": np.full((len(steps), 1), 4.0)}  # noqa: E731
+    short = np.arange(0, 301, 10)  # the loss still climbing, or flat, at 300 steps may rise by 10^5
+    assert checks(paper.fig4, tmp_path, short, flat(short), [ROW]) == [None, None]
+    long = np.concatenate([[0], np.unique(np.round(np.geomspace(1, 10**6, 300)).astype(int))])
+    assert checks(paper.fig4, tmp_path, long, flat(long), [ROW]) == [False, False]
+
+
 def test_fig1_center_measures_the_cost_of_one_percent_less_data(tmp_path):
     # medians growing 45% per 1% of data below 0.3; train within 10^3..10^4 and falling with the fraction
     fracs = [0.25, 0.3, 0.4, 0.5]
@@ -207,6 +215,7 @@ def test_a_zero_is_drawn_a_decade_below_the_least_positive_value():
 @pytest.mark.parametrize("figure, change, message", [
     ("fig1_left", {"op": "add"}, "the claim is about div; this sweep trained add"),
     ("fig4", {"weight_decay": 1.0}, "the claim is about runs with weight_decay = 0; this sweep has weight_decay = 1.0"),
+    ("fig1_left", {"modulus": 23}, "the claim is about runs with modulus = 97; this sweep has modulus = 23"),
     ("fig7", {"op": "add"}, "the claim is about s5_mul; this sweep trained add"),
 ])
 def test_a_figure_refuses_a_sweep_its_claim_is_not_about(tmp_path, capsys, figure, change, message):
@@ -237,4 +246,7 @@ def test_each_figures_ops_cover_its_sweep_files_ops():
             spec = SweepSpec.from_toml(path, profile)
             assert set(spec.task.ops if spec.task.stacked else (spec.task.op,)) <= set(fig.ops), (name, profile)
             for key, want in fig.settings:
-                assert all(getattr(p, key) == (want,) for p in spec.grid), (name, profile, key)
+                if key == "modulus":  # the task's, not a per-run knob
+                    assert spec.task.modulus == want, (name, profile)
+                else:
+                    assert all(getattr(p, key) == (want,) for p in spec.grid), (name, profile, key)

@@ -217,3 +217,33 @@ def test_the_evaluation_schedule_names_checkpoint_steps_not_a_log_grid():
     log = np.unique(np.geomspace(1, 1000, 12).astype(int))
     assert plots.eval_schedule(log, {"eval_every": "log:12"}) == f"at {len(log)} log-spaced steps"
     assert plots.eval_schedule(ev) == "at 13 unevenly spaced steps"  # no spec: not called log-spaced
+
+
+def test_steps_all_of_one_value_get_a_log_view_round_it_labelled_without_a_warning(drawn):
+    """Every run of a sweep unreached at a budget of 100: matplotlib warned
+    of identical limits, then ticked only 200 to 1,000, none at the value."""
+    import warnings
+
+    rows, steps, _ = table(fracs=(0.3, 0.5), seeds=(0,), lrs=(1e-3, 3e-3))  # two settings, as reported
+    for r in rows:
+        r.update(steps_to_99_train=None, steps_to_99_val=None, steps=100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plots.steps_to_generalize(plots.Path("steps.png"), rows, spec={**SPEC, "steps": 100}, evals=steps[:2])
+        fig = drawn["steps.png"]
+        fig.canvas.draw()
+    ax = fig.axes[0]
+    lo, hi = ax.get_ylim()
+    assert lo < 100 / 2 and hi > 100 * 2, (lo, hi)  # room round the value on the log axis
+    shown = [t.get_text() for t in ax.get_yticklabels() if lo <= t.get_position()[1] <= hi and t.get_text()]
+    assert "100" in shown, shown
+    from matplotlib.figure import Figure
+
+    for value in (1500, 7):  # off a tick: a labelled tick on each side of it
+        ax = Figure(figsize=(6, 4)).subplots()
+        ax.plot([0, 1], [value, value], "^")
+        plots.log_steps_axis(ax, np.array([value, value]), axis="y")
+        ax.figure.canvas.draw()
+        lo, hi = ax.get_ylim()
+        ticks = [t.get_position()[1] for t in ax.get_yticklabels() if lo <= t.get_position()[1] <= hi and t.get_text()]
+        assert min(ticks) <= value <= max(ticks), (value, ticks)

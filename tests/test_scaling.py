@@ -63,6 +63,20 @@ def test_scaling_refuses_what_it_cannot_fit(against, threshold, where, message):
         scaling.scaling(res, against, threshold, where)
 
 
+def test_a_column_or_value_not_in_the_runs_is_refused_naming_the_ones_there():
+    res = _results()  # weight_decay, init_scale and the seed vary; lr does not, a variant is no number, a best a result
+    res.runs = [{**r, "lr": 1e-3, "variant": "adamw", "best_val_acc": 0.5} for r in res.runs]
+    for flag, call in (("--against", lambda: scaling.scaling(res, "wd", 0.95)),
+                       ("--where", lambda: scaling.scaling(res, "weight_decay", 0.95, {"wd": 1.0}))):
+        with pytest.raises(ValueError) as e:
+            call()
+        assert str(e.value) == (f"{flag} wd: the runs have no column 'wd'; the settings that vary across them: "
+                                "weight_decay, init_scale, seed")
+    with pytest.raises(ValueError) as e:
+        scaling.scaling(res, "weight_decay", 0.95, {"lr": 5.0, "init_scale": 2.0})
+    assert str(e.value) == "no run matches lr=5 init_scale=2: lr takes 0.001; init_scale takes 1, 2"
+
+
 def test_medians_on_fewer_than_3_levels_are_a_step_not_a_slope(tmp_path):
     # fitting at step 800 up to γ 0.2 and at 600 from 0.5, evaluated every 200: a
     # least-squares slope through two levels would read as a trend; it is no fit

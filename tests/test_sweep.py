@@ -189,3 +189,16 @@ def test_resume_refuses_a_preset(tmp_path, tiny_args, capsys):
     assert sweep.main([*tiny_args, "--steps", "5", "--out", str(out)]) == 0
     assert sweep.main(["--resume", str(out), "--preset", "fast"]) == 2
     assert "drop --preset" in capsys.readouterr().err
+
+
+def test_a_listing_piped_into_a_reader_that_stopped_is_no_error():
+    import os
+    import subprocess
+    import sys
+
+    read, write = os.pipe()
+    os.close(read)  # the reader (``| head``) is gone before anything is written
+    got = subprocess.run([sys.executable, "-m", "grokjax.sweep", "--list-ops"], stdout=write, stderr=subprocess.PIPE,
+                         text=True)
+    os.close(write)
+    assert got.returncode == 0 and "BrokenPipe" not in got.stderr and got.stderr == "", got.stderr

@@ -369,3 +369,11 @@ def test_sizes_are_fractions_or_counts_not_both(tmp_path):
     got = _cli("sweep", "--task", "digits", "--fracs", "0.5", "--train-size", "100", "--out", tmp_path / "o", cwd=tmp_path)
     assert got.returncode == 2 and "give --fracs or --train-size, not both" in got.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_a_table_runs_row_names_a_modulus_only_for_ops_that_have_one():
+    from grokjax.tasks import TableTask
+
+    assert TableTask(op="add", modulus=7).columns() == {"op": "add", "modulus": 7}
+    assert TableTask(op="s5_mul").columns() == {"op": "s5_mul", "modulus": None}  # not the default's 97
+    assert [p.columns()["modulus"] for p in TableTask(op="add,s5_mul", modulus=7).parts()] == [7, None]
