@@ -206,7 +206,8 @@ def resume(out, steps: int | None = None, *, ckpt_every: int | None = None, ckpt
     Only the budget (``steps``, to extend it), checkpointing, ``devices`` and
     ``stop_at`` may change. A finished sweep resumed without a new budget
     rewrites the same tables. An unreadable newest checkpoint is moved to
-    ``checkpoints/unreadable/`` and the one before is used.
+    ``checkpoints/unreadable/`` and the one before is used (that, and a
+    sweep already finished, are said on stderr even with ``progress=False``).
     """
     import jax
 
@@ -233,7 +234,7 @@ def resume(out, steps: int | None = None, *, ckpt_every: int | None = None, ckpt
         if got.step == spec.steps:
             _say(f"{out} already finished its {spec.steps:,} steps: nothing to train; its tables and figures are "
                  f"written again (--steps N extends it)")
-        else:
+        elif progress:  # progress=False: no word but warnings
             _say(f"resuming {out} at step {got.step:,} of {spec.steps:,}")
     distributed.barrier("resuming")
     started, environment = _now(), report.environment()

@@ -137,6 +137,8 @@ def eval_schedule(evals: np.ndarray | None = None, spec: dict | None = None) -> 
     every, ckpt = spec.get("eval_every"), spec.get("ckpt_every")
     log = isinstance(every, str) and every.startswith("log:")
     plus = f" and at each checkpoint (every {int(ckpt):,})" if ckpt else ""
+    if evals is not None and len(evals) < 3:  # a budget under eval_every: the first step and the last
+        return "at step" + ("s " if len(evals) > 1 else " ") + " and ".join(f"{int(v):,}" for v in evals) if len(evals) else None
     if evals is not None and len(evals) >= 3:
         gaps = np.diff(np.asarray(evals)[:-1])  # the last gap ends at the budget, which need not be a multiple
         if (gaps == gaps[0]).all():
@@ -194,7 +196,7 @@ def batch_text(rows: list[dict], cap: int | None) -> str | None:
         return "full batch" if full else None
     text = f"batch {sizes[0]:,}" if len(sizes) == 1 else f"batch {sizes[0]:,}–{sizes[-1]:,} (min({cap}, " + (
         "⌈n_train/2⌉))" if "op" in rows[0] else "n_train))")
-    return text + (", full batch where full_batch" if full else "")
+    return text + (" (the full-batch runs: all their training rows)" if full else "")
 
 
 def settings_line(rows: list[dict], spec: dict | None = None, evals: np.ndarray | None = None, width: int = 95) -> str:

@@ -141,7 +141,7 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--layer-norm", action=argparse.BooleanOptionalAction, default=None,
                    help="transformer: a LayerNorm after each residual sum, as the paper (on; --no-layer-norm: "
                         "Nanda et al.'s model)")
-    s.add_argument("--batch-size", type=int, help=f"minibatch B; table runs use min(B, n_train/2) as in the paper, "
+    s.add_argument("--batch-size", type=int, help=f"minibatch B; table runs use min(B, ⌈n_train/2⌉) as in the paper, "
                    f"others min(B, n_train) (table {d.batch_size}, digits 200)")
     s.add_argument("--loss", choices=LOSSES, help="cross-entropy over softmax or StableMax, or mean squared error "
                    "(on one-hot classes, or the targets) (table: softmax; teacher_student, digits: mse)")

@@ -229,6 +229,13 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(reference, tmp_path, c
     assert snapshot(d) == before
 
 
+def test_resume_without_progress_says_nothing(reference, tmp_path, capsys):
+    out = tmp_path / "more"
+    shutil.copytree(reference, out)
+    res = grokjax.resume(out, steps=STEPS + 20, progress=False)
+    assert int(res.steps[-1]) == STEPS + 20 and capsys.readouterr().err == ""
+
+
 def test_resuming_a_finished_sweep_rewrites_the_same_tables(reference, tmp_path):
     out = tmp_path / "done"
     shutil.copytree(reference, out)

@@ -151,7 +151,7 @@ def test_the_settings_line_gives_the_batch_the_runs_used():
     rows, _, _ = table(fracs=(0.03, 0.5))
     assert plots.batch_text(rows, 512) == "batch 141–512 (min(512, ⌈n_train/2⌉))"
     rows[0]["full_batch"] = True
-    assert plots.batch_text(rows, 512).endswith(", full batch where full_batch")
+    assert plots.batch_text(rows, 512).endswith(" (the full-batch runs: all their training rows)")
     assert plots.batch_text([{**r, "full_batch": True} for r in rows], 512) == "full batch"
     student = [{"task": "teacher_student", "n_train": 100, "full_batch": False}]  # not a table: no halving
     assert plots.batch_text(student, 512) == "batch 100"
@@ -247,3 +247,10 @@ def test_steps_all_of_one_value_get_a_log_view_round_it_labelled_without_a_warni
         lo, hi = ax.get_ylim()
         ticks = [t.get_position()[1] for t in ax.get_yticklabels() if lo <= t.get_position()[1] <= hi and t.get_text()]
         assert min(ticks) <= value <= max(ticks), (value, ticks)
+
+
+def test_a_budget_under_eval_every_names_the_two_steps_evaluated():
+    spec = {"eval_every": 100, "steps": 2}
+    assert plots.eval_schedule(np.array([0, 2]), spec) == "at steps 0 and 2"
+    assert plots.eval_schedule(np.array([0]), spec) == "at step 0"
+    assert plots.eval_schedule(np.array([0, 100, 200]), spec) == "every 100 steps"

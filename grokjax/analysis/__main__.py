@@ -38,8 +38,9 @@ def make_parser() -> Parser:
                "  python -m grokjax.analysis sharpness OUT --eps 1e-5\n"
                "  python -m grokjax.analysis fourier OUT\n"
                "  python -m grokjax.analysis table OUT --runs 0 --step 1000\n"
-               "  python -m grokjax.analysis norms results/look_add_cpu      # from curves.csv: no checkpoint needed\n"
-               "  python -m grokjax.analysis redraw results/look_add_cpu     # the figures again, from the CSVs\n"
+               "  python -m grokjax.analysis norms OUT      # from curves.csv: no checkpoint needed\n"
+               "  python -m grokjax.analysis redraw OUT     # the figures again, from the CSVs\n"
+               "(norms and redraw also read a committed folder such as results/look_add_cpu, and write into it.)\n"
                "bash sweeps/look_inside.sh makes the committed results/look_*_cpu and nanda_add113_cpu with checkpoints.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -51,7 +52,8 @@ def make_parser() -> Parser:
         s.add_argument("out", type=Path, metavar="OUT", help="the sweep's folder (what --out named)")
         s.add_argument("--runs", help="run indices (runs.csv's run column), e.g. 0,2,5-7 (default: every run)")
         s.add_argument("--step", type=int, help="a saved checkpoint's step (default: the latest"
-                       + ("; fourier: every saved step)" if what == "fourier" else
+                       + ("; fourier: every saved step, and with --step only that one, in place of what "
+                          "fourier.csv held)" if what == "fourier" else
                           "; norms: the whole curve, or up to an evaluated step S)" if what == "norms" else ")"))
         add_compile_cache_flag(s)
         parsers[what] = s
