@@ -57,7 +57,8 @@ class Results:
     def __repr__(self) -> str:
         reached = sum(r["steps_to_99_val"] is not None and r["diverged_step"] is None for r in self.runs)
         where = f", out={str(self.out)!r}" if self.out else ""
-        return (f"Results({self.spec.task.describe()}, {len(self.runs)} run{'s' if len(self.runs) != 1 else ''}, steps 0..{int(self.steps[-1])}, "
+        n = len(self.runs)
+        return (f"Results({self.spec.task.describe()}, {n} run{'s' if n != 1 else ''}, steps 0..{int(self.steps[-1])}, "
                 f"{reached} reached 99% val, stop_reason={self.stop_reason!r}{where})")
 
     @property

@@ -5,7 +5,8 @@ Each point is a weight norm w, a training-set size and a seed: a run that
 starts from the standard init rescaled to ‖θ‖ = w and minimizes its training
 loss with the norm held at w (rescaled after every step: the
 ``weight_norm_target`` knob), weight decay 0 as in the authors' notebooks
-unless ``--weight-decay`` gives one value for every point.
+unless ``--weight-decay`` (or the sweep file's grid) gives one value for
+every point.
 Every point of the grid is a run of one compiled program. The reduced train
 and test loss and accuracy at w are read off three ways:
 
@@ -229,6 +230,17 @@ def run(spec: SweepSpec, norms, out=None, *, weight_decay: float = 0.0, progress
     return results, reduce(results)
 
 
+def _file_decays(base: dict) -> list[str]:
+    """The weight decays a sweep file's grid gives (its products' together),
+    as the flag's strings: the file's choice, where no flag overrides it."""
+    grid = base.get("grid") or {}
+    got = []
+    for product in grid if isinstance(grid, list) else [grid]:
+        v = product.get("weight_decay") if isinstance(product, dict) else None
+        got += [] if v is None else [str(x) for x in (v if isinstance(v, list) else [v])]
+    return list(dict.fromkeys(got))
+
+
 def main(argv: list[str] | None = None) -> int:
     from grokjax import api, sweep
     from grokjax.cli import UsageError, apply_compile_cache, given_flags
@@ -238,8 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.prog = "python -m grokjax.landscape"
     parser.description = (
         "Omnigrok's LU landscape: for each weight norm w and training-set size, train from the standard init "
-        "rescaled to norm w with the norm held at w after every step (weight decay 0 unless --weight-decay gives "
-        "one value), and record the reduced train and test loss and accuracy. Every (w, size, seed) is one run "
+        "rescaled to norm w with the norm held at w after every step (weight decay 0 unless --weight-decay or the "
+        "sweep file's grid gives one value), and record the reduced train and test loss and accuracy. Every (w, size, seed) is one run "
         "of one compiled program. Writes the sweep folder plus landscape.csv and lu.png. Every flag of "
         "python -m grokjax.sweep applies.")
     for action in parser._actions:  # the sweep's help gives its default, 1, and a comma list
@@ -274,9 +286,10 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError("--norms is required, e.g. --norms 1:64:log:12")
         norms = parse_norms(args.norms)
         spec = SweepSpec.from_dict(sweep.spec_dict(args, given - {"norms", "spec", "profile"}, base))
-        decays = args.weight_decay.split(",") if "weight_decay" in given else ["0"]
+        decays = args.weight_decay.split(",") if "weight_decay" in given else _file_decays(base) or ["0"]
         if len(decays) > 1:
-            raise UsageError("a landscape takes one --weight-decay (Omnigrok's: 0)")
+            raise UsageError(f"a landscape takes one weight decay (--weight-decay, or the sweep file's grid), "
+                             f"not {','.join(decays)}; Omnigrok's: 0")
         decay = float(decays[0])
         spec = landscape_spec(spec, norms, decay)
         out = args.out or sweep.default_out(spec)

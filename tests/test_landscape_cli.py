@@ -46,7 +46,7 @@ def test_the_landscape_help_says_its_weight_decay_is_honoured(tmp_path, monkeypa
     with pytest.raises(SystemExit):
         landscape.main(["--help"])
     help_text = " ".join(capsys.readouterr().out.split())
-    assert "(weight decay 0 unless --weight-decay gives one value)" in help_text
+    assert "(weight decay 0 unless --weight-decay or the sweep file's grid gives one value)" in help_text
     assert "--weight-decay X AdamW's decoupled weight decay toward 0, one value for every point (0, Omnigrok's)" in help_text
     got = {}
 
@@ -62,4 +62,24 @@ def test_the_landscape_help_says_its_weight_decay_is_honoured(tmp_path, monkeypa
     assert landscape.main(argv) == 2
     assert got["spec"].grid[0].weight_decay == (0.0,)
     assert landscape.main([*argv, "--weight-decay", "0,1"]) == 2
-    assert "a landscape takes one --weight-decay (Omnigrok's: 0)" in capsys.readouterr().err
+    assert "a landscape takes one weight decay (--weight-decay, or the sweep file's grid), not 0,1" in capsys.readouterr().err
+
+
+def test_the_landscape_keeps_a_sweep_files_weight_decay_unless_the_flag_overrides(tmp_path, monkeypatch, capsys):
+    got = {}
+
+    def run(spec, out, **kw):
+        got["spec"] = spec
+        raise api.OutputError("not trained in this test")
+
+    monkeypatch.setattr(api, "run", run)
+    path = tmp_path / "lu.toml"
+    path.write_text('task = { name = "teacher_student" }\nnorms = "1,10"\ntrain_sizes = [20]\ngrid = { weight_decay = 0.3 }\n')
+    argv = ["--spec", str(path), "--devices", "1", "--no-progress", "--out", str(tmp_path / "lu")]
+    assert landscape.main(argv) == 2
+    assert got["spec"].grid[0].weight_decay == (0.3,)  # the file's, not silently 0
+    assert landscape.main([*argv, "--weight-decay", "0.1"]) == 2
+    assert got["spec"].grid[0].weight_decay == (0.1,)
+    path.write_text(path.read_text().replace("0.3", "[0.3, 1]"))
+    assert landscape.main(argv) == 2
+    assert "not 0.3,1;" in capsys.readouterr().err
