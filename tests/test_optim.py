@@ -46,6 +46,31 @@ def test_chain_is_adamw_with_the_papers_betas(lr, wd):
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), ours, ref)
 
 
+def test_warmup_scales_the_whole_adamw_update_weight_decay_included():
+    k1, k2 = jax.random.split(jax.random.key(2))
+    params = {"w": jax.random.normal(k1, (5, 3)), "b": jnp.ones(3)}
+    grads = [jax.tree.map(lambda p, i=i: jax.random.normal(jax.random.fold_in(k2, i), p.shape), params) for i in range(12)]
+    ours = _rollout(make_optimizer(Config(warmup_steps=10), Run(1e-3, 1.0)), params, grads)
+    ref = _rollout(optax.adamw(warmup(1e-3, 10), b1=0.9, b2=0.98, eps=1e-8, weight_decay=1.0), params, grads)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), ours, ref)
+
+
+def test_gradient_filters_act_on_the_gradient_before_adam():
+    # ⊥Grad, then Grokfast-EMA, then AdamW: the filters shape what Adam normalizes, not Adam's step
+    k1, k2 = jax.random.split(jax.random.key(3))
+    params = {"w": jax.random.normal(k1, (5, 3)), "b": jnp.ones(3)}
+    grads = [jax.tree.map(lambda p, i=i: jax.random.normal(jax.random.fold_in(k2, i), p.shape), params) for i in range(6)]
+    cfg = Config(warmup_steps=0, transforms=("orthograd", "grokfast"))
+    ours = _rollout(make_optimizer(cfg, Run(1e-3, 1.0, orthograd=1.0, grokfast_lambda=2.0, grokfast_alpha=0.9)),
+                    params, grads)
+    ref = _rollout(optax.chain(optim.orthogonal_gradient(1.0), optim.grokfast_ema(2.0, 0.9),
+                               optax.adamw(1e-3, b1=0.9, b2=0.98, eps=1e-8, weight_decay=1.0)), params, grads)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), ours, ref)
+    after = _rollout(optax.chain(optax.adamw(1e-3, b1=0.9, b2=0.98, eps=1e-8, weight_decay=1.0),
+                                 optim.grokfast_ema(2.0, 0.9)), params, grads)
+    assert not np.allclose(ours["w"], after["w"], rtol=1e-4)  # the order matters: the check can fail
+
+
 def test_lr_and_weight_decay_are_per_run_numbers_under_vmap():
     cfg = Config()
     params = {"w": jnp.ones((4,))}
@@ -157,6 +182,11 @@ def test_weight_norm_projection_lands_on_the_target_norm():
     params, updates = _tree(jax.random.key(0)), _tree(jax.random.key(1), 0.1)
     u, _ = optim.project_weight_norm(7.0).update(updates, optax.EmptyState(), params)
     np.testing.assert_allclose(optax.tree.norm(optax.apply_updates(params, u)), 7.0, rtol=1e-5)
+    # the step taken, then rescaled: every parameter along its stepped direction, not just any point of norm 7
+    stepped = optax.apply_updates(params, updates)
+    scale = 7.0 / optax.tree.norm(stepped)
+    jax.tree.map(lambda got, want: np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6),
+                 optax.apply_updates(params, u), jax.tree.map(lambda w: w * scale, stepped))
     off, _ = optim.project_weight_norm(0.0).update(updates, optax.EmptyState(), params)
     jax.tree.map(np.testing.assert_array_equal, off, updates)
 

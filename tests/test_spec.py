@@ -241,3 +241,22 @@ def test_a_mistyped_sweep_is_refused_before_anything_is_made(tmp_path, capsys, a
                        "7" if "--modulus" not in args else "0.5", "--out", str(tmp_path / "o")]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_plain_spec_trains_with_the_papers_hyperparameters():
+    from grokjax.model import TransformerSpec
+    from grokjax.plan import expand
+
+    # Power et al., appendix A.1.2: AdamW lr 10^-3, weight decay 1, β = (0.9, 0.98), 10 warmup steps,
+    # batch 512, 2 layers of width 128 with 4 heads (and 4·128 in the MLP), x+y mod 97
+    plan = expand(SweepSpec(fracs=(0.5,)), devices=1)
+    c, row = plan.programs[0].config, plan.rows[0]
+    assert (c.beta1, c.beta2, c.eps, c.warmup_steps, c.batch_size) == (0.9, 0.98, 1e-8, 10, 512)
+    assert c.model == TransformerSpec(n_layers=2, d_model=128, n_heads=4, d_mlp=512, layer_norm=True)
+    assert (row["op"], row["modulus"], row["lr"], row["weight_decay"], row["init_scale"]) == ("add", 97, 1e-3, 1.0, 1.0)
+    # Omnigrok's MNIST notebook, on the 8×8 digits: a depth-3 width-200 ReLU MLP, AdamW lr 10^-3,
+    # weight decay 0.01, batch 200, MSE
+    plan = expand(SweepSpec.from_dict({"task": {"name": "digits"}, "train_sizes": [200]}), devices=1)
+    c, row = plan.programs[0].config, plan.rows[0]
+    assert (c.batch_size, c.loss, row["lr"], row["weight_decay"]) == (200, "mse", 1e-3, 0.01)
+    assert (c.model.depth, c.model.width, c.model.activation) == (3, 200, "relu")

@@ -68,6 +68,35 @@ def test_s5_tables_match_direct_composition(op, fn):
     np.testing.assert_array_equal(t.y, want)
 
 
+@pytest.mark.parametrize("op, want", [
+    # by hand, with (x·y)(i) = x(y(i)): x = (1,0,2,3,4) swaps 0 and 1, y = (1,2,3,4,0) is i ↦ i+1 mod 5
+    ("s5_mul", (0, 2, 3, 4, 1)),  # x(y(0)) = x(1) = 0, x(y(1)) = x(2) = 2, ...; the other order gives (2,1,3,4,0)
+    ("s5_conj", (2, 0, 3, 4, 1)),  # x·y·x⁻¹ = (x·y)·x, x an involution: (0,2,3,4,1) after x
+    ("s5_aba", (2, 0, 3, 4, 1)),
+])
+def test_s5_products_written_out_by_hand(op, want):
+    t = tables.make_table(op)
+    idx = perm_index()
+    x, y = idx[(1, 0, 2, 3, 4)], idx[(1, 2, 3, 4, 0)]
+    row = np.flatnonzero((t.x[:, 0] == x) & (t.x[:, 2] == y))
+    assert t.y[row].tolist() == [idx[want]]
+
+
+def test_s5_conjugation_by_a_non_involution_written_out_by_hand():
+    # x = (1,2,0,3,4) is a 3-cycle 0→1→2→0, x⁻¹ = (2,0,1,3,4); y = (0,1,2,4,3) swaps 3 and 4
+    t, idx = tables.make_table("s5_conj"), perm_index()
+    x, y = idx[(1, 2, 0, 3, 4)], idx[(0, 1, 2, 4, 3)]
+    row = np.flatnonzero((t.x[:, 0] == x) & (t.x[:, 2] == y))
+    assert t.y[row].tolist() == [idx[(0, 1, 2, 4, 3)]]  # y moves only 3, 4, which x fixes: x·y·x⁻¹ = y
+    y = idx[(1, 0, 2, 3, 4)]  # swaps 0 and 1; conjugated by x: swaps x(0), x(1) = 1, 2
+    row = np.flatnonzero((t.x[:, 0] == x) & (t.x[:, 2] == y))
+    assert t.y[row].tolist() == [idx[(0, 2, 1, 3, 4)]]
+    t = tables.make_table("s5_aba")  # x·y·x by hand: i ↦ x(y(x(i)))
+    y = idx[(0, 1, 2, 4, 3)]
+    row = np.flatnonzero((t.x[:, 0] == x) & (t.x[:, 2] == y))
+    assert t.y[row].tolist() == [idx[(2, 0, 1, 4, 3)]]
+
+
 def test_s5_closure_identity_and_inverses():
     t = tables.make_table("s5_mul")
     table = np.zeros((120, 120), int)

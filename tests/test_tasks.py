@@ -67,6 +67,11 @@ def test_digits_data_has_its_shapes():
     assert d.x.shape == (1797, 64) and d.x.dtype == np.float32
     assert d.y.shape == (1797,) and d.y.dtype == np.int32
     assert 0 <= d.x.min() and d.x.max() <= 1 and set(np.unique(d.y)) == set(range(10))
+    from sklearn.datasets import load_digits
+
+    raw = load_digits()  # pixels 0..16, scaled by their maximum 16: not by 255 as for MNIST
+    np.testing.assert_array_equal(d.x * 16, raw.data)
+    np.testing.assert_array_equal(d.y, raw.target)
     assert (d.n_pool, d.fixed_test, d.n_outputs) == (1797, False, 10)
 
 

@@ -144,3 +144,11 @@ def test_epoch_batches_visit_every_training_row_once_per_epoch():
         assert sorted(rows) == sorted(np.asarray(order[:n_train]).tolist())  # every training row, once
         epochs.append(rows)
     assert epochs[0] != epochs[1]  # a new permutation each epoch
+
+
+def test_init_scale_multiplies_every_parameter_of_the_same_init(tiny):
+    t = tables.table_for(tiny.task.op, tiny.task.modulus)
+    x = jnp.asarray(t.x)
+    runs = make_runs(t.size, [dict(seed=3, frac=0.5), dict(seed=3, frac=0.5, init_scale=2.0)])
+    one, two = (train.init_run(tiny, x, jax.tree.map(lambda v: v[i], runs)).params for i in (0, 1))
+    jax.tree.map(lambda a, b: np.testing.assert_array_equal(2 * np.asarray(a), np.asarray(b)), one, two)  # Omnigrok's α
