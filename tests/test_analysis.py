@@ -64,8 +64,32 @@ def test_tsne_writes_points_and_scores_per_run(swept):
     assert all(-1 <= r["silhouette"] <= 1 and r["plus8_ratio"] > 0 for r in per_run)
     points = read(swept / "analysis" / "tsne_unembed_step30.csv")
     assert len(points) == 2 * 11
+    for r in per_run:  # the scores are those of the points written, recomputed here
+        xy = np.array([[float(p["x"]), float(p["y"])] for p in points if int(p["run"]) == r["run"]])
+        labels = np.array([int(p["label"]) for p in points if int(p["run"]) == r["run"]])
+        from sklearn.metrics import silhouette_score
+
+        assert r["silhouette"] == pytest.approx(silhouette_score(xy, labels), abs=1e-6)
+        i = np.arange(11)
+        near = np.linalg.norm(xy[(i + 8) % 11] - xy[i], axis=1).mean()
+        pairs = np.linalg.norm(xy[:, None] - xy[None], axis=-1)[np.triu_indices(11, 1)].mean()
+        assert r["plus8_ratio"] == pytest.approx(near / pairs, rel=1e-6)
     assert [int(p["label"]) for p in points[:11]] == [s % 8 for s in range(11)]
     assert (swept / "analysis" / "tsne_unembed_step30.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_s5_points_clustered_by_a_conjugates_cosets_name_that_conjugate_and_side(side):
+    from grokjax.tables import S5
+
+    H = groups.generate(groups.parse_generators(groups.PAPER_SUBGROUP))
+    g, C = list(groups.conjugates(H))[3]  # gHg⁻¹ for g = (2,3,4): not the paper's subgroup itself
+    labels = np.asarray(groups.cosets(C, S5, side))
+    rng = np.random.default_rng(0)
+    points = (rng.normal(size=(labels.max() + 1, 2)) * 10)[labels] + rng.normal(size=(len(labels), 2)) * 0.1
+    got = tsne.best_conjugate(points, groups.PAPER_SUBGROUP)
+    assert got["best_conjugator"] == groups.cycles(g) == "(2,3,4)" and got["best_side"] == side
+    assert got["best_silhouette"] > 0.9
 
 
 def test_classes_differ_in_colour_or_marker():
