@@ -12,7 +12,10 @@
 # and sharpness analyses read), so a fresh clone trains anew under another ROOT.
 #
 # About 1 h 10 min of training on a 2-core CPU without fig2_left, whose cpu
-# profile (36 runs, two of them full batch) takes 45-80 minutes more.
+# profile (36 runs, two of them full batch) takes 45-80 minutes more, and
+# fig7's cpu_half (16 seeds stopped once half have grokked, the paper's
+# protocol: about 40 minutes, plus 16 of sharpness). FIG2_LEFT=0 or
+# FIG7_HALF=0 leaves either out.
 set -euo pipefail
 what=${1:-all}
 root=${ROOT:-results}
@@ -39,6 +42,10 @@ if [[ $what == all ]]; then
   python -m grokjax.analysis tsne $root/fig3_s5_cpu --subgroup "(0,1,2); (0,1,2,3,4)"
   for eps in 1e-3 1e-4 1e-5; do python -m grokjax.analysis sharpness $root/fig7_cpu --eps $eps; done
   [[ ${FIG2_LEFT:-1} == 1 ]] && train fig2_left cpu
+  if [[ ${FIG7_HALF:-1} == 1 && ! -f $root/fig7_half_cpu/runs.csv ]]; then
+    python -m grokjax.sweep --spec sweeps/fig7.toml --profile cpu_half --out $root/fig7_half_cpu --no-progress
+    for eps in 1e-3 1e-4 1e-5; do python -m grokjax.analysis sharpness $root/fig7_half_cpu --eps $eps; done
+  fi
 fi
 
 python -m grokjax.paper fig1_left $root/fig1_left_cpu
@@ -50,6 +57,7 @@ python -m grokjax.paper fig3 $root/fig3_add_cpu
 python -m grokjax.paper fig3 $root/fig3_s5_cpu
 python -m grokjax.paper fig6 $root/fig6_cpu
 python -m grokjax.paper fig7 $root/fig7_cpu
+[[ -f $root/fig7_half_cpu/runs.csv ]] && python -m grokjax.paper fig7 $root/fig7_half_cpu
 # the earlier H100 sweeps of the same specs at 10^4-4·10^4 steps (committed folders)
 if [[ $root == results ]]; then
   python -m grokjax.paper fig2_left results/s5_variants_gpu_10k
