@@ -147,8 +147,8 @@ def plot(path: Path, rows: list[dict], spec: SweepSpec):
     """Train and test loss (top) and accuracy (bottom) against the weight
     norm on log axes, one colour per data size, mean over seeds: solid at the
     end of each run, dotted at its lowest train loss (Omnigrok's reduced
-    reading), drawn over the solid with white gaps so that it shows where
-    the two coincide. A loss of exactly 0 is drawn at a floor the figure
+    reading), thin over the wide, light solid so that both show where they
+    coincide. A loss of exactly 0 is drawn at a floor the figure
     names. The least and greatest norm have labelled ticks. Returns the figure."""
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
@@ -185,9 +185,10 @@ def plot(path: Path, rows: list[dict], spec: SweepSpec):
             end, low = lines[keys[0], n], lines[keys[1], n]
             if floor is not None:
                 end, low = np.maximum(end, floor), np.maximum(low, floor)
-            ax.plot(norms, end, "o-", ms=3, color=color, zorder=2)
-            # on top, its gaps white: where the run ended at its lowest loss it would vanish in the solid
-            ax.plot(norms, low, ":", color=color, gapcolor="white", lw=1.6, zorder=3)
+            # the solid wide and light, the dotted thin and dark on top: where a run ended at its
+            # lowest loss the two coincide and both still show
+            ax.plot(norms, end, "o-", ms=3, color=color, lw=3.0, alpha=0.45, zorder=2)
+            ax.plot(norms, low, ":", color=color, lw=1.5, zorder=3)
         ax.set_xscale("log")
         plain_log_ticks(ax.xaxis)
         end_ticks(ax.xaxis, norms)
@@ -199,8 +200,8 @@ def plot(path: Path, rows: list[dict], spec: SweepSpec):
     for ax in axes[1]:
         ax.set_xlabel("weight norm ‖θ‖ (held fixed)")
     top = [Line2D([], [], color=c, marker="o", ms=3, label=f"{n:,} training samples") for n, c in zip(sizes, colors)]
-    bottom = [Line2D([], [], color="0.3", marker="o", ms=3, label="end of run"),
-              Line2D([], [], color="0.3", ls=":", lw=1.6, label="at the run's lowest train loss (Omnigrok's reduced loss)")]
+    bottom = [Line2D([], [], color="0.3", marker="o", ms=3, lw=3.0, alpha=0.45, label="end of run"),
+              Line2D([], [], color="0.3", ls=":", lw=1.5, label="at the run's lowest train loss (Omnigrok's reduced loss)")]
     cols = max(len(top), len(bottom))
     blank = Line2D([], [], ls="", label=" ")
     top, bottom = top + [blank] * (cols - len(top)), bottom + [blank] * (cols - len(bottom))
