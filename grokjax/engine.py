@@ -201,19 +201,15 @@ def _train(plan: Plan, resume, save, ckpt_every, on_chunk, stop, on_compiled) ->
     return Outcome(np.asarray(steps), curves(), states, compile_s, train_s, start, save_s, reason, signum, programs)
 
 
-def wait_ready(tree, longest: float = 0.05) -> None:
-    """Block until every array of ``tree`` is computed, in short sleeps
-    rather than inside one call into XLA (reading a pending array with
-    ``np.asarray`` waits there): Python runs signal handlers only between
-    its own instructions, so a Ctrl-C during a long chunk is answered at once
-    (and a second one aborts) instead of when the chunk ends."""
+def wait_ready(tree) -> None:
+    """Block until every array of ``tree`` is computed, in a wait that runs
+    Python's signal handlers (JAX's ``block_until_ready`` does; reading a
+    pending array with ``np.asarray`` waits inside XLA, where they cannot
+    run): a Ctrl-C during a long chunk is answered at once, and a second one
+    aborts, instead of both waiting for the chunk's end."""
     import jax
 
-    pause = 0.001  # doubling: a chunk of milliseconds waits about as long as it runs
-    for a in jax.tree.leaves(tree):
-        while not a.is_ready():
-            time.sleep(pause)
-            pause = min(2 * pause, longest)
+    jax.block_until_ready(tree)
 
 
 def all_done(steps, curves, stop_at: float, share: float = 1.0) -> bool:

@@ -89,9 +89,9 @@ def sweep_title(rows: list[dict]) -> str:
     if "op" not in r:
         return str(r.get("task", "")).replace("_", "-")
     ops = list(dict.fromkeys(str(row["op"]) for row in rows))
-    if len(ops) > 1:
-        arithmetic = [o for o in ops if not o.startswith("s5")]
-        return f"{len(ops)} operations" + (f" (arithmetic ones mod {r['modulus']})" if arithmetic else "")
+    if len(ops) > 1:  # the modulus of the arithmetic ones: S5's rows have none
+        moduli = [row["modulus"] for row in rows if row.get("modulus") is not None and not str(row["op"]).startswith("s5")]
+        return f"{len(ops)} operations" + (f" (arithmetic ones mod {moduli[0]})" if moduli else "")
     return f"{r['op']} mod {r['modulus']}" if not ops[0].startswith("s5") else str(r["op"])
 
 

@@ -70,10 +70,11 @@ def parse_fracs(text: str) -> tuple[float, ...]:
             a, b, step = parts[0], parts[1], parts[2] if len(parts) == 3 else 0.1
             if step <= 0 or b < a:
                 raise SpecError(f"bad fracs range {text!r}: need a <= b and step > 0")
-            if b >= 1:  # named as typed, not as the first grid point past it (1 for 0.5:1.2)
-                raise SpecError(f"bad fracs range {text!r}: its end must lie below 1")
             n = int(np.floor((b - a) / step + 1e-9))
-            return tuple(round(a + i * step, 10) for i in range(n + 1))
+            grid = tuple(round(a + i * step, 10) for i in range(n + 1))
+            if grid[-1] >= 1:  # named as typed, not as the first grid point past it (1 for 0.5:1.2)
+                raise SpecError(f"bad fracs range {text!r}: it reaches {grid[-1]:g}; fractions lie below 1")
+            return grid
         return tuple(float(p) for p in text.split(","))
     except ValueError as e:
         if isinstance(e, SpecError):

@@ -42,9 +42,14 @@ if [[ $what == all ]]; then
   python -m grokjax.analysis tsne $root/fig3_s5_cpu --subgroup "(0,1,2); (0,1,2,3,4)"
   for eps in 1e-3 1e-4 1e-5; do python -m grokjax.analysis sharpness $root/fig7_cpu --eps $eps; done
   [[ ${FIG2_LEFT:-1} == 1 ]] && train fig2_left cpu
-  if [[ ${FIG7_HALF:-1} == 1 && ! -f $root/fig7_half_cpu/runs.csv ]]; then
-    python -m grokjax.sweep --spec sweeps/fig7.toml --profile cpu_half --out $root/fig7_half_cpu --no-progress
-    for eps in 1e-3 1e-4 1e-5; do python -m grokjax.analysis sharpness $root/fig7_half_cpu --eps $eps; done
+  if [[ ${FIG7_HALF:-1} == 1 ]]; then
+    [[ -f $root/fig7_half_cpu/runs.csv ]] ||
+      python -m grokjax.sweep --spec sweeps/fig7.toml --profile cpu_half --out $root/fig7_half_cpu --no-progress
+    for eps in 1e-3 1e-4 1e-5; do  # each unless made already: a rerun finishes what a stop left out
+      tag=$(python -c "print(float('$eps'))")  # as the file names write it: 0.001, 0.0001, 1e-05
+      ls $root/fig7_half_cpu/analysis/sharpness_step*_eps$tag.csv >/dev/null 2>&1 ||
+        python -m grokjax.analysis sharpness $root/fig7_half_cpu --eps $eps
+    done
   fi
 fi
 

@@ -340,7 +340,7 @@ def test_layer_norms_add_up_in_squares_to_the_weight_norm(swept):
     rows = grokjax.analysis.norms.run(swept, runs=[1])
     assert [r["step"] for r in rows] == [0, 10, 20, 30] and "norm_unembed" in rows[0]
     with pytest.raises(checkpoint.CheckpointError, match=r"step 15 was not evaluated; the nearest evaluated: 10 and 20 "
-                                                         r"\(the curves.csv hold steps 0..30, every 10 steps\)"):
+                                                         r"\(the curves.csv hold steps 0..30, evaluated every 10 steps\)"):
         grokjax.analysis.norms.run(swept, runs=[1], step=15)
 
 

@@ -254,3 +254,9 @@ def test_a_budget_under_eval_every_names_the_two_steps_evaluated():
     assert plots.eval_schedule(np.array([0, 2]), spec) == "at steps 0 and 2"
     assert plots.eval_schedule(np.array([0]), spec) == "at step 0"
     assert plots.eval_schedule(np.array([0, 100, 200]), spec) == "every 100 steps"
+
+
+def test_a_title_of_s5_and_arithmetic_ops_names_the_arithmetic_modulus():
+    rows = [{"op": "s5_mul", "modulus": None}, {"op": "add", "modulus": 23}]
+    assert plots.sweep_title(rows) == "2 operations (arithmetic ones mod 23)"
+    assert plots.sweep_title([{"op": "s5_mul", "modulus": None}, {"op": "s5_conj", "modulus": None}]) == "2 operations"

@@ -35,7 +35,7 @@ def test_flags_become_a_spec():
         (["--fracs", "0:0.5"], "fraction 0 is outside (0, 1)"),
         (["--fracs", "0.3:0.7:0.1:0.1"], "malformed fracs"),
         (["--fracs", "0.7:0.3"], "bad fracs range"),
-        (["--fracs", "0.5:1.2"], "bad fracs range '0.5:1.2': its end must lie below 1"),
+        (["--fracs", "0.5:1.2"], "bad fracs range '0.5:1.2': it reaches 1.2; fractions lie below 1"),
         (["--fracs", "a:b"], "malformed fracs"),
         (["--op", "div", "--modulus", "96"], "modulus must be prime; 96 is not"),
         (["--op", "mix", "--modulus", "91"], "modulus must be prime; 91 is not"),

@@ -67,10 +67,10 @@ def run(out, runs=None, step: int | None = None) -> list[dict]:
         if step not in steps.tolist():
             below, above = steps[steps < step], steps[steps > step]
             nearest = " and ".join(str(int(v)) for v in (below[-1:].tolist() + above[:1].tolist()))
-            gaps = np.unique(np.diff(steps))
-            grid = f"every {int(gaps[0])} steps" if len(gaps) == 1 else f"{len(steps)} evaluations"
+            from grokjax import plots
+
             raise CheckpointError(f"step {step} was not evaluated; the nearest evaluated: {nearest} (the {source} hold "
-                                  f"steps {steps[0]}..{steps[-1]}, {grid})")
+                                  f"steps {steps[0]}..{steps[-1]}, evaluated {plots.eval_schedule(steps)})")
         keep = steps <= step
         steps, curves = steps[keep], {k: v[keep] for k, v in curves.items()}
     layers = [k for k in curves if k.startswith(summary.LAYER_NORM_PREFIX)]
