@@ -14,6 +14,14 @@ The names below load on first use, so ``import grokjax`` stays light.
 
 __version__ = "0.2.0"
 
+import sys as _sys
+
+if _sys.argv[:1] == ["-m"]:  # ``python -m grokjax.<tool>``, while Python finds the tool
+    from grokjax import interrupt as _interrupt
+
+    if _interrupt.tool_name():
+        _interrupt.install(_interrupt.tool_name())
+
 _EXPORTS = {
     "run": "grokjax.api",
     "resume": "grokjax.api",

@@ -209,7 +209,10 @@ def test_imports_point_one_way():
 def test_importing_the_library_loads_no_command_line_and_leaves_the_user_setup_alone(tiny_spec, tmp_path):
     spec = json.loads(json.dumps(tiny_spec.replace(steps=10, seeds=1).to_dict()))
     code = f"""
-import logging, sys
+import logging, signal, sys
+def mine(signum, frame): pass
+signal.signal(signal.SIGINT, mine)
+hook = sys.excepthook
 import matplotlib
 matplotlib.use("svg")
 from absl import logging as absl_logging
@@ -223,6 +226,7 @@ res.params(0)
 assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
 assert logging.getLogger("absl").level == logging.INFO
 assert absl_logging.get_verbosity() == absl_logging.INFO
+assert signal.getsignal(signal.SIGINT) is mine and sys.excepthook is hook
 print("ok")
 """
     env = {**os.environ, "PYTHONPATH": str(PACKAGE.parent)}
