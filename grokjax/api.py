@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grokjax import checkpoint, compile_cache, distributed, engine, interrupt, report, summary
+from grokjax import checkpoint, compile_cache, distributed, engine, report, summary
 from grokjax.checkpoint import CheckpointError
 from grokjax.plan import Plan, expand
 from grokjax.spec import SpecError, SweepSpec
@@ -363,8 +363,7 @@ class _Signals:
 
     def _handle(self, signum, frame):
         if self.signum is not None:
-            interrupt.raise_or_retry(signum, frame)  # not lost inside a garbage-collector callback
-            return
+            raise KeyboardInterrupt
         self.signum = signum
         _say(f"got {engine.signal_name(signum)}; finishing this chunk and saving (send it again to abort without saving)")
 
