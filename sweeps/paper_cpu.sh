@@ -13,9 +13,10 @@
 #
 # About 1 h 10 min of training on a 2-core CPU without fig2_left, whose cpu
 # profile (36 runs, two of them full batch) takes 45-80 minutes more, and
-# fig7's cpu_half (16 seeds stopped once half have grokked, the paper's
-# protocol: about 40 minutes, plus 16 of sharpness). FIG2_LEFT=0 or
-# FIG7_HALF=0 leaves either out.
+# fig7's cpu_half and cpu_half70 (16 seeds at 80% and at 70% of the data,
+# stopped once half have grokked, the paper's protocol: about 40 and 35
+# minutes, plus 15 of sharpness each). FIG2_LEFT=0 or FIG7_HALF=0 leaves
+# either out.
 set -euo pipefail
 what=${1:-all}
 root=${ROOT:-results}
@@ -43,12 +44,14 @@ if [[ $what == all ]]; then
   for eps in 1e-3 1e-4 1e-5; do python -m grokjax.analysis sharpness $root/fig7_cpu --eps $eps; done
   [[ ${FIG2_LEFT:-1} == 1 ]] && train fig2_left cpu
   if [[ ${FIG7_HALF:-1} == 1 ]]; then
-    [[ -f $root/fig7_half_cpu/runs.csv ]] ||
-      python -m grokjax.sweep --spec sweeps/fig7.toml --profile cpu_half --out $root/fig7_half_cpu --no-progress
-    for eps in 1e-3 1e-4 1e-5; do  # each unless made already: a rerun finishes what a stop left out
-      tag=$(python -c "print(float('$eps'))")  # as the file names write it: 0.001, 0.0001, 1e-05
-      ls $root/fig7_half_cpu/analysis/sharpness_step*_eps$tag.csv >/dev/null 2>&1 ||
-        python -m grokjax.analysis sharpness $root/fig7_half_cpu --eps $eps
+    for half in half half70; do  # the paper's protocol at 80% and at 70% of the data
+      [[ -f $root/fig7_${half}_cpu/runs.csv ]] ||
+        python -m grokjax.sweep --spec sweeps/fig7.toml --profile cpu_$half --out $root/fig7_${half}_cpu --no-progress
+      for eps in 1e-3 1e-4 1e-5; do  # each unless made already: a rerun finishes what a stop left out
+        tag=$(python -c "print(float('$eps'))")  # as the file names write it: 0.001, 0.0001, 1e-05
+        ls $root/fig7_${half}_cpu/analysis/sharpness_step*_eps$tag.csv >/dev/null 2>&1 ||
+          python -m grokjax.analysis sharpness $root/fig7_${half}_cpu --eps $eps
+      done
     done
   fi
 fi
@@ -62,7 +65,9 @@ python -m grokjax.paper fig3 $root/fig3_add_cpu
 python -m grokjax.paper fig3 $root/fig3_s5_cpu
 python -m grokjax.paper fig6 $root/fig6_cpu
 python -m grokjax.paper fig7 $root/fig7_cpu
-[[ -f $root/fig7_half_cpu/runs.csv ]] && python -m grokjax.paper fig7 $root/fig7_half_cpu
+for half in half half70; do
+  [[ -f $root/fig7_${half}_cpu/runs.csv ]] && python -m grokjax.paper fig7 $root/fig7_${half}_cpu
+done
 # the earlier H100 sweeps of the same specs at 10^4-4·10^4 steps (committed folders)
 if [[ $root == results ]]; then
   python -m grokjax.paper fig2_left results/s5_variants_gpu_10k
