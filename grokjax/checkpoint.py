@@ -83,7 +83,8 @@ def read_meta(out: Path) -> dict:
         raise CheckpointError(f"{out} is not a folder")
     path = ckpt_dir(out) / META
     if not path.is_file():
-        raise CheckpointError(f"{out} has no checkpoint ({CKPT_DIR}/{META} is missing)")
+        raise CheckpointError(f"{out} has no checkpoint ({CKPT_DIR}/{META} is missing; a folder of tables alone, as "
+                              "results/ keeps them, needs its sweep trained again to a new --out)")
     try:
         meta = json.loads(path.read_text())
         fmt = meta["format"]

@@ -392,6 +392,7 @@ def test_table_analysis_matches_the_recorded_accuracy(swept):
 
 @pytest.mark.parametrize("args, message", [
     (["tsne", "{none}"], "has no checkpoint"),
+    (["sharpness", "{tables}"], "has no checkpoint (checkpoints/sweep.json is missing; a folder of tables alone"),
     (["tsne", "{sweep}", "--step", "15"], "no checkpoint at step 15"),
     (["sharpness", "{sweep}", "--runs", "0,9"], "run 9 is out of range"),
     (["table", "{sweep}", "--runs", "x"], "malformed --runs"),
@@ -402,7 +403,11 @@ def test_table_analysis_matches_the_recorded_accuracy(swept):
 def test_bad_input_is_one_line_and_exit_2(swept, tmp_path, capsys, args, message):
     none = tmp_path / "plain"
     none.mkdir()
-    argv = [a.format(none=none, sweep=swept) for a in args]
+    tables = tmp_path / "tables"  # the sweep's tables without its checkpoints, as results/ keeps them
+    tables.mkdir()
+    for name in ("runs.csv", "curves.csv", "config.json"):
+        (tables / name).write_bytes((swept / name).read_bytes())
+    argv = [a.format(none=none, sweep=swept, tables=tables) for a in args]
     before = sorted(p.name for p in (swept / "analysis").iterdir()) if (swept / "analysis").is_dir() else []
     code = cli.main(argv)
     err = capsys.readouterr().err.strip()

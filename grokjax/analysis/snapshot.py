@@ -108,6 +108,7 @@ def load(out, runs=None, step: int | None = None) -> Snapshot:
     """The chosen runs (default: all) of the sweep in ``out`` at checkpoint
     ``step`` (default: the latest readable one)."""
     out = Path(out)
+    checkpoint.read_meta(out)  # a folder of tables alone (as results/ keeps them): said as inspect says it
     plan = sweep_plan(out)
     runs = check_runs(plan, runs)
     want = [p for p, prog in enumerate(plan.programs) if set(prog.runs) & set(runs)]
