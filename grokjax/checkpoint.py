@@ -75,6 +75,19 @@ def write_meta(out: Path, spec: SweepSpec, command: list[str] | None = None) -> 
     write_atomic(d / META, json.dumps(meta, indent=2) + "\n")
 
 
+def _tables_only(out: Path) -> str:
+    """For a sweep's folder kept without its checkpoints (as results/ keeps
+    them): how to get them back."""
+    try:
+        command = json.loads((out / "config.json").read_text()).get("command")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    if isinstance(command, list):
+        command = " ".join(map(str, command))
+    return ": it holds a sweep's tables without its checkpoints; train it again to a new --out" + (
+        f" ({command})" if isinstance(command, str) and command else "")
+
+
 def read_meta(out: Path) -> dict:
     """The record of a sweep folder (format, grokjax, command, spec), or a
     CheckpointError saying why not."""
@@ -83,8 +96,7 @@ def read_meta(out: Path) -> dict:
         raise CheckpointError(f"{out} is not a folder")
     path = ckpt_dir(out) / META
     if not path.is_file():
-        raise CheckpointError(f"{out} has no checkpoint ({CKPT_DIR}/{META} is missing; a folder of tables alone, as "
-                              "results/ keeps them, needs its sweep trained again to a new --out)")
+        raise CheckpointError(f"{out} has no checkpoint ({CKPT_DIR}/{META} is missing){_tables_only(out)}")
     try:
         meta = json.loads(path.read_text())
         fmt = meta["format"]

@@ -18,8 +18,10 @@ crash the interpreter. An interrupt that reaches the top later prints one
 line instead of a traceback, unless it cut short the handling of another
 error, whose traceback is then shown.
 
-Installed by ``grokjax/__init__.py`` only for command-line runs of grokjax's
-own tools, so that a notebook or another program keeps its own handlers.
+A retried interrupt that arrives once a sweep trains is that sweep's first
+Ctrl-C: it finishes the chunk and saves. Installed by ``grokjax/__init__.py``
+only for command-line runs of grokjax's own tools, so that a notebook or
+another program keeps its own handlers.
 """
 
 from __future__ import annotations
@@ -44,7 +46,10 @@ def retry_later() -> threading.Thread:
         signal.pthread_kill(main, signal.SIGINT)
 
     thread = threading.Thread(target=send, name="grokjax-interrupt-retry", daemon=True)
-    thread.start()
+    try:
+        thread.start()
+    except RuntimeError:  # the interpreter is shutting down: nothing left to interrupt
+        pass
     return thread
 
 
@@ -69,13 +74,20 @@ def _excepthook(kind, value, tb, prog: str, previous) -> None:
     previous(kind, value, tb)
 
 
-def tool_name() -> str | None:
-    """``grokjax.<tool>`` when this process is ``python -m grokjax.<tool>``."""
-    argv = list(getattr(sys, "orig_argv", ()))
-    if "-m" not in argv[:-1]:
-        return None
-    module = argv[argv.index("-m") + 1]
-    return module if module.split(".")[0] == "grokjax" else None
+def tool_name(argv: list[str] | None = None) -> str | None:
+    """``grokjax.<tool>`` when this process is ``python -m grokjax.<tool>``
+    (``-mgrokjax.<tool>`` too); ``argv`` is the interpreter's own command line."""
+    argv = list(getattr(sys, "orig_argv", ()) if argv is None else argv)
+    i = 1
+    while i < len(argv):
+        a = argv[i]
+        if a.startswith("-m"):
+            module = a[2:] or (argv[i + 1] if i + 1 < len(argv) else "")
+            return module if module.split(".")[0] == "grokjax" else None
+        if not a.startswith("-") or a.startswith("-c"):  # a script or -c: what follows is its own
+            return None
+        i += 2 if a in ("-X", "-W") else 1  # the two options whose value is the next word
+    return None
 
 
 def install(prog: str) -> None:

@@ -15,7 +15,7 @@
 # profile (36 runs, two of them full batch) takes 45-80 minutes more, and
 # fig7's cpu_half and cpu_half70 (16 seeds at 80% and at 70% of the data,
 # stopped once half have grokked, the paper's protocol: about 40 and 35
-# minutes, plus 15 of sharpness each). FIG2_LEFT=0 or FIG7_HALF=0 leaves
+# minutes, plus 15-17 of sharpness each). FIG2_LEFT=0 or FIG7_HALF=0 leaves
 # either out.
 set -euo pipefail
 what=${1:-all}

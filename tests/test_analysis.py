@@ -392,7 +392,7 @@ def test_table_analysis_matches_the_recorded_accuracy(swept):
 
 @pytest.mark.parametrize("args, message", [
     (["tsne", "{none}"], "has no checkpoint"),
-    (["sharpness", "{tables}"], "has no checkpoint (checkpoints/sweep.json is missing; a folder of tables alone"),
+    (["sharpness", "{tables}"], "has no checkpoint (checkpoints/sweep.json is missing): it holds a sweep's tables without its checkpoints; train it again to a new --out"),
     (["tsne", "{sweep}", "--step", "15"], "no checkpoint at step 15"),
     (["sharpness", "{sweep}", "--runs", "0,9"], "run 9 is out of range"),
     (["table", "{sweep}", "--runs", "x"], "malformed --runs"),

@@ -91,11 +91,44 @@ def test_an_uncaught_interrupt_is_one_line_unless_it_cut_another_error_short(cap
     assert shown == [KeyboardInterrupt, ValueError] and capsys.readouterr().err == ""
 
 
+@pytest.mark.parametrize("argv, tool", [
+    (["python", "-m", "grokjax.sweep", "--op", "add"], "grokjax.sweep"),
+    (["python", "-mgrokjax.analysis", "tsne"], "grokjax.analysis"),
+    (["python", "-X", "dev", "-u", "-m", "grokjax.paper"], "grokjax.paper"),
+    (["python", "-m", "pytest", "-m", "grokjax.sweep"], None),
+    (["python", "run.py", "-m", "grokjax.sweep"], None),
+    (["python", "-c", "import grokjax", "-m", "grokjax.sweep"], None),
+    (["python"], None),
+])
+def test_tool_name_reads_the_interpreters_command_line(argv, tool):
+    assert interrupt.tool_name(argv) == tool
+
+
+def test_install_leaves_a_handler_set_by_someone_else_and_any_other_thread_alone(monkeypatch):
+    import threading
+
+    hooks = (sys.excepthook, sys.unraisablehook)
+
+    def mine(signum, frame):
+        pass
+
+    old = signal.signal(signal.SIGINT, mine)
+    try:
+        interrupt.install("grokjax.sweep")
+        assert signal.getsignal(signal.SIGINT) is mine and (sys.excepthook, sys.unraisablehook) == hooks
+    finally:
+        signal.signal(signal.SIGINT, old)
+    thread = threading.Thread(target=interrupt.install, args=("grokjax.sweep",))
+    thread.start()
+    thread.join()
+    assert (sys.excepthook, sys.unraisablehook) == hooks
+
+
 # A sitecustomize that sends the sweep its own SIGINT at a chosen moment: as
 # it imports JAX, or from inside a garbage-collector callback once ``main``
 # runs, where a KeyboardInterrupt is dropped.
 SITECUSTOMIZE = '''
-import gc, os, signal, sys
+import gc, os, signal, sys, threading
 WHEN = os.environ["GROKJAX_TEST_SIGINT"]
 fired = []
 
@@ -110,10 +143,15 @@ sys.meta_path.insert(0, AtImport())
 
 def in_gc(phase, info):
     main = sys.modules.get("__main__")
-    if WHEN == "gc" and phase == "start" and not fired and main is not None and "main" in vars(main):
+    if (WHEN == "gc" and phase == "start" and not fired and main is not None and "main" in vars(main)
+            and threading.current_thread() is threading.main_thread()):
         fired.append(phase)
-        os.kill(os.getpid(), signal.SIGINT)
-        sum(range(10))  # Python code after the signal: the interrupt is raised here, in the callback
+        try:  # the interrupt is raised at once, in the callback
+            os.kill(os.getpid(), signal.SIGINT)
+            sum(range(10))
+        except KeyboardInterrupt:
+            sys.stderr.write("raised in the gc callback\\n")
+            raise
 
 gc.callbacks.append(in_gc)
 '''
@@ -148,6 +186,7 @@ def test_ctrl_c_dropped_in_a_gc_callback_still_stops_the_sweep(tmp_path, tiny_ar
     # before the unraisable hook: "Exception ignored in: <function in_gc ...>", and the sweep ran on
     rc, err, out = sweep_signalled(tmp_path, "gc", tiny_args)
     assert rc in (130, -signal.SIGINT), err
+    assert "raised in the gc callback" in err, err  # the test did put the interrupt where it is dropped
     assert "Traceback" not in err and "ignored" not in err, err
     last = err.strip().splitlines()[-1] if err.strip() else ""
     assert "interrupted" in last or "--resume" in last, err  # stopped at once, or after saving its first chunk
