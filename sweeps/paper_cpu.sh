@@ -11,7 +11,7 @@
 # results/ holds the committed folders (without checkpoints, which the t-SNE
 # and sharpness analyses read), so a fresh clone trains anew under another ROOT.
 #
-# About 1 h 10 min of training on a 2-core CPU without fig2_left, whose cpu
+# About 1 h 30 min of training on a 2-core CPU without fig2_left, whose cpu
 # profile (36 runs, two of them full batch) takes 45-80 minutes more, and
 # fig7's cpu_half and cpu_half70 (16 seeds at 80% and at 70% of the data,
 # stopped once half have grokked, the paper's protocol: about 40 and 35
@@ -36,6 +36,7 @@ if [[ $what == all ]]; then
   train fig3 s5_cpu
   train fig2_right cpu
   train fig6 cpu
+  train fig6 cpu_fit70       # 70% only, 8,000 steps: about 22 minutes
   for out in $root/fig3_add_cpu $root/fig3_s5_cpu; do
     python -m grokjax.analysis tsne "$out"
   done
@@ -64,6 +65,7 @@ python -m grokjax.paper fig2_right $root/fig2_right_cpu
 python -m grokjax.paper fig3 $root/fig3_add_cpu
 python -m grokjax.paper fig3 $root/fig3_s5_cpu
 python -m grokjax.paper fig6 $root/fig6_cpu
+python -m grokjax.paper fig6 $root/fig6_fit70_cpu
 python -m grokjax.paper fig7 $root/fig7_cpu
 for half in half half70; do
   [[ -f $root/fig7_${half}_cpu/runs.csv ]] && python -m grokjax.paper fig7 $root/fig7_${half}_cpu
