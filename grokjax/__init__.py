@@ -19,8 +19,8 @@ import sys as _sys
 if _sys.argv[:1] == ["-m"]:  # ``python -m grokjax.<tool>``, while Python finds the tool
     from grokjax import interrupt as _interrupt
 
-    if _interrupt.tool_name():
-        _interrupt.install(_interrupt.tool_name())
+    if _tool := _interrupt.tool_name():
+        _interrupt.install(_tool)
 
 _EXPORTS = {
     "run": "grokjax.api",
