@@ -334,7 +334,11 @@ def fig3(out: Path, rows, steps, curves) -> list[Check]:
         checks.append(Check("addition: a number line formed by adding 8 (plus8_ratio < 0.5 for generalized runs)",
                             all(v < 0.5 for v in ratios) if ratios and decides else None,
                             {"plus8_ratio": ratios, "best_step": [r["best_step"] for r in done],
-                             "best_step_ratio": [round(r["best_step_ratio"], 3) for r in done], "csv": path.name}))
+                             "best_step_ratio": [round(r["best_step_ratio"], 3) for r in done],
+                             # the same in the layer's own space, before t-SNE (tables since 2026-12-03)
+                             **{c: [None if r.get(c) is None else round(r[c], 3) for r in done]
+                                for c in ("rows_plus8_ratio", "rows_best_step", "rows_best_step_ratio")},
+                             "csv": path.name}))
     if "silhouette" in got[0] and "plus8_ratio" not in got[0]:
         sil = [round(r["silhouette"], 3) for r in done]
         checks.append(Check("S5: clusters by the cosets of ⟨(0,3)(1,4), (1,2)(3,4)⟩ (silhouette > 0.25 for generalized runs)",

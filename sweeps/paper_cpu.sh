@@ -15,8 +15,9 @@
 # profile (36 runs, two of them full batch) takes 45-80 minutes more, and
 # fig7's cpu_half and cpu_half70 (16 seeds at 80% and at 70% of the data,
 # stopped once half have grokked, the paper's protocol: about 40 and 35
-# minutes, plus 15-17 of sharpness each). FIG2_LEFT=0 or FIG7_HALF=0 leaves
-# either out.
+# minutes, plus 15-17 of sharpness each), and fig3's add_cpu_long and
+# s5_cpu_long (one seed each at the paper's 10^5 steps: about 40 and 45
+# minutes). FIG2_LEFT=0, FIG7_HALF=0 or FIG3_LONG=0 leaves any of them out.
 set -euo pipefail
 what=${1:-all}
 root=${ROOT:-results}
@@ -55,6 +56,14 @@ if [[ $what == all ]]; then
       done
     done
   fi
+  if [[ ${FIG3_LONG:-1} == 1 ]]; then
+    for task in add s5; do  # one seed each at the paper's budget, 10^5 steps
+      out=$root/fig3_${task}_long_cpu
+      [[ -f $out/runs.csv ]] ||
+        python -m grokjax.sweep --spec sweeps/fig3.toml --profile ${task}_cpu_long --out $out --no-progress
+      ls $out/analysis/tsne_unembed_step*_runs.csv >/dev/null 2>&1 || python -m grokjax.analysis tsne $out
+    done
+  fi
 fi
 
 python -m grokjax.paper fig1_left $root/fig1_left_cpu
@@ -64,6 +73,9 @@ python -m grokjax.paper fig1_center $root/fig1_center_cpu
 python -m grokjax.paper fig2_right $root/fig2_right_cpu
 python -m grokjax.paper fig3 $root/fig3_add_cpu
 python -m grokjax.paper fig3 $root/fig3_s5_cpu
+for task in add s5; do
+  [[ -f $root/fig3_${task}_long_cpu/runs.csv ]] && python -m grokjax.paper fig3 $root/fig3_${task}_long_cpu
+done
 python -m grokjax.paper fig6 $root/fig6_cpu
 python -m grokjax.paper fig6 $root/fig6_fit70_cpu
 python -m grokjax.paper fig7 $root/fig7_cpu

@@ -74,6 +74,14 @@ def test_tsne_writes_points_and_scores_per_run(swept):
         near = np.linalg.norm(xy[(i + 8) % 11] - xy[i], axis=1).mean()
         pairs = np.linalg.norm(xy[:, None] - xy[None], axis=-1)[np.triu_indices(11, 1)].mean()
         assert r["plus8_ratio"] == pytest.approx(near / pairs, rel=1e-6)
+        # the same ratios in the layer's own 32-wide space, before t-SNE
+        rows = np.asarray(checkpoint.load(swept, r["run"]).params["params"]["unembed"]["kernel"]).T[:11]
+        pairs = np.linalg.norm(rows[:, None] - rows[None], axis=-1)[np.triu_indices(11, 1)].mean()
+        ratio = {s: np.linalg.norm(rows[(i + s) % 11] - rows[i], axis=1).mean() / pairs for s in range(1, 9)}
+        assert r["rows_plus8_ratio"] == pytest.approx(ratio[8], rel=1e-5)
+        assert ratio[8] == pytest.approx(ratio[3], rel=1e-5)  # x → x+8 is x+3 → x, mod 11
+        shortest = min(range(1, 6), key=ratio.get)
+        assert (r["rows_best_step"], r["rows_best_step_ratio"]) == (shortest, pytest.approx(ratio[shortest], rel=1e-5))
     assert [int(p["label"]) for p in points[:11]] == [s % 8 for s in range(11)]
     assert (swept / "analysis" / "tsne_unembed_step30.png").stat().st_size > 0
 

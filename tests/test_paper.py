@@ -153,6 +153,23 @@ def test_fig7_decides_only_when_about_half_the_runs_have_grokked(tmp_path, grokk
     assert check.held is want and check.value["grokked"] == grokked
 
 
+@pytest.mark.parametrize("budget, plus8, rows_cols, want", [
+    (3_000, 0.2, True, None), (100_000, 0.2, True, True), (100_000, 0.9, True, False), (100_000, 0.2, False, True),
+])
+def test_fig3_judges_the_plus8_line_of_grokked_runs_only_at_the_papers_budget(tmp_path, budget, plus8, rows_cols, want):
+    (tmp_path / "analysis").mkdir()
+    head = "run,val_acc,silhouette,plus8_ratio,best_step,best_step_ratio"
+    # run 1 did not generalize: its long +8 lines do not count
+    lines = [f"0,1.0,0.1,{plus8},8,{plus8}", "1,0.3,0.0,1.5,5,0.4"]
+    if rows_cols:  # tables written since the rows' own ratios were measured
+        head += ",rows_plus8_ratio,rows_best_step,rows_best_step_ratio"
+        lines = [lines[0] + ",0.79,8,0.79", lines[1] + ",0.9,3,0.8"]
+    (tmp_path / "analysis" / f"tsne_unembed_step{budget}_runs.csv").write_text("\n".join([head, *lines]) + "\n")
+    (check,) = paper.fig3(tmp_path, [{"steps": budget}], None, None)
+    assert check.held is want and check.value["plus8_ratio"] == [plus8]
+    assert check.value["rows_best_step"] == ([8] if rows_cols else [None])
+
+
 @pytest.mark.parametrize("held, want", [
     ([True, True], "held"), ([True, None], "held where tested"), ([None, None], "untested"), ([True, False, None], "not held"),
 ])

@@ -135,7 +135,8 @@ def _stamps(folder: Path) -> dict:
 
 def print_summary(what: str, rows: list[dict]) -> None:
     """A few columns per run, for the terminal; the CSV has them all."""
-    cols = {"tsne": ("val_acc", "silhouette", "plus8_ratio", "best_step", "best_step_ratio", "best_silhouette",
+    cols = {"tsne": ("val_acc", "silhouette", "plus8_ratio", "best_step", "best_step_ratio", "rows_plus8_ratio",
+                     "rows_best_step", "rows_best_step_ratio", "best_silhouette",
                      "best_conjugator", "best_side"),
             "sharpness": ("val_acc", "train_loss", "phi"),
             "fourier": ("train_loss", "test_loss", "restricted_loss", "excluded_loss", "gini_embed", "key_freqs"),

@@ -15,7 +15,10 @@ points by those labels (−1..1; above 0, points sit nearer their own group),
 and for modular operations ``plus8_ratio``, the mean 2-D distance from x to
 x+8 over the mean distance between any two points (well below 1 on a number
 line), and ``best_step``, the step s whose x → x+s lines are shortest, with
-their ratio (a network's own number line). For S5 also the best silhouette over every conjugate of the subgroup
+their ratio (a network's own number line). The same three are measured on
+the rows themselves, before t-SNE (``rows_plus8_ratio``, ``rows_best_step``,
+``rows_best_step_ratio``), since t-SNE keeps neighbours, not distances: a
+line short in the picture may be no shorter than most in the layer. For S5 also the best silhouette over every conjugate of the subgroup
 and both coset sides: the paper's clusters are cosets "of the subgroup or
 one of its conjugates".
 """
@@ -146,6 +149,8 @@ def run(out, runs=None, step: int | None = None, *, matrix: str = "unembed", sub
             else:
                 summary["plus8_ratio"] = plus8_ratio(xy, n)
                 summary["best_step"], summary["best_step_ratio"] = best_step(xy, n)
+                summary["rows_plus8_ratio"] = plus8_ratio(got[j], n)  # the layer's own distances
+                summary["rows_best_step"], summary["rows_best_step_ratio"] = best_step(got[j], n)
             per_run.append(summary)
             points += [{"run": r, "symbol": s, "label": int(labels[s]), "x": float(xy[s, 0]), "y": float(xy[s, 1])}
                        for s in range(n)]
@@ -197,16 +202,18 @@ def class_style(label: int, k: int) -> tuple[int, str]:
     return label % 10, MARKERS[label % m]
 
 
-def definitions(s5: bool, shortest: bool = True) -> str:
-    """The panel titles' terms, once for the figure (``shortest``: the
-    panels show the shortest lines' step, which older tables lack)."""
+def definitions(s5: bool, shortest: bool = True, rows: bool = True) -> str:
+    """The panel titles' terms, once for the figure (``shortest``, ``rows``:
+    the panels show the shortest lines' step and the rows' own ratios, which
+    older tables lack)."""
     if s5:
         return ("silhouette: how well the points cluster by these cosets (−1..1; > 0: clustered). "
                 "best conjugate: the best silhouette over the left and right cosets of every conjugate gHg⁻¹ of H")
     return (f"silhouette: how well the points cluster by residue mod {MODULAR_STEP} (−1..1; > 0: clustered). "
             f"+{MODULAR_STEP} ratio: mean x → x+{MODULAR_STEP} distance over the mean distance of all pairs "
             f"(≪ 1: a number line at +{MODULAR_STEP})."
-            + (" shortest lines +s: the step s of the smallest such ratio" if shortest else ""))
+            + (" shortest lines +s: the step s of the smallest such ratio" if shortest else "")
+            + (". in the rows: the same ratios in the layer's own space, before t-SNE" if rows else ""))
 
 
 def plot(path, plan, task, points, per_run, labels, meaning, matrix, step):
@@ -236,6 +243,9 @@ def plot(path, plan, task, points, per_run, labels, meaning, matrix, step):
             extra = f", +{MODULAR_STEP} ratio {s['plus8_ratio']:.2f}"
             if s.get("best_step") is not None:  # tables written before it was measured lack it
                 extra += f"\nshortest lines +{s['best_step']} (ratio {s['best_step_ratio']:.2f})"
+            if s.get("rows_best_step") is not None:
+                extra += f"\nin the rows: +{MODULAR_STEP} {s['rows_plus8_ratio']:.2f}, " \
+                         f"shortest +{s['rows_best_step']} ({s['rows_best_step_ratio']:.2f})"
         else:
             g = s["best_conjugator"]
             conj = "H itself" if g == "()" else f"g={g}"  # groups.cycles writes the identity as ()
@@ -247,7 +257,8 @@ def plot(path, plan, task, points, per_run, labels, meaning, matrix, step):
         ax.set_ylabel("t-SNE 2", fontsize=8)
         ax.tick_params(labelsize=6)
     handles, names = axes[0].get_legend_handles_labels()
-    snapshot.legend_below(fig, handles, names, note=definitions(s5, any(s.get("best_step") is not None for s in per_run)), title=meaning, ncols=min(k, 12), fontsize=7,
+    snapshot.legend_below(fig, handles, names, note=definitions(s5, *(any(s.get(c) is not None for s in per_run)
+                                                             for c in ("best_step", "rows_best_step"))), title=meaning, ncols=min(k, 12), fontsize=7,
                           title_fontsize=8, markerscale=1.5)
     rows = "unembedding (output layer)" if matrix == "unembed" else "input embedding"
     lines = "" if s5 else f"; grey lines join x to x+{MODULAR_STEP}"
