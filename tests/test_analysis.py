@@ -61,6 +61,8 @@ def test_tsne_reads_the_unembedding_one_row_per_symbol(swept):
 def test_tsne_writes_points_and_scores_per_run(swept):
     per_run = grokjax.analysis.tsne.run(swept, runs=[0, 3], perplexity=3)
     assert [r["run"] for r in per_run] == [0, 3]
+    assert all(r["perplexity"] == 3 and r["tsne_seed"] == 0 for r in per_run)  # the table says what drew it
+    assert grokjax.analysis.tsne.used_perplexity(30, 11) == pytest.approx(10 / 3)  # 11 points: at most (n−1)/3
     assert all(-1 <= r["silhouette"] <= 1 and r["plus8_ratio"] > 0 for r in per_run)
     points = read(swept / "analysis" / "tsne_unembed_step30.csv")
     assert len(points) == 2 * 11

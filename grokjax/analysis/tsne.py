@@ -105,10 +105,16 @@ def best_conjugate(points: np.ndarray, subgroup: str) -> dict:
     return best
 
 
+def used_perplexity(perplexity: float, n: int) -> float:
+    """The perplexity t-SNE runs at for ``n`` points: at most (n − 1)/3, as
+    scikit-learn needs perplexity < n."""
+    return min(perplexity, (n - 1) / 3)
+
+
 def embed_2d(rows: np.ndarray, perplexity: float, seed: int) -> np.ndarray:
     from sklearn.manifold import TSNE
 
-    perplexity = min(perplexity, (len(rows) - 1) / 3)  # sklearn needs perplexity < n
+    perplexity = used_perplexity(perplexity, len(rows))
     # exact gradients: a table has at most a few hundred symbols, where exact
     # t-SNE is fast (1.3 s for S5's 120) and Barnes-Hut was 30× slower on 2 cores
     return TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto", method="exact",
@@ -143,7 +149,9 @@ def run(out, runs=None, step: int | None = None, *, matrix: str = "unembed", sub
         for j, r in enumerate(g.runs):
             xy = embed_2d(got[j], perplexity, seed)
             summary = {**snapshot.settings(plan, r), "step": snap.step, "val_acc": val.get(r),
-                       "silhouette": silhouette(xy, labels)}
+                       "silhouette": silhouette(xy, labels),
+                       # what drew the picture: another perplexity writes over the same files
+                       "perplexity": used_perplexity(perplexity, n), "tsne_seed": seed}
             if task.op.startswith("s5_"):
                 summary.update(best_conjugate(xy, subgroup))
             else:
@@ -262,6 +270,8 @@ def plot(path, plan, task, points, per_run, labels, meaning, matrix, step):
                           title_fontsize=8, markerscale=1.5)
     rows = "unembedding (output layer)" if matrix == "unembed" else "input embedding"
     lines = "" if s5 else f"; grey lines join x to x+{MODULAR_STEP}"
-    snapshot.title(fig, f"t-SNE of the {rows} rows, one per symbol: {task.describe()} at step {step}{lines}")
+    perp = per_run[0].get("perplexity")  # tables written before it was recorded lack it
+    how = "t-SNE" if perp is None else f"t-SNE (perplexity {perp:.3g})"
+    snapshot.title(fig, f"{how} of the {rows} rows, one per symbol: {task.describe()} at step {step}{lines}")
     snapshot.save(fig, path)
     return fig
