@@ -319,6 +319,12 @@ def fig6(out: Path, rows, steps, curves) -> list[Check]:
     ]
 
 
+def _columns(rows: list[dict], *names: str) -> dict:
+    """Each named column over ``rows``, rounded; None where a table lacks it
+    (the rows' own t-SNE scores: tables since 2026-12-03)."""
+    return {c: [None if r.get(c) is None else round(r[c], 3) for r in rows] for c in names}
+
+
 def fig3(out: Path, rows, steps, curves) -> list[Check]:
     """From ``grokjax.analysis tsne``'s scores in ``OUT/analysis``."""
     path = _latest(out, "tsne_unembed_step*_runs.csv", exclude="_H")
@@ -333,16 +339,16 @@ def fig3(out: Path, rows, steps, curves) -> list[Check]:
         # "+8 lines": the x → x+8 lines are short (mean under half the mean pair distance)
         checks.append(Check("addition: a number line formed by adding 8 (plus8_ratio < 0.5 for generalized runs)",
                             all(v < 0.5 for v in ratios) if ratios and decides else None,
-                            {"plus8_ratio": ratios, "best_step": [r["best_step"] for r in done],
-                             "best_step_ratio": [round(r["best_step_ratio"], 3) for r in done],
-                             # the same in the layer's own space, before t-SNE (tables since 2026-12-03)
-                             **{c: [None if r.get(c) is None else round(r[c], 3) for r in done]
-                                for c in ("rows_plus8_ratio", "rows_best_step", "rows_best_step_ratio")},
+                            {"plus8_ratio": ratios, **_columns(done, "best_step", "best_step_ratio", "rows_plus8_ratio",
+                                                               "rows_best_step", "rows_best_step_ratio"),
                              "csv": path.name}))
     if "silhouette" in got[0] and "plus8_ratio" not in got[0]:
         sil = [round(r["silhouette"], 3) for r in done]
         checks.append(Check("S5: clusters by the cosets of ⟨(0,3)(1,4), (1,2)(3,4)⟩ (silhouette > 0.25 for generalized runs)",
-                            all(v > 0.25 for v in sil) if sil and decides else None, {"silhouette": sil, "csv": path.name}))
+                            all(v > 0.25 for v in sil) if sil and decides else None,
+                            {"silhouette": sil,
+                             **_columns(done, "best_silhouette", "rows_silhouette", "rows_best_silhouette"),
+                             "csv": path.name}))
     return checks
 
 

@@ -84,6 +84,7 @@ def test_tsne_writes_points_and_scores_per_run(swept):
         assert ratio[8] == pytest.approx(ratio[3], rel=1e-5)  # x → x+8 is x+3 → x, mod 11
         shortest = min(range(1, 6), key=ratio.get)
         assert (r["rows_best_step"], r["rows_best_step_ratio"]) == (shortest, pytest.approx(ratio[shortest], rel=1e-5))
+        assert r["rows_silhouette"] == pytest.approx(silhouette_score(rows, np.arange(11) % 8), abs=1e-5)
     assert [int(p["label"]) for p in points[:11]] == [s % 8 for s in range(11)]
     assert (swept / "analysis" / "tsne_unembed_step30.png").stat().st_size > 0
 
@@ -100,6 +101,20 @@ def test_s5_points_clustered_by_a_conjugates_cosets_name_that_conjugate_and_side
     got = tsne.best_conjugate(points, groups.PAPER_SUBGROUP)
     assert got["best_conjugator"] == groups.cycles(g) == "(2,3,4)" and got["best_side"] == side
     assert got["best_silhouette"] > 0.9
+
+
+def test_scores_read_any_dimension_and_name_each_structures_numbers():
+    labels, _ = tsne.labels_for("s5_mul", 120)
+    rng = np.random.default_rng(1)
+    rows = (rng.normal(size=(12, 16)) * 10)[labels] + rng.normal(size=(120, 16))  # 16-wide, clustered by the paper's cosets
+    got = tsne.scores(rows, labels, "s5_mul", groups.PAPER_SUBGROUP)
+    assert set(got) == {"silhouette", "best_silhouette", "best_conjugator", "best_side"}
+    assert got["silhouette"] > 0.5 and got["best_conjugator"] == "()" and got["best_silhouette"] == got["silhouette"]
+    x = np.arange(97)
+    line = np.stack([np.cos(2 * np.pi * 12 * x / 97), np.sin(2 * np.pi * 12 * x / 97), np.zeros(97)], 1)  # 8·12 ≡ −1
+    got = tsne.scores(line, x % 8, "add", groups.PAPER_SUBGROUP)
+    assert set(got) == {"silhouette", "plus8_ratio", "best_step", "best_step_ratio"}
+    assert got["best_step"] == 8 and got["plus8_ratio"] == got["best_step_ratio"] < 0.1
 
 
 def test_classes_differ_in_colour_or_marker():

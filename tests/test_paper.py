@@ -170,6 +170,17 @@ def test_fig3_judges_the_plus8_line_of_grokked_runs_only_at_the_papers_budget(tm
     assert check.value["rows_best_step"] == ([8] if rows_cols else [None])
 
 
+@pytest.mark.parametrize("budget, silhouette, want", [(3_000, 0.4, None), (100_000, 0.4, True), (100_000, -0.1, False)])
+def test_fig3_judges_s5_clusters_by_the_papers_cosets(tmp_path, budget, silhouette, want):
+    (tmp_path / "analysis").mkdir()
+    head = "run,val_acc,silhouette,best_silhouette,best_conjugator,best_side,rows_silhouette,rows_best_silhouette"
+    lines = [f"0,1.0,{silhouette},0.5,(),left,0.05,0.1", "1,0.2,0.9,0.9,(),left,0.3,0.3"]  # run 1 not generalized
+    (tmp_path / "analysis" / f"tsne_unembed_step{budget}_runs.csv").write_text("\n".join([head, *lines]) + "\n")
+    (check,) = paper.fig3(tmp_path, [{"steps": budget}], None, None)
+    assert check.held is want
+    assert check.value["silhouette"] == [silhouette] and check.value["rows_silhouette"] == [0.05]
+
+
 @pytest.mark.parametrize("held, want", [
     ([True, True], "held"), ([True, None], "held where tested"), ([None, None], "untested"), ([True, False, None], "not held"),
 ])

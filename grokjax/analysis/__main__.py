@@ -137,7 +137,7 @@ def print_summary(what: str, rows: list[dict]) -> None:
     """A few columns per run, for the terminal; the CSV has them all."""
     cols = {"tsne": ("val_acc", "silhouette", "plus8_ratio", "best_step", "best_step_ratio", "rows_plus8_ratio",
                      "rows_best_step", "rows_best_step_ratio", "best_silhouette",
-                     "best_conjugator", "best_side"),
+                     "best_conjugator", "best_side", "rows_silhouette", "rows_best_silhouette"),
             "sharpness": ("val_acc", "train_loss", "phi"),
             "fourier": ("train_loss", "test_loss", "restricted_loss", "excluded_loss", "gini_embed", "key_freqs"),
             "norms": ("weight_norm",),

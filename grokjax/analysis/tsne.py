@@ -15,12 +15,12 @@ points by those labels (−1..1; above 0, points sit nearer their own group),
 and for modular operations ``plus8_ratio``, the mean 2-D distance from x to
 x+8 over the mean distance between any two points (well below 1 on a number
 line), and ``best_step``, the step s whose x → x+s lines are shortest, with
-their ratio (a network's own number line). The same three are measured on
-the rows themselves, before t-SNE (``rows_plus8_ratio``, ``rows_best_step``,
-``rows_best_step_ratio``), since t-SNE keeps neighbours, not distances: a
-line short in the picture may be no shorter than most in the layer. For S5 also the best silhouette over every conjugate of the subgroup
-and both coset sides: the paper's clusters are cosets "of the subgroup or
-one of its conjugates".
+their ratio (a network's own number line). For S5 also the best silhouette
+over every conjugate of the subgroup and both coset sides: the paper's
+clusters are cosets "of the subgroup or one of its conjugates". Each number
+is measured twice: on the 2-D points, and with a ``rows_`` prefix on the
+rows themselves, before t-SNE, which keeps neighbours, not distances (a
+line short in the picture may be no shorter than most in the layer).
 """
 
 from __future__ import annotations
@@ -105,6 +105,19 @@ def best_conjugate(points: np.ndarray, subgroup: str) -> dict:
     return best
 
 
+def scores(points: np.ndarray, labels: np.ndarray, op: str, subgroup: str) -> dict:
+    """The structure's numbers for one run's points, 2-D or the rows
+    themselves: the silhouette by ``labels``, then for S5 the best over the
+    subgroup's conjugates, for modular operations the +8 and shortest lines."""
+    got = {"silhouette": silhouette(points, labels)}
+    if op.startswith("s5_"):
+        return {**got, **best_conjugate(points, subgroup)}
+    n = len(labels)
+    got["plus8_ratio"] = plus8_ratio(points, n)
+    got["best_step"], got["best_step_ratio"] = best_step(points, n)
+    return got
+
+
 def used_perplexity(perplexity: float, n: int) -> float:
     """The perplexity t-SNE runs at for ``n`` points: at most (n − 1)/3, as
     scikit-learn needs perplexity < n."""
@@ -149,16 +162,11 @@ def run(out, runs=None, step: int | None = None, *, matrix: str = "unembed", sub
         for j, r in enumerate(g.runs):
             xy = embed_2d(got[j], perplexity, seed)
             summary = {**snapshot.settings(plan, r), "step": snap.step, "val_acc": val.get(r),
-                       "silhouette": silhouette(xy, labels),
                        # what drew the picture: another perplexity writes over the same files
-                       "perplexity": used_perplexity(perplexity, n), "tsne_seed": seed}
-            if task.op.startswith("s5_"):
-                summary.update(best_conjugate(xy, subgroup))
-            else:
-                summary["plus8_ratio"] = plus8_ratio(xy, n)
-                summary["best_step"], summary["best_step_ratio"] = best_step(xy, n)
-                summary["rows_plus8_ratio"] = plus8_ratio(got[j], n)  # the layer's own distances
-                summary["rows_best_step"], summary["rows_best_step_ratio"] = best_step(got[j], n)
+                       "perplexity": used_perplexity(perplexity, n), "tsne_seed": seed,
+                       **scores(xy, labels, task.op, subgroup),
+                       # the same in the layer's own space: t-SNE keeps neighbours, not distances
+                       **{f"rows_{k}": v for k, v in scores(got[j], labels, task.op, subgroup).items()}}
             per_run.append(summary)
             points += [{"run": r, "symbol": s, "label": int(labels[s]), "x": float(xy[s, 0]), "y": float(xy[s, 1])}
                        for s in range(n)]
@@ -212,11 +220,12 @@ def class_style(label: int, k: int) -> tuple[int, str]:
 
 def definitions(s5: bool, shortest: bool = True, rows: bool = True) -> str:
     """The panel titles' terms, once for the figure (``shortest``, ``rows``:
-    the panels show the shortest lines' step and the rows' own ratios, which
+    the panels show the shortest lines' step and the rows' own scores, which
     older tables lack)."""
     if s5:
         return ("silhouette: how well the points cluster by these cosets (−1..1; > 0: clustered). "
-                "best conjugate: the best silhouette over the left and right cosets of every conjugate gHg⁻¹ of H")
+                "best conjugate: the best silhouette over the left and right cosets of every conjugate gHg⁻¹ of H"
+                + (". in the rows: the same in the layer's own space, before t-SNE" if rows else ""))
     return (f"silhouette: how well the points cluster by residue mod {MODULAR_STEP} (−1..1; > 0: clustered). "
             f"+{MODULAR_STEP} ratio: mean x → x+{MODULAR_STEP} distance over the mean distance of all pairs "
             f"(≪ 1: a number line at +{MODULAR_STEP})."
@@ -258,6 +267,8 @@ def plot(path, plan, task, points, per_run, labels, meaning, matrix, step):
             g = s["best_conjugator"]
             conj = "H itself" if g == "()" else f"g={g}"  # groups.cycles writes the identity as ()
             extra = f"\nbest conjugate {s['best_silhouette']:.2f} ({s['best_side']} cosets, {conj})"
+            if s.get("rows_silhouette") is not None:
+                extra += f"\nin the rows: silhouette {s['rows_silhouette']:.2f}, best conjugate {s['rows_best_silhouette']:.2f}"
         acc = "" if s["val_acc"] is None else f"val acc {s['val_acc']:.3f}, "
         ax.set_title(f"{snapshot.run_label(plan, s['run'])}\n{acc}{score}{extra}", fontsize=8)
         ax.set_aspect("equal", "datalim")  # t-SNE's two axes are one scale: a circle stays a circle
@@ -266,7 +277,7 @@ def plot(path, plan, task, points, per_run, labels, meaning, matrix, step):
         ax.tick_params(labelsize=6)
     handles, names = axes[0].get_legend_handles_labels()
     snapshot.legend_below(fig, handles, names, note=definitions(s5, *(any(s.get(c) is not None for s in per_run)
-                                                             for c in ("best_step", "rows_best_step"))), title=meaning, ncols=min(k, 12), fontsize=7,
+                                                             for c in ("best_step", "rows_silhouette"))), title=meaning, ncols=min(k, 12), fontsize=7,
                           title_fontsize=8, markerscale=1.5)
     rows = "unembedding (output layer)" if matrix == "unembed" else "input embedding"
     lines = "" if s5 else f"; grey lines join x to x+{MODULAR_STEP}"
