@@ -320,9 +320,10 @@ def fig6(out: Path, rows, steps, curves) -> list[Check]:
 
 
 def _columns(rows: list[dict], *names: str) -> dict:
-    """Each named column over ``rows``, rounded; None where a table lacks it
-    (the rows' own t-SNE scores: tables since 2026-12-03)."""
-    return {c: [None if r.get(c) is None else round(r[c], 3) for r in rows] for c in names}
+    """Each named column over ``rows``, rounded; a column no row has is left
+    out (older tables lack the scores measured on the rows before t-SNE)."""
+    return {c: [None if r.get(c) is None else round(r[c], 3) for r in rows]
+            for c in names if any(r.get(c) is not None for r in rows)}
 
 
 def fig3(out: Path, rows, steps, curves) -> list[Check]:

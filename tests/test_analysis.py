@@ -81,8 +81,7 @@ def test_tsne_writes_points_and_scores_per_run(swept):
         pairs = np.linalg.norm(rows[:, None] - rows[None], axis=-1)[np.triu_indices(11, 1)].mean()
         ratio = {s: np.linalg.norm(rows[(i + s) % 11] - rows[i], axis=1).mean() / pairs for s in range(1, 9)}
         assert r["rows_plus8_ratio"] == pytest.approx(ratio[8], rel=1e-5)
-        assert ratio[8] == pytest.approx(ratio[3], rel=1e-5)  # x → x+8 is x+3 → x, mod 11
-        shortest = min(range(1, 6), key=ratio.get)
+        shortest = min(range(1, 6), key=ratio.get)  # steps 1..n//2: x → x+8 is x+3 → x, mod 11
         assert (r["rows_best_step"], r["rows_best_step_ratio"]) == (shortest, pytest.approx(ratio[shortest], rel=1e-5))
         assert r["rows_silhouette"] == pytest.approx(silhouette_score(rows, np.arange(11) % 8), abs=1e-5)
     assert [int(p["label"]) for p in points[:11]] == [s % 8 for s in range(11)]
@@ -126,8 +125,9 @@ def test_classes_differ_in_colour_or_marker():
     assert tsne.class_style(0, 12)[1] != tsne.class_style(10, 12)[1]
 
 
+@pytest.mark.parametrize("new", [True, False], ids=["with rows scores", "an older table"])
 @pytest.mark.parametrize("op", ["add", "s5_mul"])
-def test_tsne_figure_defines_its_terms_and_keeps_distances(plan, tmp_path, op):
+def test_tsne_figure_defines_its_terms_and_keeps_distances(plan, tmp_path, op, new):
     n = 120 if op == "s5_mul" else 11
     labels, meaning = tsne.labels_for(op, n)
     xy = np.random.default_rng(0).normal(size=(n, 2)) * [1, 30]  # one axis much longer: equal aspect must keep it
@@ -135,6 +135,8 @@ def test_tsne_figure_defines_its_terms_and_keeps_distances(plan, tmp_path, op):
     scores = {"best_silhouette": 0.1, "best_conjugator": "()", "best_side": "left"} if op == "s5_mul" else \
         {"plus8_ratio": 1.0, "best_step": 3, "best_step_ratio": 0.5}
     per_run = [{"run": 0, "val_acc": 0.5, "silhouette": 0.0, **scores}]
+    if new:  # tables since the rows' own scores and the perplexity were recorded
+        per_run[0].update({"perplexity": 10 / 3, **{f"rows_{k}": v for k, v in {**scores, "silhouette": 0.04}.items()}})
     task = TableTask(op=op, modulus=11)
     fig = tsne.plot(tmp_path / "t.png", plan, task, points, per_run, labels, meaning, "unembed", 30)
     (ax,) = [a for a in fig.axes if a.get_visible()]
@@ -146,6 +148,10 @@ def test_tsne_figure_defines_its_terms_and_keeps_distances(plan, tmp_path, op):
     note = " ".join(t.get_text() for t in fig.texts).replace("\n", " ")
     terms = ("silhouette", "best conjugate") if op == "s5_mul" else ("silhouette", "+8 ratio", "shortest lines")
     assert all(t in note for t in terms), note
+    title = " ".join(t.get_text() for t in fig.texts if "t-SNE" in t.get_text())
+    assert ("in the rows" in note) == new and ("in the rows: silhouette 0.04" in ax.get_title()) == (new and op == "s5_mul")
+    assert ("in the rows: +8 ratio 1.00, shortest lines +3" in ax.get_title()) == (new and op == "add")
+    assert ("perplexity 3.33" in title) == new
     assert "g=()" not in ax.get_title() and ("H itself" in ax.get_title()) == (op == "s5_mul")
     k = int(labels.max()) + 1
     assert len(fig.legends[0].legend_handles) == k

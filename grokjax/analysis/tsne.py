@@ -76,19 +76,25 @@ def silhouette(points: np.ndarray, labels: np.ndarray) -> float | None:
     return float(silhouette_score(points, labels)) if 1 < k < len(labels) else None
 
 
-def plus8_ratio(points: np.ndarray, n: int, step: int = MODULAR_STEP) -> float:
-    """Mean distance from x to x+step (mod n), over the mean distance of all pairs."""
+def mean_pair_distance(points: np.ndarray) -> float:
+    n = len(points)
+    return float(np.linalg.norm(points[:, None] - points[None, :], axis=-1)[np.triu_indices(n, 1)].mean())
+
+
+def plus8_ratio(points: np.ndarray, n: int, step: int = MODULAR_STEP, pairs: float | None = None) -> float:
+    """Mean distance from x to x+step (mod n), over the mean distance of all
+    pairs (``pairs``, when already known)."""
     i = np.arange(n)
     near = np.linalg.norm(points[(i + step) % n] - points[i], axis=1).mean()
-    all_pairs = np.linalg.norm(points[:, None] - points[None, :], axis=-1)
-    return float(near / all_pairs[np.triu_indices(n, 1)].mean())
+    return float(near / (mean_pair_distance(points) if pairs is None else pairs))
 
 
 def best_step(points: np.ndarray, n: int) -> tuple[int, float]:
     """The step s in 1..n//2 whose x → x+s lines are shortest, and their ratio:
     a network whose circle runs at frequency k draws its number line at
     s = k⁻¹ mod n, which is 8 only for some networks (the paper's)."""
-    ratios = [plus8_ratio(points, n, s) for s in range(1, n // 2 + 1)]
+    pairs = mean_pair_distance(points)
+    ratios = [plus8_ratio(points, n, s, pairs) for s in range(1, n // 2 + 1)]
     s = int(np.argmin(ratios)) + 1
     return s, ratios[s - 1]
 
@@ -138,8 +144,9 @@ def run(out, runs=None, step: int | None = None, *, matrix: str = "unembed", sub
         side: str | None = None, perplexity: float = 30.0, seed: int = 0) -> list[dict]:
     """t-SNE of every chosen run's ``matrix`` rows at ``step``; writes
     ``analysis/tsne_<matrix>_step<S>.csv`` (one row per run and symbol: its
-    2-D point and label), ``..._runs.csv`` (per run: silhouette, plus8_ratio
-    or the best conjugate) and a PNG. Returns the per-run rows. ``subgroup``
+    2-D point and label), ``..._runs.csv`` (per run: the perplexity and seed,
+    then ``scores`` of the 2-D points and, prefixed ``rows_``, of the rows
+    themselves) and a PNG. Returns the per-run rows. ``subgroup``
     and ``side`` colour S5's symbols (default: the paper's subgroup, left
     cosets); a modular table has neither."""
     if matrix not in MATRICES:
@@ -218,6 +225,10 @@ def class_style(label: int, k: int) -> tuple[int, str]:
     return label % 10, MARKERS[label % m]
 
 
+ROWS_NOTE = ("in the rows: the same scores in the layer's own space, before t-SNE; there noise and several "
+             "frequencies lengthen every line alike, so compare runs or steps, not the 2-D thresholds")
+
+
 def definitions(s5: bool, shortest: bool = True, rows: bool = True) -> str:
     """The panel titles' terms, once for the figure (``shortest``, ``rows``:
     the panels show the shortest lines' step and the rows' own scores, which
@@ -225,12 +236,12 @@ def definitions(s5: bool, shortest: bool = True, rows: bool = True) -> str:
     if s5:
         return ("silhouette: how well the points cluster by these cosets (−1..1; > 0: clustered). "
                 "best conjugate: the best silhouette over the left and right cosets of every conjugate gHg⁻¹ of H"
-                + (". in the rows: the same in the layer's own space, before t-SNE" if rows else ""))
+                + (f". {ROWS_NOTE}" if rows else ""))
     return (f"silhouette: how well the points cluster by residue mod {MODULAR_STEP} (−1..1; > 0: clustered). "
             f"+{MODULAR_STEP} ratio: mean x → x+{MODULAR_STEP} distance over the mean distance of all pairs "
             f"(≪ 1: a number line at +{MODULAR_STEP})."
             + (" shortest lines +s: the step s of the smallest such ratio" if shortest else "")
-            + (". in the rows: the same ratios in the layer's own space, before t-SNE" if rows else ""))
+            + (f". {ROWS_NOTE}" if rows else ""))
 
 
 def plot(path, plan, task, points, per_run, labels, meaning, matrix, step):
@@ -260,9 +271,9 @@ def plot(path, plan, task, points, per_run, labels, meaning, matrix, step):
             extra = f", +{MODULAR_STEP} ratio {s['plus8_ratio']:.2f}"
             if s.get("best_step") is not None:  # tables written before it was measured lack it
                 extra += f"\nshortest lines +{s['best_step']} (ratio {s['best_step_ratio']:.2f})"
-            if s.get("rows_best_step") is not None:
-                extra += f"\nin the rows: +{MODULAR_STEP} {s['rows_plus8_ratio']:.2f}, " \
-                         f"shortest +{s['rows_best_step']} ({s['rows_best_step_ratio']:.2f})"
+            if s.get("rows_silhouette") is not None:
+                extra += f"\nin the rows: +{MODULAR_STEP} ratio {s['rows_plus8_ratio']:.2f}, " \
+                         f"shortest lines +{s['rows_best_step']} ({s['rows_best_step_ratio']:.2f})"
         else:
             g = s["best_conjugator"]
             conj = "H itself" if g == "()" else f"g={g}"  # groups.cycles writes the identity as ()
@@ -276,9 +287,10 @@ def plot(path, plan, task, points, per_run, labels, meaning, matrix, step):
         ax.set_ylabel("t-SNE 2", fontsize=8)
         ax.tick_params(labelsize=6)
     handles, names = axes[0].get_legend_handles_labels()
-    snapshot.legend_below(fig, handles, names, note=definitions(s5, *(any(s.get(c) is not None for s in per_run)
-                                                             for c in ("best_step", "rows_silhouette"))), title=meaning, ncols=min(k, 12), fontsize=7,
-                          title_fontsize=8, markerscale=1.5)
+    shortest = any(s.get("best_step") is not None for s in per_run)  # older tables lack these
+    in_rows = any(s.get("rows_silhouette") is not None for s in per_run)
+    snapshot.legend_below(fig, handles, names, note=definitions(s5, shortest, in_rows), title=meaning,
+                          ncols=min(k, 12), fontsize=7, title_fontsize=8, markerscale=1.5)
     rows = "unembedding (output layer)" if matrix == "unembed" else "input embedding"
     lines = "" if s5 else f"; grey lines join x to x+{MODULAR_STEP}"
     perp = per_run[0].get("perplexity")  # tables written before it was recorded lack it
