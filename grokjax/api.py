@@ -71,6 +71,13 @@ class Results:
         those with a ``steps_to_99_val``, the rule of every table and figure)."""
         return sum(r["steps_to_99_val"] is not None for r in self.runs)
 
+    @property
+    def n_fallen(self) -> int:
+        """Runs that reached 99% val accuracy but ended below ``summary.FALLEN`` (a late
+        collapse at the last evaluation, or a network that never came back)."""
+        return sum(r["steps_to_99_val"] is not None and r["diverged_step"] is None
+                   and r["final_val_acc"] is not None and r["final_val_acc"] < summary.FALLEN for r in self.runs)
+
     def to_pandas(self, table: str = "runs"):
         """``runs`` (one row per run) or ``curves`` (one row per run and
         evaluation, as curves.csv) as a pandas DataFrame."""

@@ -24,6 +24,8 @@ def metric_names(names) -> list[str]:
     names = list(names)
     return [*(m for m in METRICS if m in names), *(m for m in names if m.startswith(LAYER_NORM_PREFIX))]
 
+FALLEN = 0.9  # accuracy below this after reaching 0.99: a late collapse
+
 # A run has diverged once any of these is no longer finite (the norm covers
 # the parameters: it is finite exactly when all of them are, short of overflow).
 DIVERGENCE_METRICS = ("train_loss", "val_loss", "weight_norm")
@@ -104,7 +106,7 @@ def median_steps(values: list[int | None]) -> float | None:
     return None if np.isinf(m) or np.isnan(m) else m
 
 
-def collapses(steps: np.ndarray, acc: np.ndarray, fitted: float = 0.99, below: float = 0.9) -> list[int]:
+def collapses(steps: np.ndarray, acc: np.ndarray, fitted: float = 0.99, below: float = FALLEN) -> list[int]:
     """The late collapses of one run: the first evaluated step of each
     episode in which ``acc`` (train accuracy) falls below ``below`` after it
     first reached ``fitted``. Consecutive evaluations below count once; an

@@ -370,7 +370,7 @@ def _resume(args, given: set[str], argv: list[str]) -> int:
 
 def _summary(results) -> int:
     """One line for the user, and the exit status: 128 + the signal that stopped it."""
-    from grokjax import distributed
+    from grokjax import distributed, summary
 
     stopped = results.stop_reason not in ("budget", "stop_at")
     code = 128 + signal.Signals[results.stop_reason].value if stopped else 0
@@ -384,6 +384,8 @@ def _summary(results) -> int:
               f"Resume with: python -m grokjax.sweep --resume {results.out}", file=sys.stderr)
         return code
     diverged = f", {results.n_diverged} diverged" if results.n_diverged else ""
+    if results.n_fallen:  # best_val_acc alone would hide a network that grokked and then fell
+        diverged = f" ({results.n_fallen} of them below {summary.FALLEN:.0%} val at the end: a late collapse)" + diverged
     who = "every run" if results.spec.stop_share >= 1 else f"{results.spec.stop_share:.0%} of the runs"
     early = f"; {who} reached {results.spec.stop_at:g} val by step {step}" if results.stop_reason == "stop_at" else ""
     n = len(results.runs)

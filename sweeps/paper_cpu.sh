@@ -16,7 +16,7 @@
 # fig7's cpu_half and cpu_half70 (16 seeds at 80% and at 70% of the data,
 # stopped once half have grokked, the paper's protocol: about 40 and 35
 # minutes, plus 15-17 of sharpness each), and fig3's add_cpu_long and
-# s5_cpu_long (one seed each at the paper's 10^5 steps: about 40 and 45
+# s5_cpu_long (one seed each at the paper's 10^5 steps: about 35 and 40
 # minutes). FIG2_LEFT=0, FIG7_HALF=0 or FIG3_LONG=0 leaves any of them out.
 set -euo pipefail
 what=${1:-all}

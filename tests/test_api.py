@@ -130,6 +130,24 @@ def test_a_run_that_grokked_before_it_diverged_counts_as_grokked_everywhere(tiny
     assert res.n_grokked == 1 and res.n_diverged == 1
 
 
+@pytest.mark.parametrize("final, fallen", [(0.95, 0), (0.5, 1)])
+def test_a_run_that_grokked_and_ended_below_0_9_is_counted_and_said(tiny_spec, capsys, final, fallen):
+    from grokjax import summary, sweep
+
+    steps = np.array([0, 10, 20, 30])
+    grokked_then = {"val_acc": np.array([[0.1, 0.1], [0.995, 0.3], [0.1, 0.4], [final, 0.5]]),
+                    "train_acc": np.full((4, 2), 1.0), "train_loss": np.full((4, 2), 0.1),
+                    "val_loss": np.full((4, 2), 0.1), "weight_norm": np.full((4, 2), 10.0)}
+    rows = summary.summarize(steps, grokked_then)  # the second run never grokked: it does not count
+    res = grokjax.Results(tiny_spec, rows, steps, grokked_then, Path("OUT"), "budget",
+                          {"compile_s": 1.0, "train_s": 2.0})
+    assert (res.n_grokked, res.n_fallen) == (1, fallen)
+    assert sweep._summary(res) == 0
+    said = capsys.readouterr().out
+    assert ("(1 of them below 90% val at the end: a late collapse)" in said) == bool(fallen)
+    assert said.startswith("2 runs, 1 reached 99% val")
+
+
 def test_a_diverged_run_is_marked_and_never_counts_as_grokked(tiny_spec, tiny_args, tmp_path, capsys):
     from grokjax import sweep
 
