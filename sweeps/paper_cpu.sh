@@ -15,9 +15,10 @@
 # profile (36 runs, two of them full batch) takes 45-80 minutes more, and
 # fig7's cpu_half and cpu_half70 (16 seeds at 80% and at 70% of the data,
 # stopped once half have grokked, the paper's protocol: about 40 and 35
-# minutes, plus 15-17 of sharpness each), and fig3's add_cpu_long and
-# s5_cpu_long (one seed each at the paper's 10^5 steps: about 35 and 40
-# minutes). FIG2_LEFT=0, FIG7_HALF=0 or FIG3_LONG=0 leaves any of them out.
+# minutes, plus 15-17 of sharpness each), and fig3's add_cpu_long (at 50%
+# and, with --fracs 0.6, at 60%) and s5_cpu_long (one seed each at the
+# paper's 10^5 steps: about 35, 35 and 40 minutes). FIG2_LEFT=0,
+# FIG7_HALF=0 or FIG3_LONG=0 leaves any of them out.
 set -euo pipefail
 what=${1:-all}
 root=${ROOT:-results}
@@ -57,10 +58,11 @@ if [[ $what == all ]]; then
     done
   fi
   if [[ ${FIG3_LONG:-1} == 1 ]]; then
-    for task in add s5; do  # one seed each at the paper's budget, 10^5 steps
+    for task in add add60 s5; do  # one seed each at the paper's budget, 10^5 steps
       out=$root/fig3_${task}_long_cpu
+      fracs=(); [[ $task == add60 ]] && fracs=(--fracs 0.6)  # x+y at 60%: the same profile at another fraction
       [[ -f $out/runs.csv ]] ||
-        python -m grokjax.sweep --spec sweeps/fig3.toml --profile ${task}_cpu_long --out $out --no-progress
+        python -m grokjax.sweep --spec sweeps/fig3.toml --profile ${task%60}_cpu_long "${fracs[@]}" --out $out --no-progress
       # the paper's colouring (another subgroup's tables carry _H in their names)
       ls $out/analysis/tsne_unembed_step*_runs.csv 2>/dev/null | grep -qv _H || python -m grokjax.analysis tsne $out
     done
@@ -74,7 +76,7 @@ python -m grokjax.paper fig1_center $root/fig1_center_cpu
 python -m grokjax.paper fig2_right $root/fig2_right_cpu
 python -m grokjax.paper fig3 $root/fig3_add_cpu
 python -m grokjax.paper fig3 $root/fig3_s5_cpu
-for task in add s5; do
+for task in add add60 s5; do
   [[ -f $root/fig3_${task}_long_cpu/runs.csv ]] && python -m grokjax.paper fig3 $root/fig3_${task}_long_cpu
 done
 python -m grokjax.paper fig6 $root/fig6_cpu
