@@ -16,8 +16,8 @@
 # fig7's cpu_half and cpu_half70 (16 seeds at 80% and at 70% of the data,
 # stopped once half have grokked, the paper's protocol: about 40 and 35
 # minutes, plus 15-17 of sharpness each), and fig3's add_cpu_long (at 50%
-# and, with --fracs 0.6, at 60%) and s5_cpu_long (one seed each at the
-# paper's 10^5 steps: about 35, 35 and 40 minutes). FIG2_LEFT=0,
+# and, with --fracs 0.6, at 60%) and s5_cpu_long (at 90% and 80%; one seed
+# each at the paper's 10^5 steps: about 35 minutes each). FIG2_LEFT=0,
 # FIG7_HALF=0 or FIG3_LONG=0 leaves any of them out.
 set -euo pipefail
 what=${1:-all}
@@ -58,11 +58,15 @@ if [[ $what == all ]]; then
     done
   fi
   if [[ ${FIG3_LONG:-1} == 1 ]]; then
-    for task in add add60 s5; do  # one seed each at the paper's budget, 10^5 steps
+    for task in add add60 s5 s5_80; do  # one seed each at the paper's budget, 10^5 steps
       out=$root/fig3_${task}_long_cpu
-      fracs=(); [[ $task == add60 ]] && fracs=(--fracs 0.6)  # x+y at 60%: the same profile at another fraction
+      case $task in  # the same two profiles at another fraction
+        add60) args=(--profile add_cpu_long --fracs 0.6) ;;
+        s5_80) args=(--profile s5_cpu_long --fracs 0.8) ;;
+        *) args=(--profile ${task}_cpu_long) ;;
+      esac
       [[ -f $out/runs.csv ]] ||
-        python -m grokjax.sweep --spec sweeps/fig3.toml --profile ${task%60}_cpu_long "${fracs[@]}" --out $out --no-progress
+        python -m grokjax.sweep --spec sweeps/fig3.toml "${args[@]}" --out $out --no-progress
       # the paper's colouring (another subgroup's tables carry _H in their names)
       ls $out/analysis/tsne_unembed_step*_runs.csv 2>/dev/null | grep -qv _H || python -m grokjax.analysis tsne $out
     done
@@ -76,7 +80,7 @@ python -m grokjax.paper fig1_center $root/fig1_center_cpu
 python -m grokjax.paper fig2_right $root/fig2_right_cpu
 python -m grokjax.paper fig3 $root/fig3_add_cpu
 python -m grokjax.paper fig3 $root/fig3_s5_cpu
-for task in add add60 s5; do
+for task in add add60 s5 s5_80; do
   [[ -f $root/fig3_${task}_long_cpu/runs.csv ]] && python -m grokjax.paper fig3 $root/fig3_${task}_long_cpu
 done
 python -m grokjax.paper fig6 $root/fig6_cpu
