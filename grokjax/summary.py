@@ -24,6 +24,7 @@ def metric_names(names) -> list[str]:
     names = list(names)
     return [*(m for m in METRICS if m in names), *(m for m in names if m.startswith(LAYER_NORM_PREFIX))]
 
+
 FALLEN = 0.9  # accuracy below this after reaching 0.99: a late collapse
 
 # A run has diverged once any of these is no longer finite (the norm covers

@@ -383,13 +383,14 @@ def _summary(results) -> int:
         print(f"grokjax.sweep: stopped at step {step} of {results.spec.steps}; wrote {results.out}/ ({timing}). "
               f"Resume with: python -m grokjax.sweep --resume {results.out}", file=sys.stderr)
         return code
+    # best_val_acc alone would hide a network that grokked and then fell
+    fallen = f" ({results.n_fallen} of them below {summary.FALLEN:.0%} val at the end: a late collapse)" \
+        if results.n_fallen else ""
     diverged = f", {results.n_diverged} diverged" if results.n_diverged else ""
-    if results.n_fallen:  # best_val_acc alone would hide a network that grokked and then fell
-        diverged = f" ({results.n_fallen} of them below {summary.FALLEN:.0%} val at the end: a late collapse)" + diverged
     who = "every run" if results.spec.stop_share >= 1 else f"{results.spec.stop_share:.0%} of the runs"
     early = f"; {who} reached {results.spec.stop_at:g} val by step {step}" if results.stop_reason == "stop_at" else ""
     n = len(results.runs)
-    print(f"{n} run{'s' if n > 1 else ''}, {results.n_grokked} reached 99% val{diverged}{early}; "
+    print(f"{n} run{'s' if n > 1 else ''}, {results.n_grokked} reached 99% val{fallen}{diverged}{early}; "
           f"wrote {results.out}/ ({timing})")
     return 0
 
