@@ -126,7 +126,7 @@ def expand(spec: SweepSpec, devices: int | None = None) -> Plan:
         for product in spec.grid:
             for setting in product.settings():
                 for frac, n_train in sizes:
-                    for seed in range(spec.seeds):
+                    for seed in range(spec.first_seed, spec.first_seed + spec.seeds):
                         row = {"run": len(rows), **part.columns(), "frac": frac, "seed": seed}
                         if spec.has_variants:
                             row["variant"] = product.variant

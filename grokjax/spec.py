@@ -106,6 +106,7 @@ def _tuple(value) -> tuple:
 
 # what one sweep may ask for: beyond these, a number is a typo, not a plan
 MAX_STEPS = 2**31 - 1  # the step counter is int32
+MAX_SEED = 2**31 - 1  # a run's seed is int32
 MAX_EVALS = 1_000_000
 MAX_RUNS = 100_000
 
@@ -307,7 +308,8 @@ class SweepSpec:
     # size is a fraction of the task's pool (fracs) or a count (train_sizes).
     fracs: tuple | None = None
     train_sizes: tuple | None = None
-    seeds: int = 1  # seeds 0..seeds-1; a seed fixes the init, the split, the batches and the noise
+    seeds: int = 1  # seeds first_seed..first_seed+seeds-1; a seed fixes the init, the split, the batches and the noise
+    first_seed: int = 0  # to add seeds to a study without training its first ones again
     grid: tuple = (Product(),)
     # static switches: each value compiles its own program
     batch_size: int | None = None  # B; the table task uses min(B, ⌈n_train/2⌉), the paper's rule, others min(B, n_train)
@@ -397,7 +399,7 @@ class SweepSpec:
             raise SpecError(f"adam_eps {adam_eps:g} must be > 0")
         _set(
             self, model=model, fracs=fracs, train_sizes=sizes, grid=grid, eval_every=eval_every, stop_at=stop_at, stop_share=stop_share,
-            seeds=_int("seeds", self.seeds, 1), steps=_int("steps", self.steps, 1),
+            seeds=_int("seeds", self.seeds, 1), first_seed=_int("first_seed", self.first_seed, 0), steps=_int("steps", self.steps, 1),
             batch_size=_int("batch_size", d["batch_size"] if self.batch_size is None else self.batch_size, 1),
             loss=loss, beta2=beta2, adam_eps=adam_eps, batches=_choice("batches", self.batches, BATCHES),
             warmup_steps=_int("warmup_steps", d["warmup_steps"] if self.warmup_steps is None else self.warmup_steps, 0),
@@ -413,6 +415,8 @@ class SweepSpec:
         allocates for it (a typo's 10^20 seeds or steps)."""
         if self.steps > MAX_STEPS:
             raise SpecError(f"steps {self.steps:,} is more than the step counter (int32) holds: at most {MAX_STEPS:,}")
+        if self.first_seed + self.seeds - 1 > MAX_SEED:
+            raise SpecError(f"seeds {self.first_seed:,}..{self.first_seed + self.seeds - 1:,} pass the largest seed (int32): {MAX_SEED:,}")
         per_eval = isinstance(self.eval_every, int)
         n_evals = (self.steps // self.eval_every + 2 if per_eval else int(self.eval_every[4:])) \
             + (self.steps // self.ckpt_every if self.ckpt_every else 0)
@@ -494,6 +498,7 @@ class SweepSpec:
             "fracs": None if self.fracs is None else list(self.fracs),
             "train_sizes": None if self.train_sizes is None else list(self.train_sizes),
             "seeds": self.seeds,
+            "first_seed": self.first_seed,
             "grid": [p.to_dict() for p in self.grid],
             "batch_size": self.batch_size,
             "loss": self.loss,

@@ -34,6 +34,7 @@ FIELDS = {
     "fracs": ("fracs", parse_fracs),
     "train_size": ("train_sizes", _ints),
     "seeds": ("seeds", int),
+    "first_seed": ("first_seed", int),
     "steps": ("steps", int),
     "eval_every": ("eval_every", lambda t: int(t) if t.strip().isdigit() else t),
     "stop_at": ("stop_at", lambda t: None if t.lower() in ("off", "none") else float(t)),
@@ -116,7 +117,10 @@ def make_parser() -> argparse.ArgumentParser:
                    "or a,b,c (table: 0.3:0.6)")
     t.add_argument("--train-size", metavar="N[,M...]", help="training-set sizes, as counts instead of --fracs "
                    "(teacher_student: 100; digits: 1000)")
-    t.add_argument("--seeds", type=int, help=f"seeds per setting: 0..N-1; a seed fixes init, split and batches ({d.seeds})")
+    t.add_argument("--seeds", type=int, help=f"seeds per setting: 0..N-1, or from --first-seed on; a seed fixes init, split "
+                   f"and batches ({d.seeds})")
+    t.add_argument("--first-seed", type=int, metavar="S", help="the first seed: --first-seed 3 --seeds 2 trains seeds 3 and 4, "
+                   "to add seeds to a study without training its first ones again (0)")
     t.add_argument("--variant", help="preset(s) of Figure 2 (left), a comma list or 'all': " + ", ".join(VARIANTS))
     t.add_argument("--name", help="names the default output folder, results/<name>-<time> (the op, or the file's name)")
     k = p.add_argument_group("per-run numbers", "each a comma list, crossed with the grid; the default is the paper's "

@@ -103,6 +103,16 @@ def test_no_table_has_two_columns_of_one_name(tiny_spec, tmp_path):
     assert res.runs[0]["weight_norm_target"] == 25
 
 
+def test_first_seed_trains_the_same_runs_as_those_seeds_of_a_larger_sweep(tiny_spec):
+    spec = tiny_spec.replace(steps=10, fracs=(0.5,), run_axis="map")
+    both = grokjax.run(spec.replace(seeds=2), progress=False)
+    second = grokjax.run(spec.replace(seeds=1, first_seed=1), progress=False)
+    assert [r["seed"] for r in both.runs] == [0, 1] and second.runs[0]["seed"] == 1
+    for k in both.curves:  # under map, bit for bit
+        np.testing.assert_array_equal(second.curves[k][:, 0], both.curves[k][:, 1], err_msg=k)
+    assert both.runs[0]["final_train_loss"] != both.runs[1]["final_train_loss"]  # seed 1 is not seed 0
+
+
 def test_stop_at_ends_the_sweep_once_every_run_has_reached_it(tiny_spec):
     full = grokjax.run(tiny_spec.replace(steps=100, eval_every=10), progress=False)
     best = np.maximum.accumulate(full.curves["val_acc"], axis=0)

@@ -208,6 +208,7 @@ def _not_orbax(ref, d):
         (_not_orbax, "inspect", "not an orbax checkpoint"),
         (shutil.copytree, "inspect --run 2", "run 2 is out of range: the sweep has runs 0..1"),
         (shutil.copytree, "resume --lr 3e-3", "--lr 3e-3 conflicts with the sweep"),
+        (shutil.copytree, "resume --first-seed 1", "--first-seed 1 conflicts with the sweep"),
         (shutil.copytree, "resume --steps 50", f"steps 50 is below the checkpoint's step {STEPS}"),
         (shutil.copytree, "resume --out x", "drop --out"),
         (shutil.copytree, "resume --spec x.toml", "drop --spec"),

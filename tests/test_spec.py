@@ -140,6 +140,8 @@ def test_bad_sweep_files_say_what_is_wrong(tmp_path, text, message):
         (dict(task=lambda: TableTask(op="div", modulus=96)), "modulus must be prime; 96 is not"),
         (dict(model=lambda: TransformerSpec(d_model=30, n_heads=4)), "n_heads 4 does not divide d_model 30"),
         (dict(loss="hinge"), "unknown loss 'hinge'"),
+        (dict(first_seed=-1), "first_seed must be >= 0, got -1"),
+        (dict(first_seed=2**31 - 2, seeds=3), "seeds 2,147,483,646..2,147,483,648 pass the largest seed (int32)"),
         (dict(imports=("no_such_module_here",)), "import no_such_module_here"),
     ],
 )
@@ -160,6 +162,17 @@ def test_the_grid_is_a_union_of_cross_products_crossed_with_fractions_and_seeds(
     assert [r["variant"] for r in rows] == [""] * 16 + ["adam_dropout"] * 4
     assert all(r["dropout"] == 0.1 and r["weight_decay"] == 0 for r in rows[16:])
     assert set(rows[0]) >= {k.name for k in KNOBS}
+
+
+def test_first_seed_shifts_the_seeds_and_nothing_else():
+    base = SweepSpec(fracs=(0.3, 0.5), seeds=2)
+    shifted = expand(base.replace(first_seed=5)).rows
+    assert [r["seed"] for r in shifted] == [5, 6, 5, 6]
+    assert [{**r, "seed": 0} for r in shifted] == [{**r, "seed": 0} for r in expand(base).rows]
+    assert SweepSpec.from_dict(base.replace(first_seed=5).to_dict()).first_seed == 5
+    old = base.to_dict()
+    del old["first_seed"]  # a config.json written before first_seed existed
+    assert SweepSpec.from_dict(old) == base
 
 
 @pytest.mark.parametrize(
