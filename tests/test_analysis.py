@@ -88,6 +88,21 @@ def test_tsne_writes_points_and_scores_per_run(swept):
     assert (swept / "analysis" / "tsne_unembed_step30.png").stat().st_size > 0
 
 
+def test_tsne_every_step_gives_each_saved_steps_scores_as_one_step_would(swept, capsys):
+    rows = tsne.every_step(swept, runs=[0, 3], perplexity=3)
+    assert "t-SNE at step 30 (3 of 3)" in capsys.readouterr().out  # progress, one line per saved step
+    assert [(r["run"], r["step"]) for r in rows] == [(run, s) for run in (0, 3) for s in (10, 20, 30)]
+    written = snapshot.read_csv(swept / "analysis" / "tsne_unembed_by_step.csv")
+    assert [(r["run"], r["step"]) for r in written] == [(r["run"], r["step"]) for r in rows]
+    one = tsne.run(swept, runs=[0, 3], step=20, perplexity=3)  # t-SNE is seeded: the same numbers
+    for want in one:
+        got = next(r for r in rows if (r["run"], r["step"]) == (want["run"], 20))
+        assert got == pytest.approx(want)
+    assert (swept / "analysis" / "tsne_unembed_by_step.png").stat().st_size > 0
+    assert cli.main(["tsne", str(swept), "--every-step", "--step", "20"]) == 2
+    assert "give --step or --every-step, not both" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("side", ["left", "right"])
 def test_s5_points_clustered_by_a_conjugates_cosets_name_that_conjugate_and_side(side):
     from grokjax.tables import S5
@@ -155,6 +170,29 @@ def test_tsne_figure_defines_its_terms_and_keeps_distances(plan, tmp_path, op, n
     assert "g=()" not in ax.get_title() and ("H itself" in ax.get_title()) == (op == "s5_mul")
     k = int(labels.max()) + 1
     assert len(fig.legends[0].legend_handles) == k
+
+
+@pytest.mark.parametrize("op", ["add", "s5_mul"])
+def test_scores_by_step_draw_both_spaces_against_the_criterion(plan, tmp_path, op):
+    _, meaning = tsne.labels_for(op, 120 if op == "s5_mul" else 11)
+    keys = ("silhouette", "best_silhouette") if op == "s5_mul" else ("plus8_ratio", "best_step")
+    rows = [{"run": r, "step": s, "val_acc": 0.5, "perplexity": 30.0, "silhouette": 0.1,
+             **{k: 0.3 + r for k in keys}, **{f"rows_{k}": 0.6 + r for k in keys}}
+            for r in (0, 1) for s in (10, 20, 30)]
+    rows[1][keys[0]] = rows[1][f"rows_{keys[0]}"] = None  # a step without a score (too few labels): a gap
+    fig = tsne.plot_steps(tmp_path / "s.png", plan, TableTask(op=op, modulus=11), rows, meaning, "unembed")
+    a, b, acc = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(a.lines) == 2 * 2 + 1  # per run: the picture's line and the rows' line; one criterion line
+    criterion = a.lines[-1].get_ydata()[0]
+    assert criterion == (0.25 if op == "s5_mul" else 0.5)
+    assert np.isnan(a.lines[0].get_ydata()[1]) and np.isnan(a.lines[1].get_ydata()[1])  # run 0 at step 20
+    assert list(a.lines[2].get_ydata()) == pytest.approx([1.3] * 3)  # run 1, in the picture
+    assert list(a.lines[3].get_ydata()) == pytest.approx([1.6] * 3)  # ... and in the rows
+    title = a.get_title()
+    assert ("left coset of ⟨(0,3)(1,4), (1,2)(3,4)⟩" in title) if op == "s5_mul" else ("+8 ratio" in title)
+    names = fig.legends[0].get_texts()
+    assert {t.get_text() for t in names} >= {"in the t-SNE picture", "in the rows themselves, before t-SNE"}
+    assert (tmp_path / "s.png").stat().st_size > 0
 
 
 def test_residues_colour_mod_8():
@@ -322,8 +360,8 @@ def test_restricted_logits_keep_any_output_profile_of_a_key_wave(sign):
 
 
 def test_fourier_measures_mark_the_saved_steps(plan, tmp_path):
-    assert fourier.spacing([500, 1000, 1500]) == "every 500 steps"
-    assert fourier.spacing([10, 20, 40]) == "3 of them"
+    assert snapshot.spacing([500, 1000, 1500]) == "every 500 steps"
+    assert snapshot.spacing([10, 20, 40]) == "3 of them"
     keys = ("train_loss", "test_loss", "restricted_loss", "excluded_loss", "gini_embed")
     rows = [{"run": 0, "step": s, **{k: 0.5 for k in keys}, "key_freqs": "1"} for s in (10, 20, 30)]
     fig = fourier.plot_measures(tmp_path / "f.png", plan, rows)
@@ -476,6 +514,7 @@ def test_redraw_draws_every_analysis_figure_again_from_its_tables_alone(swept, t
 
     a = swept / "analysis"
     tsne.run(swept, runs=[0, 3], perplexity=3)
+    tsne.every_step(swept, runs=[1], perplexity=3, progress=False)
     sharpness.run(swept, runs=[0, 1], steps=2)
     table.run(swept, runs=[1])
     norms.run(swept)
@@ -489,7 +528,7 @@ def test_redraw_draws_every_analysis_figure_again_from_its_tables_alone(swept, t
     assert cli.main(["redraw", str(copy)]) == 0
     drawn = sorted(p.name for p in (copy / "analysis").glob("*.png"))
     assert drawn == sorted(p.name for p in a.glob("*.png"))
-    for name in ("norms.png", "fourier.png", "table_step30_runs1.png", "tsne_unembed_step30.png"):
+    for name in ("norms.png", "fourier.png", "table_step30_runs1.png", "tsne_unembed_step30.png", "tsne_unembed_by_step.png"):
         # the analyses draw from the CSVs they wrote: the same figure, to the byte
         assert (copy / "analysis" / name).read_bytes() == (a / name).read_bytes(), name
     (copy / "analysis" / "norms.csv").write_text("run,step\n0,10\n")

@@ -7,6 +7,7 @@ and a PNG under ``<out>/analysis/``.
 
     from grokjax import analysis
     analysis.tsne.run("results/mine")              # t-SNE of the unembedding (Power et al. Fig. 3)
+    analysis.tsne.every_step("results/mine")       # its scores at every saved step
     analysis.sharpness.run("results/mine")         # φ of Keskar et al. (Power et al. §A.5, Fig. 7)
     analysis.fourier.run("results/nanda")          # Nanda et al.'s progress measures over training
     analysis.norms.run("results/mine")             # each layer's weight norm over training (Omnigrok Fig. 7a)

@@ -35,6 +35,7 @@ def make_parser() -> Parser:
         epilog="examples (a sweep with checkpoints first; the folders under results/ hold none, only their tables):\n"
                "  python -m grokjax.sweep --op add --fracs 0.3,0.5 --seeds 2 --steps 3000 --ckpt-every 500 --out OUT\n"
                "  python -m grokjax.analysis tsne OUT\n"
+               "  python -m grokjax.analysis tsne OUT --every-step   # the scores at every saved step\n"
                "  python -m grokjax.analysis sharpness OUT --eps 1e-5\n"
                "  python -m grokjax.analysis fourier OUT\n"
                "  python -m grokjax.analysis table OUT --runs 0 --step 1000\n"
@@ -66,6 +67,9 @@ def make_parser() -> Parser:
     t.add_argument("--coset", choices=("left", "right"), help="S5: cosets gH or Hg (default left)")
     t.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity (30, scikit-learn's)")
     t.add_argument("--seed", type=int, default=0, help="t-SNE's random state (0)")
+    t.add_argument("--every-step", action="store_true",
+                   help="the scores at every saved step instead of one step's map: tsne_<matrix>_by_step.csv and a "
+                        "PNG of each score against the step (a structure can form and fade between the maps)")
     s = parsers["sharpness"]
     s.add_argument("--eps", type=float, default=1e-4, help="box radius ε, relative to each |θ|+1 (1e-4; Keskar et al. "
                    "used 1e-3 and 5e-4, where this ascent saturates on the paper's model: see sharpness.py)")
@@ -105,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.what == "tsne":
             kw = dict(matrix=args.matrix, subgroup=args.subgroup, side=args.coset, perplexity=args.perplexity,
                       seed=args.seed)
+            if args.every_step and args.step is not None:
+                raise UsageError("give --step or --every-step, not both")
         elif args.what == "sharpness":
             kw = dict(eps=args.eps, steps=args.ascent_steps)
         elif args.what == "fourier":
@@ -118,7 +124,10 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"{args.out} is not a folder")
         module = importlib.import_module(f"grokjax.analysis.{args.what}")
         before = _stamps(Path(args.out) / snapshot.OUT_DIR)
-        rows = module.run(args.out, runs, args.step, **kw)
+        if getattr(args, "every_step", False):
+            rows = module.every_step(args.out, runs, **kw)
+        else:
+            rows = module.run(args.out, runs, args.step, **kw)
     except (UsageError, CheckpointError, SpecError) as e:
         return UsageError(str(e)).report("grokjax.analysis")
     print_summary(args.what, rows)

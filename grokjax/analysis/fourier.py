@@ -267,15 +267,6 @@ def draw(out, plan=None) -> list[Path]:
     return [d / "fourier.png", d / "fourier_spectrum.png"]
 
 
-MAX_MARKED = 80  # saved steps per run up to which each gets a marker; more would blur into the line
-
-
-def spacing(steps) -> str:
-    """How the saved steps are spaced, for the legend: ``every 500 steps``."""
-    gaps = np.unique(np.diff(np.asarray(steps)))
-    return f"every {gaps[0]:,} steps" if len(gaps) == 1 else f"{len(steps)} of them"
-
-
 def plot_measures(path, plan, rows):
     runs = sorted({r["run"] for r in rows})
     fig, axes = snapshot.grid(len(runs), ncols=2 if len(runs) <= 4 else 4, size=(5.2, 3.6), extra_height=1.0)
@@ -284,7 +275,7 @@ def plot_measures(path, plan, rows):
               "excluded_loss": ("excluded loss (key freqs removed, train rows)", "C1", "--")}
     saved = sorted({r["step"] for r in rows})
     # a dot per saved step: a zigzag between checkpoints is two samples, not an oscillation seen
-    marker = dict(marker="o", ms=2.5) if 1 < len(saved) <= MAX_MARKED else {}
+    marker = dict(marker="o", ms=2.5) if 1 < len(saved) <= snapshot.MAX_MARKED else {}
     for ax, r in zip(axes, runs):
         mine = [x for x in rows if x["run"] == r]
         steps = np.array([x["step"] for x in mine])
@@ -313,7 +304,7 @@ def plot_measures(path, plan, rows):
     l1.append("Gini of the embedding's Fourier norms (right axis)")
     if marker:
         h1.append(Line2D([], [], ls="", color="0.3", **marker))
-        l1.append(f"a saved step (checkpoints {spacing(saved)}); none between")
+        l1.append(f"a saved step (checkpoints {snapshot.spacing(saved)}); none between")
     fig.legend(h1, l1, loc="outside lower center", ncols=3 if len(runs) > 1 else 2, fontsize=7)
     sources = {str(x.get("key_source") or "") for x in rows}
     source = sources.pop() if len(sources) == 1 else ""

@@ -275,6 +275,15 @@ def legend_below(fig, handles, labels=None, note: str | None = None, pad: float 
     return legend
 
 
+MAX_MARKED = 80  # saved steps per run up to which each gets a marker; more would blur into the line
+
+
+def spacing(steps) -> str:
+    """How the saved steps are spaced, for a legend: ``every 500 steps``."""
+    gaps = np.unique(np.diff(np.asarray(steps)))
+    return f"every {gaps[0]:,} steps" if len(gaps) == 1 else f"{len(steps)} of them"
+
+
 def save(fig, path: Path, dpi: int = 110) -> Path:
     fig.savefig(path, dpi=dpi)
     return path

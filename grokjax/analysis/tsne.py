@@ -140,6 +140,50 @@ def embed_2d(rows: np.ndarray, perplexity: float, seed: int) -> np.ndarray:
                 random_state=seed).fit_transform(np.asarray(rows, np.float64))
 
 
+def _setup(out, matrix: str, subgroup, side, perplexity: float):
+    """The checks every t-SNE makes, then (plan, task, labels, subgroup, side)."""
+    if matrix not in MATRICES:
+        raise CheckpointError(f"matrix must be one of {', '.join(MATRICES)}, got {matrix!r}")
+    if not perplexity > 0:
+        raise CheckpointError(f"perplexity must be positive, got {perplexity:g}")
+    plan = snapshot.sweep_plan(out)
+    task = snapshot.need_table(plan, "t-SNE", embeddings=True)
+    if not task.op.startswith("s5_") and (subgroup, side) != (None, None):
+        raise CheckpointError(f"--subgroup and --coset colour S5's symbols; {task.op} has residues, not cosets")
+    subgroup, side = subgroup or groups.PAPER_SUBGROUP, side or "left"
+    labels, _ = labels_for(task.op, task.data().n_classes, subgroup, side)
+    return plan, task, labels, subgroup, side
+
+
+def _measure(snap, plan, task, labels, matrix: str, subgroup: str, perplexity: float, seed: int):
+    """Every chosen run of one snapshot: (per-run scores, 2-D points)."""
+    n = len(labels)
+    val = snapshot.metric_at(snap)
+    measure = Rows(matrix, n)
+    points, per_run = [], []
+    for g in snap.groups:
+        got = snapshot.apply(g, measure)  # [R, S, D]: the rows, read in one program
+        for j, r in enumerate(g.runs):
+            xy = embed_2d(got[j], perplexity, seed)
+            per_run.append({**snapshot.settings(plan, r), "step": snap.step, "val_acc": val.get(r),
+                            # what drew the picture: another perplexity writes over the same files
+                            "perplexity": used_perplexity(perplexity, n), "tsne_seed": seed,
+                            **scores(xy, labels, task.op, subgroup),
+                            # the same in the layer's own space: t-SNE keeps neighbours, not distances
+                            **{f"rows_{k}": v for k, v in scores(got[j], labels, task.op, subgroup).items()}})
+            points += [{"run": r, "symbol": s, "label": int(labels[s]), "x": float(xy[s, 0]), "y": float(xy[s, 1])}
+                       for s in range(n)]
+    return per_run, points
+
+
+def _stem(task, matrix: str, subgroup: str, side: str, step: str) -> str:
+    """``tsne_<matrix>_<step>``, tagged with an S5 colouring other than the paper's: its own files."""
+    stem = f"tsne_{matrix}_{step}"
+    if task.op.startswith("s5_") and (subgroup, side) != (groups.PAPER_SUBGROUP, "left"):
+        stem += f"_{subgroup_slug(subgroup)}_{side}"
+    return stem
+
+
 def run(out, runs=None, step: int | None = None, *, matrix: str = "unembed", subgroup: str | None = None,
         side: str | None = None, perplexity: float = 30.0, seed: int = 0) -> list[dict]:
     """t-SNE of every chosen run's ``matrix`` rows at ``step``; writes
@@ -149,44 +193,39 @@ def run(out, runs=None, step: int | None = None, *, matrix: str = "unembed", sub
     themselves) and a PNG. Returns the per-run rows. ``subgroup``
     and ``side`` colour S5's symbols (default: the paper's subgroup, left
     cosets); a modular table has neither."""
-    if matrix not in MATRICES:
-        raise CheckpointError(f"matrix must be one of {', '.join(MATRICES)}, got {matrix!r}")
-    if not perplexity > 0:
-        raise CheckpointError(f"perplexity must be positive, got {perplexity:g}")
-    plan = snapshot.sweep_plan(out)
-    task = snapshot.need_table(plan, "t-SNE", embeddings=True)
-    n = task.data().n_classes
-    if not task.op.startswith("s5_") and (subgroup, side) != (None, None):
-        raise CheckpointError(f"--subgroup and --coset colour S5's symbols; {task.op} has residues, not cosets")
-    subgroup, side = subgroup or groups.PAPER_SUBGROUP, side or "left"
-    labels, meaning = labels_for(task.op, n, subgroup, side)
+    plan, task, labels, subgroup, side = _setup(out, matrix, subgroup, side, perplexity)
     snap = snapshot.load(out, runs, step)
-    val = snapshot.metric_at(snap)
-    measure = Rows(matrix, n)
-    points, per_run = [], []
-    for g in snap.groups:
-        got = snapshot.apply(g, measure)  # [R, S, D]: the rows, read in one program
-        for j, r in enumerate(g.runs):
-            xy = embed_2d(got[j], perplexity, seed)
-            summary = {**snapshot.settings(plan, r), "step": snap.step, "val_acc": val.get(r),
-                       # what drew the picture: another perplexity writes over the same files
-                       "perplexity": used_perplexity(perplexity, n), "tsne_seed": seed,
-                       **scores(xy, labels, task.op, subgroup),
-                       # the same in the layer's own space: t-SNE keeps neighbours, not distances
-                       **{f"rows_{k}": v for k, v in scores(got[j], labels, task.op, subgroup).items()}}
-            per_run.append(summary)
-            points += [{"run": r, "symbol": s, "label": int(labels[s]), "x": float(xy[s, 0]), "y": float(xy[s, 1])}
-                       for s in range(n)]
+    per_run, points = _measure(snap, plan, task, labels, matrix, subgroup, perplexity, seed)
     d = snapshot.out_dir(out)
-    stem = f"tsne_{matrix}_step{snap.step}"
-    if task.op.startswith("s5_") and (subgroup, side) != (groups.PAPER_SUBGROUP, "left"):
-        stem += f"_{subgroup_slug(subgroup)}_{side}"  # another colouring: its own files
+    stem = _stem(task, matrix, subgroup, side, f"step{snap.step}")
     snapshot.write_csv(d / f"{stem}_runs.csv", per_run)
     draw(snapshot.write_csv(d / f"{stem}.csv", points), plan)
     return per_run
 
 
-STEM = re.compile(r"tsne_(?P<matrix>[a-z]+)_step(?P<step>\d+)(?:_(?P<slug>H[0-9._]+)_(?P<side>left|right))?$")
+def every_step(out, runs=None, *, matrix: str = "unembed", subgroup: str | None = None, side: str | None = None,
+               perplexity: float = 30.0, seed: int = 0, progress: bool = True) -> list[dict]:
+    """``run``'s scores at every saved step, without a map per step: writes
+    ``analysis/tsne_<matrix>_by_step.csv`` (one row per run and step) and a
+    PNG of each score against the step. A structure that forms and fades
+    between checkpoints (the +8 lines of a run in ``results/``) shows here,
+    not in the last step's map. Returns the rows."""
+    plan, task, labels, subgroup, side = _setup(out, matrix, subgroup, side, perplexity)
+    steps = [s for s in snapshot.saved_steps(out) if s > 0]
+    if not steps:
+        raise CheckpointError(f"{out} holds no checkpoint after step 0")
+    rows = []
+    for i, step in enumerate(steps):
+        if progress:
+            print(f"t-SNE at step {step:,} ({i + 1} of {len(steps)})", flush=True)
+        rows += _measure(snapshot.load(out, runs, step), plan, task, labels, matrix, subgroup, perplexity, seed)[0]
+    rows.sort(key=lambda r: (r["run"], r["step"]))
+    path = snapshot.write_csv(snapshot.out_dir(out) / f"{_stem(task, matrix, subgroup, side, 'by_step')}.csv", rows)
+    draw(path, plan)
+    return rows
+
+
+STEM = re.compile(r"tsne_(?P<matrix>[a-z]+)_(?:step(?P<step>\d+)|by_step)(?:_(?P<slug>H[0-9._]+)_(?P<side>left|right))?$")
 
 
 def subgroup_of_slug(slug: str) -> str:
@@ -203,11 +242,15 @@ def draw(path, plan) -> Path:
     if name is None:
         raise CheckpointError(f"{path.name} is not a t-SNE table (tsne_<matrix>_step<S>.csv)")
     task = snapshot.need_table(plan, "t-SNE", embeddings=True)
+    subgroup = subgroup_of_slug(name["slug"]) if name["slug"] else groups.PAPER_SUBGROUP
+    if name["step"] is None:
+        _, meaning = labels_for(task.op, task.data().n_classes, subgroup, name["side"] or "left")
+        plot_steps(path.with_suffix(".png"), plan, task, snapshot.read_csv(path), meaning, name["matrix"])
+        return path.with_suffix(".png")
     points = snapshot.read_csv(path)
     per_run = snapshot.read_csv(path.with_name(f"{path.stem}_runs.csv"))
     first = [p for p in points if p["run"] == points[0]["run"]]
     labels = np.array([p["label"] for p in sorted(first, key=lambda p: p["symbol"])])
-    subgroup = subgroup_of_slug(name["slug"]) if name["slug"] else groups.PAPER_SUBGROUP
     _, meaning = labels_for(task.op, len(labels), subgroup, name["side"] or "left")
     plot(path.with_suffix(".png"), plan, task, points, per_run, labels, meaning, name["matrix"], int(name["step"]))
     return path.with_suffix(".png")
@@ -298,3 +341,62 @@ def plot(path, plan, task, points, per_run, labels, meaning, matrix, step):
     snapshot.title(fig, f"{how} of the {rows} rows, one per symbol: {task.describe()} at step {step}{lines}")
     snapshot.save(fig, path)
     return fig
+
+
+def plot_steps(path, plan, task, rows, meaning, matrix):
+    """Each score of ``every_step``'s table against the step, one colour per
+    run: solid in the picture, dashed in the rows themselves; and val accuracy."""
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    s5 = task.op.startswith("s5_")
+    if s5:
+        panels = [("silhouette", f"silhouette by {meaning.rsplit(' (', 1)[0]}", 0.25),
+                  ("best_silhouette", "best silhouette over conjugates and sides", None)]
+    else:
+        panels = [("plus8_ratio", f"+{MODULAR_STEP} ratio (x → x+{MODULAR_STEP} over all pairs)", 0.5),
+                  ("best_step", "step s of the shortest x → x+s lines", MODULAR_STEP)]
+    fig = Figure(figsize=(12.0, 4.4), layout="constrained")
+    axes = fig.subplots(1, 3)
+    runs = sorted({r["run"] for r in rows})
+    saved = sorted({r["step"] for r in rows})
+    marker = dict(marker="o", ms=3) if len(saved) <= snapshot.MAX_MARKED else {}
+    for c, run in enumerate(runs):
+        mine = [r for r in rows if r["run"] == run]
+        steps = [r["step"] for r in mine]
+        colour = f"C{c % 10}"
+        for ax, (key, _, _) in zip(axes, panels):
+            # a step with too few labels for a silhouette has None: a gap, not a zero
+            ax.plot(steps, [np.nan if r[key] is None else r[key] for r in mine], "-", color=colour, lw=1.3, **marker)
+            ax.plot(steps, [np.nan if r[f"rows_{key}"] is None else r[f"rows_{key}"] for r in mine], "--", color=colour,
+                    lw=1.0, alpha=0.8)
+        axes[2].plot(steps, [np.nan if r["val_acc"] is None else r["val_acc"] for r in mine], "-", color=colour, lw=1.3,
+                     **marker)
+    for ax, (_, label, line) in zip(axes, panels):
+        if line is not None:
+            ax.axhline(line, color="0.4", lw=0.8, ls=":", zorder=0)
+        ax.set_title(label, fontsize=9)
+    if not s5:
+        axes[1].set_yscale("log", base=2)  # steps 1..p//2: 8 and its neighbours stay readable
+        axes[1].yaxis.set_major_formatter("{x:g}")
+    axes[2].set_ylim(-0.02, 1.02)
+    axes[2].set_title("val accuracy at the saved step", fontsize=9)
+    for ax in axes:
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    handles = [Line2D([], [], color=f"C{c % 10}", lw=1.3) for c in range(len(runs))]
+    names = [snapshot.run_label(plan, r) for r in runs]
+    handles += [Line2D([], [], color="0.3", ls="-"), Line2D([], [], color="0.3", ls="--"),
+                Line2D([], [], color="0.4", ls=":")]
+    names += ["in the t-SNE picture", "in the rows themselves, before t-SNE",
+              "the paper's structure: silhouette 0.25 (criterion)" if s5
+              else f"+{MODULAR_STEP} ratio 0.5 (criterion) / step {MODULAR_STEP}"]
+    note = definitions(s5) + f". Saved steps {snapshot.spacing(saved)}; nothing is measured between them."
+    snapshot.legend_below(fig, handles, names, note=note, ncols=min(len(handles), 4), fontsize=7)
+    layer = "unembedding (output layer)" if matrix == "unembed" else "input embedding"
+    perp = rows[0].get("perplexity")
+    snapshot.title(fig, f"t-SNE (perplexity {perp:.3g}) scores of the {layer} rows at every saved step: "
+                        f"{task.describe()}")
+    snapshot.save(fig, path)
+    return fig
+
