@@ -17,11 +17,14 @@
 # stopped once half have grokked, the paper's protocol: about 40 and 35
 # minutes, plus 15-17 of sharpness each), and fig3's add_cpu_long (at 50%
 # and, with --fracs 0.6, at 60%) and s5_cpu_long (at 90% and 80%; one seed
-# each at the paper's 10^5 steps: about 35 minutes each). FIG2_LEFT=0,
+# each at the paper's 10^5 steps: about 35 minutes each), and x+y at 50% for
+# seeds 0-1 (about 70 minutes) and seed 2 (35). FIG2_LEFT=0,
 # FIG7_HALF=0 or FIG3_LONG=0 leaves any of them out.
 set -euo pipefail
 what=${1:-all}
 root=${ROOT:-results}
+# Figure 3 at the paper's 10^5 steps: results/fig3_<name>_cpu
+fig3_long="add_long add60_long s5_long s5_80_long add_long_2seeds add_long_seed2"
 
 train() {  # train SPEC PROFILE: a figure's profile into $root/SPEC_PROFILE, unless it holds it already
   local out="$root/$1_$2"
@@ -39,12 +42,16 @@ if [[ $what == all ]]; then
   train fig2_right cpu
   train fig6 cpu
   train fig6 cpu_fit70       # 70% only, 8,000 steps: about 22 minutes
+  # the analyses read checkpoints: a committed folder (none kept) keeps its tables
   for out in $root/fig3_add_cpu $root/fig3_s5_cpu; do
-    python -m grokjax.analysis tsne "$out"
+    [[ ! -d $out/checkpoints ]] || python -m grokjax.analysis tsne "$out"
   done
-  # S5 coloured by A5's two cosets (even and odd permutations) as well
-  python -m grokjax.analysis tsne $root/fig3_s5_cpu --subgroup "(0,1,2); (0,1,2,3,4)"
-  for eps in 1e-3 1e-4 1e-5; do python -m grokjax.analysis sharpness $root/fig7_cpu --eps $eps; done
+  if [[ -d $root/fig3_s5_cpu/checkpoints ]]; then  # S5 coloured by A5's two cosets (even and odd permutations) as well
+    python -m grokjax.analysis tsne $root/fig3_s5_cpu --subgroup "(0,1,2); (0,1,2,3,4)"
+  fi
+  if [[ -d $root/fig7_cpu/checkpoints ]]; then
+    for eps in 1e-3 1e-4 1e-5; do python -m grokjax.analysis sharpness $root/fig7_cpu --eps $eps; done
+  fi
   [[ ${FIG2_LEFT:-1} == 1 ]] && train fig2_left cpu
   if [[ ${FIG7_HALF:-1} == 1 ]]; then
     for half in half half70; do  # the paper's protocol at 80% and at 70% of the data
@@ -58,17 +65,22 @@ if [[ $what == all ]]; then
     done
   fi
   if [[ ${FIG3_LONG:-1} == 1 ]]; then
-    for task in add add60 s5 s5_80; do  # one seed each at the paper's budget, 10^5 steps
-      out=$root/fig3_${task}_long_cpu
-      case $task in  # the same two profiles at another fraction
-        add60) args=(--profile add_cpu_long --fracs 0.6) ;;
-        s5_80) args=(--profile s5_cpu_long --fracs 0.8) ;;
-        *) args=(--profile ${task}_cpu_long) ;;
+    for name in $fig3_long; do
+      out=$root/fig3_${name}_cpu
+      case $name in  # the same two profiles at another fraction, or more seeds
+        add60_long) args=(--profile add_cpu_long --fracs 0.6) ;;
+        s5_80_long) args=(--profile s5_cpu_long --fracs 0.8) ;;
+        add_long_2seeds) args=(--profile add_cpu_long --seeds 2) ;;  # seeds 0 and 1: seed 0 again, to check it repeats
+        add_long_seed2) args=(--profile add_cpu_long --first-seed 2) ;;
+        *) args=(--profile ${name%_long}_cpu_long) ;;
       esac
       [[ -f $out/runs.csv ]] ||
         python -m grokjax.sweep --spec sweeps/fig3.toml "${args[@]}" --out $out --no-progress
       # the paper's colouring (another subgroup's tables carry _H in their names)
       ls $out/analysis/tsne_unembed_step*_runs.csv 2>/dev/null | grep -qv _H || python -m grokjax.analysis tsne $out
+      # every saved step, where the checkpoints are (the committed folders hold none)
+      [[ -f $out/analysis/tsne_unembed_by_step.csv || ! -d $out/checkpoints ]] ||
+        python -m grokjax.analysis tsne $out --every-step
     done
   fi
 fi
@@ -80,8 +92,8 @@ python -m grokjax.paper fig1_center $root/fig1_center_cpu
 python -m grokjax.paper fig2_right $root/fig2_right_cpu
 python -m grokjax.paper fig3 $root/fig3_add_cpu
 python -m grokjax.paper fig3 $root/fig3_s5_cpu
-for task in add add60 s5 s5_80; do
-  [[ -f $root/fig3_${task}_long_cpu/runs.csv ]] && python -m grokjax.paper fig3 $root/fig3_${task}_long_cpu
+for name in $fig3_long; do
+  [[ -f $root/fig3_${name}_cpu/runs.csv ]] && python -m grokjax.paper fig3 $root/fig3_${name}_cpu
 done
 python -m grokjax.paper fig6 $root/fig6_cpu
 python -m grokjax.paper fig6 $root/fig6_fit70_cpu

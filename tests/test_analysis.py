@@ -103,6 +103,20 @@ def test_tsne_every_step_gives_each_saved_steps_scores_as_one_step_would(swept, 
     assert "give --step or --every-step, not both" in capsys.readouterr().err
 
 
+def test_tsne_every_step_skips_an_unreadable_step_and_says_so(swept, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(swept, copy)
+    state = copy / "checkpoints" / "20" / "state_0"
+    victim = max((p for p in state.rglob("*") if p.is_file() and p.parent.name == "d"), key=lambda p: p.stat().st_size)
+    with open(victim, "r+b") as f:  # a truncated file, as a kill during a save can leave
+        f.truncate(10)
+    rows = tsne.every_step(copy, runs=[1], perplexity=3, progress=False)
+    assert [r["step"] for r in rows] == [10, 30]
+    assert "skipped step 20: " in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("side", ["left", "right"])
 def test_s5_points_clustered_by_a_conjugates_cosets_name_that_conjugate_and_side(side):
     from grokjax.tables import S5
@@ -361,7 +375,7 @@ def test_restricted_logits_keep_any_output_profile_of_a_key_wave(sign):
 
 def test_fourier_measures_mark_the_saved_steps(plan, tmp_path):
     assert snapshot.spacing([500, 1000, 1500]) == "every 500 steps"
-    assert snapshot.spacing([10, 20, 40]) == "3 of them"
+    assert snapshot.spacing([10, 20, 40]) == "at 3 uneven steps" and snapshot.spacing([10]) == "at one step"
     keys = ("train_loss", "test_loss", "restricted_loss", "excluded_loss", "gini_embed")
     rows = [{"run": 0, "step": s, **{k: 0.5 for k in keys}, "key_freqs": "1"} for s in (10, 20, 30)]
     fig = fourier.plot_measures(tmp_path / "f.png", plan, rows)

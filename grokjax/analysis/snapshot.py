@@ -279,9 +279,12 @@ MAX_MARKED = 80  # saved steps per run up to which each gets a marker; more woul
 
 
 def spacing(steps) -> str:
-    """How the saved steps are spaced, for a legend: ``every 500 steps``."""
+    """How the saved steps are spaced, for a legend: ``every 500 steps``,
+    ``at 3 uneven steps`` or ``at one step``."""
+    if len(steps) == 1:
+        return "at one step"
     gaps = np.unique(np.diff(np.asarray(steps)))
-    return f"every {gaps[0]:,} steps" if len(gaps) == 1 else f"{len(steps)} of them"
+    return f"every {gaps[0]:,} steps" if len(gaps) == 1 else f"at {len(steps)} uneven steps"
 
 
 def save(fig, path: Path, dpi: int = 110) -> Path:

@@ -209,16 +209,27 @@ def every_step(out, runs=None, *, matrix: str = "unembed", subgroup: str | None 
     ``analysis/tsne_<matrix>_by_step.csv`` (one row per run and step) and a
     PNG of each score against the step. A structure that forms and fades
     between checkpoints (the +8 lines of a run in ``results/``) shows here,
-    not in the last step's map. Returns the rows."""
+    not in the last step's map. An unreadable step is skipped and said;
+    returns the rows."""
+    import sys
+
     plan, task, labels, subgroup, side = _setup(out, matrix, subgroup, side, perplexity)
-    steps = [s for s in snapshot.saved_steps(out) if s > 0]
-    if not steps:
-        raise CheckpointError(f"{out} holds no checkpoint after step 0")
-    rows = []
+    steps = snapshot.saved_steps(out)
+    rows, skipped = [], []
     for i, step in enumerate(steps):
         if progress:
             print(f"t-SNE at step {step:,} ({i + 1} of {len(steps)})", flush=True)
-        rows += _measure(snapshot.load(out, runs, step), plan, task, labels, matrix, subgroup, perplexity, seed)[0]
+        try:
+            snap = snapshot.load(out, runs, step)
+        except CheckpointError as e:
+            if "out of range" in str(e) or "no runs chosen" in str(e):
+                raise  # the choice of runs, not this step: every step would refuse it
+            skipped.append(step)
+            print(f"grokjax.analysis: skipped step {step:,}: {e}", file=sys.stderr)
+            continue
+        rows += _measure(snap, plan, task, labels, matrix, subgroup, perplexity, seed)[0]
+    if not rows:
+        raise CheckpointError(f"no saved step of {out} could be read")
     rows.sort(key=lambda r: (r["run"], r["step"]))
     path = snapshot.write_csv(snapshot.out_dir(out) / f"{_stem(task, matrix, subgroup, side, 'by_step')}.csv", rows)
     draw(path, plan)
@@ -235,12 +246,13 @@ def subgroup_of_slug(slug: str) -> str:
 
 def draw(path, plan) -> Path:
     """The PNG beside a ``tsne_<matrix>_step<S>[_<subgroup>_<side>].csv``,
-    from it and its ``_runs.csv`` alone; the file name says the matrix, the
+    from it and its ``_runs.csv`` alone, or beside ``every_step``'s
+    ``tsne_<matrix>_by_step[...].csv``; the file name says the matrix, the
     step and, for S5, a colouring other than the paper's."""
     path = Path(path)
     name = STEM.match(path.stem)
     if name is None:
-        raise CheckpointError(f"{path.name} is not a t-SNE table (tsne_<matrix>_step<S>.csv)")
+        raise CheckpointError(f"{path.name} is not a t-SNE table (tsne_<matrix>_step<S>.csv or tsne_<matrix>_by_step.csv)")
     task = snapshot.need_table(plan, "t-SNE", embeddings=True)
     subgroup = subgroup_of_slug(name["slug"]) if name["slug"] else groups.PAPER_SUBGROUP
     if name["step"] is None:
@@ -391,7 +403,7 @@ def plot_steps(path, plan, task, rows, meaning, matrix):
     names += ["in the t-SNE picture", "in the rows themselves, before t-SNE",
               "the paper's structure: silhouette 0.25 (criterion)" if s5
               else f"+{MODULAR_STEP} ratio 0.5 (criterion) / step {MODULAR_STEP}"]
-    note = definitions(s5) + f". Saved steps {snapshot.spacing(saved)}; nothing is measured between them."
+    note = definitions(s5) + f". Checkpoints {snapshot.spacing(saved)}; nothing is measured between them."
     snapshot.legend_below(fig, handles, names, note=note, ncols=min(len(handles), 4), fontsize=7)
     layer = "unembedding (output layer)" if matrix == "unembed" else "input embedding"
     perp = rows[0].get("perplexity")
