@@ -18,13 +18,13 @@
 # minutes, plus 15-17 of sharpness each), and fig3's add_cpu_long (at 50%
 # and, with --fracs 0.6, at 60%) and s5_cpu_long (at 90% and 80%; one seed
 # each at the paper's 10^5 steps: about 35 minutes each), and x+y at 50% for
-# seeds 0-1 (about 70 minutes) and seed 2 (35). FIG2_LEFT=0,
+# seeds 0-1 (about 70 minutes) and S5 at 90% for seed 1 (40). FIG2_LEFT=0,
 # FIG7_HALF=0 or FIG3_LONG=0 leaves any of them out.
 set -euo pipefail
 what=${1:-all}
 root=${ROOT:-results}
 # Figure 3 at the paper's 10^5 steps: results/fig3_<name>_cpu
-fig3_long="add_long add60_long s5_long s5_80_long add_long_2seeds add_long_seed2"
+fig3_long="add_long add60_long s5_long s5_80_long add_long_2seeds s5_long_seed1"
 
 train() {  # train SPEC PROFILE: a figure's profile into $root/SPEC_PROFILE, unless it holds it already
   local out="$root/$1_$2"
@@ -71,7 +71,7 @@ if [[ $what == all ]]; then
         add60_long) args=(--profile add_cpu_long --fracs 0.6) ;;
         s5_80_long) args=(--profile s5_cpu_long --fracs 0.8) ;;
         add_long_2seeds) args=(--profile add_cpu_long --seeds 2) ;;  # seeds 0 and 1: seed 0 again, to check it repeats
-        add_long_seed2) args=(--profile add_cpu_long --first-seed 2) ;;
+        s5_long_seed1) args=(--profile s5_cpu_long --first-seed 1) ;;
         *) args=(--profile ${name%_long}_cpu_long) ;;
       esac
       [[ -f $out/runs.csv ]] ||
