@@ -20,6 +20,21 @@ import numpy as np
 from grokjax import report, summary
 
 
+def unrecovered(steps, acc, got: list[int]) -> dict:
+    """Whether the last collapse lasted to the end (train accuracy still
+    below 0.9 at the last evaluation): the step it began and the best train
+    accuracy from there on, else None for both."""
+    acc = np.asarray(acc)
+    if not got or acc[-1] >= summary.FALLEN:
+        return {"unrecovered_from": None, "max_train_acc_since": None}
+    return {"unrecovered_from": got[-1], "max_train_acc_since": round(float(acc[np.asarray(steps) >= got[-1]].max()), 4)}
+
+
+def said(u: dict, unit: str = "step") -> str:
+    return "" if u["unrecovered_from"] is None else \
+        f"; the last never recovered (train accuracy at most {u['max_train_acc_since']} from {unit} {u['unrecovered_from']:,} on)"
+
+
 def reference(path: Path) -> None:
     import json
 
@@ -31,11 +46,12 @@ def reference(path: Path) -> None:
         got = summary.collapses(steps, acc)
         fitted = summary.steps_to(steps, acc)
         span = int(steps[-1]) - fitted if fitted is not None else 0
+        u = unrecovered(steps, acc, got)
         per_run.append({"seed": run["seed"], "steps_to_99_train": fitted,
                         "steps_to_99_val": summary.steps_to(steps, [r["validation/accuracy"] for r in run["curve"]]),
                         "collapses": len(got), "at": got, "per_1000_steps": round(1000 * len(got) / span, 2) if span else None,
-                        "min_train_acc_after_fit": round(float(acc[steps >= (fitted or 0)].min()), 4)})
-        print(f"{path} seed {run['seed']}: {len(got)} collapses after update {fitted}: {got}")
+                        "min_train_acc_after_fit": round(float(acc[steps >= (fitted or 0)].min()), 4), **u})
+        print(f"{path} seed {run['seed']}: {len(got)} collapses after update {fitted}: {got}{said(u, 'update')}")
     report.write_json(path.with_name(path.stem + "_collapses.json"), {"command": f"python sweeps/count_collapses.py --reference {path}",
                                                                       "source": path.name, "below": 0.9, "after": 0.99,
                                                                       "runs": per_run})
@@ -62,12 +78,14 @@ def main(argv: list[str]) -> int:
             got = summary.collapses(steps, curves["train_acc"][:, i])
             fitted = r["steps_to_99_train"]
             span = int(steps[-1]) - fitted if fitted is not None else 0
+            u = unrecovered(steps, curves["train_acc"][:, i], got)
             per_run.append({"run": r["run"], "seed": r["seed"], "steps_to_99_train": fitted,
                             "steps_to_99_val": r["steps_to_99_val"], "collapses": len(got), "at": got,
                             "per_1000_steps": round(1000 * len(got) / span, 2) if span else None,
-                            "min_train_acc_after_fit": round(float(np.min(curves["train_acc"][steps >= (fitted or 0), i])), 4)})
+                            "min_train_acc_after_fit": round(float(np.min(curves["train_acc"][steps >= (fitted or 0), i])), 4),
+                            **u})
             print(f"{out} run {r['run']} (seed {r['seed']}): {len(got)} collapses after step {fitted} "
-                  f"(evaluated every {cadence} steps): {got}")
+                  f"(evaluated every {cadence} steps): {got}{said(u)}")
         report.write_json(out / "collapses.json", {"command": f"python sweeps/count_collapses.py {out}",
                                                    "eval_every": cadence, "below": 0.9, "after": 0.99, "runs": per_run})
     return 0

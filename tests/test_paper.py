@@ -2,6 +2,7 @@
 criteria that hold, fail, or cannot be decided at the sweep's scale."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -219,6 +220,22 @@ def test_a_late_collapse_is_an_episode_below_0_9_after_fitting():
     # the dip before fitting is not one; 400-500 is one episode; 800 another
     assert summary.collapses(steps, acc) == [400, 800]
     assert summary.collapses(steps, np.full(11, 0.5)) == []
+
+
+def test_a_collapse_that_lasts_to_the_end_is_named_with_the_best_accuracy_since():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "sweeps" / "count_collapses.py"
+    spec = importlib.util.spec_from_file_location("count_collapses", path)
+    cc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cc)
+    steps = np.arange(0, 800, 100)
+    recovered = np.array([0.0, 0.995, 0.5, 1.0, 0.3, 1.0, 1.0, 1.0])
+    assert cc.unrecovered(steps, recovered, summary.collapses(steps, recovered))["unrecovered_from"] is None
+    stuck = np.array([0.0, 0.995, 0.5, 1.0, 0.3, 0.7, 0.6, 0.5])  # from 400 on, never back above 0.9
+    got = cc.unrecovered(steps, stuck, summary.collapses(steps, stuck))
+    assert got == {"unrecovered_from": 400, "max_train_acc_since": 0.7}
+    assert "never recovered (train accuracy at most 0.7 from step 400 on)" in cc.said(got)
 
 
 def test_a_train_loss_of_exactly_0_stays_on_figure_4s_log_axis(tmp_path):
