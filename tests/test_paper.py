@@ -168,6 +168,7 @@ def test_fig3_judges_the_plus8_line_of_grokked_runs_only_at_the_papers_budget(tm
     (tmp_path / "analysis" / f"tsne_unembed_step{budget}_runs.csv").write_text("\n".join([head, *lines]) + "\n")
     (check,) = paper.fig3(tmp_path, [{"steps": budget}], None, None)
     assert check.held is want and check.value["plus8_ratio"] == [plus8]
+    assert check.value["generalized"] == "1 of 2 runs"  # says why one ratio stands for two runs
     assert check.value.get("rows_best_step") == ([8] if rows_cols else None)  # an older table: left out
 
 
@@ -180,6 +181,7 @@ def test_fig3_judges_s5_clusters_by_the_papers_cosets(tmp_path, budget, silhouet
     (check,) = paper.fig3(tmp_path, [{"steps": budget}], None, None)
     assert check.held is want
     assert check.value["silhouette"] == [silhouette] and check.value["rows_silhouette"] == [0.05]
+    assert check.value["generalized"] == "1 of 2 runs"
 
 
 @pytest.mark.parametrize("held, want", [
