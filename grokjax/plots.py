@@ -240,10 +240,11 @@ def _save(fig: Figure, path: Path, dpi: int = 130) -> None:
     fig.savefig(path, dpi=dpi)
 
 
-def _log_locator(span: float, inches: float | None = None):
+def _log_locator(span: float, inches: float | None = None, per_label: float = 0.7):
     """Major ticks for a log axis spanning ``span`` decades: more of them
     between the powers of ten the fewer decades it spans, as many as fit in
-    ``inches`` of axis (a label such as 100,000 takes about 0.7 in), and
+    ``inches`` of axis (a label such as 100,000 takes about ``per_label``,
+    0.7 in, across; labels stacked up a y axis take about 0.25 in), and
     under half a decade evenly spaced round numbers (the powers' multiples
     would leave one tick or none)."""
     from matplotlib.ticker import LogLocator, MaxNLocator
@@ -251,7 +252,7 @@ def _log_locator(span: float, inches: float | None = None):
     if span < 0.5:
         return MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10])
     subs = (1.0, 2.0, 3.0, 5.0) if span <= 1 else (1.0, 2.0, 5.0) if span <= 3 else (1.0,)
-    while inches and len(subs) > 1 and len(subs) * span * 0.7 > inches:
+    while inches and len(subs) > 1 and len(subs) * span * per_label > inches:
         subs = (1.0, 3.0) if len(subs) > 2 else (1.0,)
     return LogLocator(base=10, subs=subs)
 
@@ -268,7 +269,7 @@ def plain_log_ticks(axis, span: float | None = None) -> None:
     ax = axis.axes
     box = ax.get_position()  # the axes' share of the figure, before layout adjusts it a little
     inches = box.width * ax.figure.get_figwidth() if axis is ax.xaxis else box.height * ax.figure.get_figheight()
-    axis.set_major_locator(_log_locator(span, inches))
+    axis.set_major_locator(_log_locator(span, inches, 0.7 if axis is ax.xaxis else 0.25))
     axis.set_minor_locator(NullLocator())
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 and v == round(v) else f"{v:g}"))
 

@@ -202,21 +202,33 @@ def step_grads(config: Config, x, y, order, run: RunParams, state: TrainState):
         n_slices = (run.n_train + B - 1) // B
         grads = jax.lax.fori_loop(0, n_slices, add_slice, jax.tree.map(jnp.zeros_like, state.params))
     else:
-        if config.batches == "epoch":
-            rows_B, w_B = epoch_batch(run_keys(run)[2], order, run.n_train, state.step, B, config.task.halve_batch)
-        else:
-            batch_key = jax.random.fold_in(run_keys(run)[2], state.step)
-            rows_B, w_B = sample_batch(batch_key, order, run.n_train, B, config.task.halve_batch)
+        rows_B, w_B = step_batch(config, order, run, state.step)
         grads = jax.grad(loss_fn)(state.params, rows_B, w_B, jnp.maximum(w_B.sum(), 1.0), 0)
     return grads
 
 
+def step_batch(config: Config, order, run: RunParams, step):
+    """Row indices ``[B]`` and weights ``[B]`` of the minibatch that update
+    ``step`` (0-based) trains on, drawn from the run's seed and the step."""
+    B = min(config.batch_size, order.shape[0])
+    if config.batches == "epoch":
+        return epoch_batch(run_keys(run)[2], order, run.n_train, step, B, config.task.halve_batch)
+    batch_key = jax.random.fold_in(run_keys(run)[2], step)
+    return sample_batch(batch_key, order, run.n_train, B, config.task.halve_batch)
+
+
 def train_step(config: Config, x, y, order, run: RunParams, state: TrainState) -> TrainState:
     """One update. ``y`` is the run's own labels (``run_labels``)."""
+    return step_parts(config, x, y, order, run, state)[0]
+
+
+def step_parts(config: Config, x, y, order, run: RunParams, state: TrainState):
+    """One update and what made it: ``(new state, gradient, update)``, the
+    update being what the optimizer chain added to the params."""
     grads = step_grads(config, x, y, order, run, state)
     opt = make_optimizer(config, run)
     updates, opt_state = opt.update(grads, state.opt_state, state.params)
-    return TrainState(optax.apply_updates(state.params, updates), opt_state, state.step + 1)
+    return TrainState(optax.apply_updates(state.params, updates), opt_state, state.step + 1), grads, updates
 
 
 def evaluate(config: Config, x, y, train_mask, params, n_pool=None) -> dict:
@@ -265,12 +277,13 @@ def evaluate(config: Config, x, y, train_mask, params, n_pool=None) -> dict:
     }
 
 
-def layer_norms(params) -> dict:
+def layer_norms(params, prefix: str = summary.LAYER_NORM_PREFIX) -> dict:
     """``norm_<layer>``: the L2 norm of each top-level module's parameters
     (the transformer's tok_embed, blocks_i, unembed; the MLP's linear_i).
-    Their squares add up to weight_norm²."""
+    Their squares add up to weight_norm². Also of any tree shaped like the
+    params (a gradient, an update), under another ``prefix``."""
     top = params["params"] if "params" in params else params
-    return {f"{summary.LAYER_NORM_PREFIX}{name}": optax.tree.norm(sub) for name, sub in top.items()}
+    return {f"{prefix}{name}": optax.tree.norm(sub) for name, sub in top.items()}
 
 
 def data_loss(config: Config, x, y, weight, params):

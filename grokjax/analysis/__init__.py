@@ -12,12 +12,13 @@ and a PNG under ``<out>/analysis/``.
     analysis.fourier.run("results/nanda")          # Nanda et al.'s progress measures over training
     analysis.norms.run("results/mine")             # each layer's weight norm over training (Omnigrok Fig. 7a)
     analysis.table.run("results/mine", runs=[0])   # the table a run predicts (Power et al. Fig. 1)
+    analysis.replay.run("results/mine", runs=[0], step=1000, updates=200)  # every update, exactly, measured
     analysis.snapshot.load("results/mine", step=1000)  # every run's params at a saved step, by program
 
 Each ``run`` returns the rows of its CSV. The modules load on first use.
 """
 
-MODULES = ("tsne", "sharpness", "fourier", "norms", "table", "snapshot", "groups")
+MODULES = ("tsne", "sharpness", "fourier", "norms", "table", "replay", "snapshot", "groups")
 
 __all__ = list(MODULES)
 

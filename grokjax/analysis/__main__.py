@@ -23,6 +23,9 @@ WHAT = {
                "frequencies, restricted and excluded loss, Gini and IPR (x+y, x−y mod p)",
     "norms": "each layer's weight norm over training, from curves.csv (Omnigrok Fig. 7a)",
     "table": "the operation table each run predicts, validation cells marked (Power et al. Fig. 1, right)",
+    "replay": "every update from a saved step on, replayed exactly with the training program: full train and val "
+              "accuracy and loss after each, the update's batch loss, gradient and update norms per layer, logit "
+              "saturation (what happens between evaluations, such as a late collapse)",
 }
 
 
@@ -39,6 +42,7 @@ def make_parser() -> Parser:
                "  python -m grokjax.analysis sharpness OUT --eps 1e-5\n"
                "  python -m grokjax.analysis fourier OUT\n"
                "  python -m grokjax.analysis table OUT --runs 0 --step 1000\n"
+               "  python -m grokjax.analysis replay OUT --runs 0 --step 1000 --updates 200   # every update, measured\n"
                "  python -m grokjax.analysis norms OUT      # from curves.csv: no checkpoint needed\n"
                "  python -m grokjax.analysis redraw OUT     # the figures again, from the CSVs\n"
                "(norms and redraw also read a committed folder such as results/look_add_cpu, and write into it.)\n"
@@ -55,7 +59,8 @@ def make_parser() -> Parser:
         s.add_argument("--step", type=int, help="a saved checkpoint's step (default: the latest"
                        + ("; fourier: every saved step, and with --step only that one, in place of what "
                           "fourier.csv held)" if what == "fourier" else
-                          "; norms: the whole curve, or up to an evaluated step S)" if what == "norms" else ")"))
+                          "; norms: the whole curve, or up to an evaluated step S)" if what == "norms" else
+                          "; replay: the saved step to start from)" if what == "replay" else ")"))
         add_compile_cache_flag(s)
         parsers[what] = s
     t = parsers["tsne"]
@@ -79,6 +84,14 @@ def make_parser() -> Parser:
                                    "embedding at the last step)")
     f.add_argument("--ratio", type=float, default=3.0,
                    help="a key frequency holds at least RATIO/K of the embedding's energy, K = (p−1)/2 (3)")
+    rp = parsers["replay"]
+    rp.add_argument("--updates", type=int, metavar="K",
+                    help="updates to replay (default: up to the next saved step, where the replayed state is "
+                         "checked against the checkpoint; past the last, one evaluation interval). Each costs about "
+                         "one training step and one evaluation of the whole table")
+    rp.add_argument("--leaves", action="store_true", help="also the gradient's, update's and weights' norm of every "
+                    "parameter array (columns such as grad_norm_blocks_0.fc1.kernel), not only of each layer")
+    rp.add_argument("--no-progress", action="store_true", help="no progress bar")
     r = sub.add_parser("redraw", help="every figure under OUT/analysis/ again, from the CSVs beside it (no "
                        "checkpoint needed)", description="Draw every analysis figure of a sweep folder again from "
                        "the CSVs beside it: no checkpoint and no training, say after a change to how figures are drawn.")
@@ -120,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
                     kw["freqs"] = [int(v) for v in args.freqs.split(",")]
                 except ValueError:
                     raise UsageError(f"malformed --freqs {args.freqs!r}: use whole numbers like 14,35,41") from None
+        elif args.what == "replay":
+            kw = dict(updates=args.updates, leaves=args.leaves, progress=not args.no_progress,
+                      command=["python", "-m", "grokjax.analysis", *argv])
         if not Path(args.out).is_dir():
             raise UsageError(f"{args.out} is not a folder")
         module = importlib.import_module(f"grokjax.analysis.{args.what}")
@@ -130,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             rows = module.run(args.out, runs, args.step, **kw)
     except (UsageError, CheckpointError, SpecError) as e:
         return UsageError(str(e)).report("grokjax.analysis")
-    print_summary(args.what, rows)
+    print_summary(args.what, rows, args.out, runs)
     after = _stamps(Path(args.out) / snapshot.OUT_DIR)
     for name in sorted(k for k in after if after[k] != before.get(k)):
         print(f"wrote {Path(args.out) / snapshot.OUT_DIR / name}")
@@ -142,8 +158,14 @@ def _stamps(folder: Path) -> dict:
     return {p.name: p.stat().st_mtime_ns for p in folder.glob("*")} if folder.is_dir() else {}
 
 
-def print_summary(what: str, rows: list[dict]) -> None:
+def print_summary(what: str, rows: list[dict], out: Path | None = None, runs: list[int] | None = None) -> None:
     """A few columns per run, for the terminal; the CSV has them all."""
+    if what == "replay":
+        from grokjax.analysis import replay
+
+        for line in replay.summary_lines(rows, replay.read_meta(out, rows, runs)):
+            print(line)
+        return
     cols = {"tsne": ("val_acc", "silhouette", "plus8_ratio", "best_step", "best_step_ratio", "rows_plus8_ratio",
                      "rows_best_step", "rows_best_step_ratio", "best_silhouette",
                      "best_conjugator", "best_side", "rows_silhouette", "rows_best_silhouette"),

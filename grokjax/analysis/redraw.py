@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grokjax.analysis import fourier, norms, sharpness, snapshot, table, tsne
+from grokjax.analysis import fourier, norms, replay, sharpness, snapshot, table, tsne
 from grokjax.checkpoint import CheckpointError
 
 
@@ -24,7 +24,8 @@ def redraw(out) -> list[Path]:
         jobs.append((d / "norms.csv", lambda: [norms.draw(out, plan)]))
     if (d / "fourier.csv").exists() and (d / "fourier_spectrum.csv").exists():
         jobs.append((d / "fourier.csv", lambda: fourier.draw(out, plan)))
-    for module, pattern in ((sharpness, "sharpness_step*.csv"), (table, "table_step*.csv"), (tsne, "tsne_*.csv")):
+    for module, pattern in ((sharpness, "sharpness_step*.csv"), (table, "table_step*.csv"), (tsne, "tsne_*.csv"),
+                            (replay, "replay_step*.csv")):
         jobs += [(p, lambda p=p, m=module: [m.draw(p, plan)]) for p in sorted(d.glob(pattern))
                  if not p.stem.endswith("_runs")]  # a t-SNE's per-run scores go with its points
     written = []

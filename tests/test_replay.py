@@ -1,0 +1,160 @@
+"""Replaying updates from a checkpoint: the path is training's, and each measure is what it says."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import grokjax
+from grokjax import losses, train
+from grokjax.analysis import __main__ as cli
+from grokjax.analysis import replay
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory, tiny_spec):
+    """x+y mod 11: 2 fractions × 2 seeds, 30 steps, a checkpoint every 10."""
+    out = tmp_path_factory.mktemp("replay") / "sweep"
+    grokjax.run(tiny_spec.replace(ckpt_every=10, ckpt_keep=10), out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def replayed(swept):
+    """Runs 0 and 3 from step 10 to the next saved step, 20."""
+    rows = replay.run(swept, runs=[0, 3], step=10, progress=False)
+    return rows, json.loads((swept / "analysis" / "replay_step10_to20_runs0_3.json").read_text())
+
+
+def test_replay_ends_on_the_next_checkpoint_bit_for_bit(replayed):
+    rows, meta = replayed
+    assert (meta["from_step"], meta["to_step"], meta["runs"]) == (10, 20, [0, 3])
+    assert meta["checkpoint"] == {"step": 20, "identical": True, "max_abs_diff": 0.0}
+    # curves.csv evaluated steps 10 and 20 of each run: the replay's evaluations there are the sweep's
+    assert meta["curves"] == {"evaluations": 4, "identical": 4}
+    assert [(r["run"], r["step"]) for r in rows] == [(run, s) for run in (0, 3) for s in range(10, 21)]
+
+
+def test_the_last_row_has_its_evaluation_and_no_update(replayed):
+    rows, _ = replayed
+    last = rows[10]
+    assert last["step"] == 20 and last["update_norm"] is None and last["batch_loss"] is None
+    assert 0 <= last["train_acc"] <= 1 and last["val_loss"] > 0
+
+
+def test_measures_are_the_update_training_takes(swept, replayed):
+    rows, _ = replayed
+    step, (start,) = replay.load(swept, runs=[3], step=10)
+    config = start.config
+    run = jax.tree.map(lambda a: a[0], start.run_params)
+    state = jax.tree.map(lambda a: jnp.asarray(a[0]), start.states)
+    data = config.task.data()
+    order = train.run_order(config, run)
+    x, y = jnp.asarray(data.x), train.run_labels(config, jnp.asarray(data.y), order, run)
+    new, grads, _ = train.step_parts(config, x, y, order, run, state)
+    rows_B, w_B = train.step_batch(config, order, run, state.step)
+    out = train.model_for(config).apply(state.params, x[rows_B], path=config.model_path)
+    want_loss = float((losses.per_example(config.loss, out, y[rows_B]) * w_B).sum() / w_B.sum())
+    moved = jax.tree.map(lambda a, b: a - b, new.params, state.params)
+    row = next(r for r in rows if (r["run"], r["step"]) == (3, 10))
+    assert row["batch_loss"] == pytest.approx(want_loss, rel=1e-6)
+    assert row["grad_norm"] == pytest.approx(float(optax.tree.norm(grads)), rel=1e-6)
+    assert row["update_norm"] == pytest.approx(float(optax.tree.norm(moved)), rel=1e-4)
+    assert row["weight_norm"] == pytest.approx(float(optax.tree.norm(state.params)), rel=1e-6)
+    for kind in ("grad_norm", "update_norm", "norm"):  # the layers' squares add up to the whole
+        layers = [v for k, v in row.items() if k.startswith(kind + "_")]
+        whole = row["weight_norm" if kind == "norm" else kind]
+        assert len(layers) == 3 and np.sqrt(sum(v * v for v in layers)) == pytest.approx(whole, rel=1e-5)
+
+
+def test_zero_loss_counts_the_rows_softmax_has_saturated(swept):
+    _, (start,) = replay.load(swept, runs=[2], step=30)
+    config = start.config
+    run = jax.tree.map(lambda a: a[0], start.run_params)
+    state = jax.tree.map(lambda a: jnp.asarray(a[0]), start.states)
+    data = config.task.data()
+    measure = jax.jit(lambda p: replay.measure_update(config, jnp.asarray(data.x), jnp.asarray(data.y), run,
+                                                      state.replace(params=p)))
+    plain = measure(state.params)
+    assert float(plain["zero_loss_frac"]) == 0.0 and float(plain["batch_acc"]) > 0
+    # logits 10⁶ times larger: every row the network gets right has loss exactly 0 in float32
+    loud = dict(state.params["params"], unembed=jax.tree.map(lambda a: a * 1e6, state.params["params"]["unembed"]))
+    got = measure({"params": loud})
+    assert float(got["zero_loss_frac"]) == float(got["batch_acc"]) == float(plain["batch_acc"])
+    assert float(got["max_logit"]) == pytest.approx(1e6 * float(plain["max_logit"]), rel=1e-3)
+
+
+def test_the_command_writes_its_table_figure_and_checks(swept, capsys):
+    assert cli.main(["replay", str(swept), "--runs", "1", "--step", "20", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "replayed state at step 30: identical to its checkpoint" in out
+    assert "curves.csv: 2 of 2 evaluations in the range identical" in out
+    for ext in ("csv", "png", "json"):
+        assert (swept / "analysis" / f"replay_step20_to30_runs1.{ext}").is_file()
+    meta = json.loads((swept / "analysis" / "replay_step20_to30_runs1.json").read_text())
+    assert meta["command"] == ["python", "-m", "grokjax.analysis", "replay", str(swept), "--runs", "1", "--step",
+                               "20", "--no-progress"]
+
+
+def test_past_the_last_checkpoint_it_replays_one_evaluation_interval_unchecked(swept):
+    rows = replay.run(swept, runs=[2], step=30, progress=False)
+    meta = replay.read_meta(swept, rows, [2])
+    assert (meta["from_step"], meta["to_step"], meta["checkpoint"]) == (30, 40, None)
+    assert meta["curves"] == {"evaluations": 1, "identical": 1}  # step 30 alone
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--updates", "0"], "updates must be >= 1, got 0"),
+    (["--step", "15"], "no checkpoint at step 15"),
+    (["--runs", "7"], "run 7 is out of range"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(swept, capsys, args, message):
+    before = sorted(p.name for p in (swept / "analysis").glob("*")) if (swept / "analysis").is_dir() else []
+    assert cli.main(["replay", str(swept), "--no-progress", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and message in err, err
+    after = sorted(p.name for p in (swept / "analysis").glob("*")) if (swept / "analysis").is_dir() else []
+    assert after == before
+
+
+def test_redraw_draws_the_replay_figure_again_from_its_table(swept, replayed, tmp_path):
+    import shutil
+
+    copy = tmp_path / "tables"  # no checkpoint: the tables, and the checks its title reports
+    (copy / "analysis").mkdir(parents=True)
+    for name in ("config.json", "runs.csv", "curves.csv"):
+        shutil.copy(swept / name, copy / name)
+    for p in (swept / "analysis").glob("replay_step10_to20_runs0_3.*"):
+        shutil.copy(p, copy / "analysis" / p.name)
+    assert cli.main(["redraw", str(copy)]) == 0
+    name = "replay_step10_to20_runs0_3.png"
+    assert (copy / "analysis" / name).read_bytes() == (swept / "analysis" / name).read_bytes()
+
+
+def test_logit_spread_is_zero_for_a_network_that_ignores_its_input(swept):
+    _, (start,) = replay.load(swept, runs=[1], step=20)
+    config = start.config
+    run = jax.tree.map(lambda a: a[0], start.run_params)
+    state = jax.tree.map(lambda a: jnp.asarray(a[0]), start.states)
+    data = config.task.data()
+    measure = jax.jit(lambda p: replay.measure_update(config, jnp.asarray(data.x), jnp.asarray(data.y), run,
+                                                      state.replace(params=p)))
+    assert float(measure(state.params)["logit_spread"]) > 0.01
+    # the unembedding's kernel at zero: every row gets the bias alone
+    dead = dict(state.params["params"], unembed=dict(state.params["params"]["unembed"],
+                                                     kernel=jnp.zeros_like(state.params["params"]["unembed"]["kernel"])))
+    got = measure({"params": dead})
+    assert float(got["logit_spread"]) == 0.0 and float(got["batch_acc"]) <= 1 / 11 + 0.2
+
+
+def test_leaves_split_each_layers_norms_into_its_arrays(swept):
+    rows = replay.run(swept, runs=[0], step=20, updates=2, leaves=True, progress=False)
+    row = rows[0]
+    for prefix in ("grad_norm_", "update_norm_", "norm_"):
+        arrays = {k: v for k, v in row.items() if k.startswith(prefix + "blocks_0.")}
+        assert "norm_blocks_0.fc1.kernel" in row and len(arrays) == 9, sorted(arrays)  # q kv out fc1 fc2, two LNs × scale, bias
+        whole = row[prefix + "blocks_0"]
+        assert np.sqrt(sum(v * v for v in arrays.values())) == pytest.approx(whole, rel=1e-5)
