@@ -244,7 +244,7 @@ def _log_locator(span: float, inches: float | None = None, per_label: float = 0.
     """Major ticks for a log axis spanning ``span`` decades: more of them
     between the powers of ten the fewer decades it spans, as many as fit in
     ``inches`` of axis (a label such as 100,000 takes about ``per_label``,
-    0.7 in, across; labels stacked up a y axis take about 0.25 in), and
+    0.7 in), and
     under half a decade evenly spaced round numbers (the powers' multiples
     would leave one tick or none)."""
     from matplotlib.ticker import LogLocator, MaxNLocator
@@ -257,10 +257,12 @@ def _log_locator(span: float, inches: float | None = None, per_label: float = 0.
     return LogLocator(base=10, subs=subs)
 
 
-def plain_log_ticks(axis, span: float | None = None) -> None:
+def plain_log_ticks(axis, span: float | None = None, per_label: float = 0.7) -> None:
     """Plain-number labels on a log ``axis`` (0.005, 20, 1,500), never
     1.5×10³, as many as its length holds. ``span``: the decades the ticks
-    must cover; by default the axis' view, so call it after the data is drawn."""
+    must cover; by default the axis' view, so call it after the data is drawn.
+    ``per_label``: inches of axis a label needs (short labels stacked up a y
+    axis need about 0.25)."""
     from matplotlib.ticker import FuncFormatter, NullLocator
 
     if span is None:
@@ -269,7 +271,7 @@ def plain_log_ticks(axis, span: float | None = None) -> None:
     ax = axis.axes
     box = ax.get_position()  # the axes' share of the figure, before layout adjusts it a little
     inches = box.width * ax.figure.get_figwidth() if axis is ax.xaxis else box.height * ax.figure.get_figheight()
-    axis.set_major_locator(_log_locator(span, inches, 0.7 if axis is ax.xaxis else 0.25))
+    axis.set_major_locator(_log_locator(span, inches, per_label))
     axis.set_minor_locator(NullLocator())
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 and v == round(v) else f"{v:g}"))
 

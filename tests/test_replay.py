@@ -42,6 +42,7 @@ def test_the_last_row_has_its_evaluation_and_no_update(replayed):
     rows, _ = replayed
     last = rows[10]
     assert last["step"] == 20 and last["update_norm"] is None and last["batch_loss"] is None
+    assert last["weight_norm"] > 0 and last["norm_unembed"] > 0  # from its evaluation
     assert 0 <= last["train_acc"] <= 1 and last["val_loss"] > 0
 
 
@@ -158,3 +159,23 @@ def test_leaves_split_each_layers_norms_into_its_arrays(swept):
         assert "norm_blocks_0.fc1.kernel" in row and len(arrays) == 9, sorted(arrays)  # q kv out fc1 fc2, two LNs × scale, bias
         whole = row[prefix + "blocks_0"]
         assert np.sqrt(sum(v * v for v in arrays.values())) == pytest.approx(whole, rel=1e-5)
+
+
+def test_under_vmap_a_run_is_replayed_with_its_programs_others_and_still_ends_on_the_checkpoint(tmp_path, tiny_spec):
+    out = tmp_path / "vmapped"
+    grokjax.run(tiny_spec.replace(run_axis="vmap", ckpt_every=10, steps=20), out, progress=False)
+    rows = replay.run(out, runs=[1], step=10, progress=False)
+    meta = replay.read_meta(out, rows, [1])
+    assert meta["runs"] == [1] and meta["replayed_runs"] == [0, 1, 2, 3]
+    assert meta["checkpoint"]["identical"] and {r["run"] for r in rows} == {1}
+
+
+def test_a_diverged_run_compares_nan_with_nan_and_still_summarises(swept, tmp_path):
+    import shutil
+
+    copy = tmp_path / "nan"
+    shutil.copytree(swept, copy, ignore=shutil.ignore_patterns("analysis"))
+    rows = replay.run(copy, runs=[0], step=20, updates=1, progress=False)
+    rows[0]["train_acc"], rows[1]["update_norm"] = float("nan"), None
+    assert replay.summary_lines(rows)[0].startswith("run 0: train acc")
+    assert replay._same(np.float32("nan"), np.float32("nan")) and not replay._same(np.float32(1), np.float32("nan"))

@@ -87,8 +87,8 @@ def make_parser() -> Parser:
     rp = parsers["replay"]
     rp.add_argument("--updates", type=int, metavar="K",
                     help="updates to replay (default: up to the next saved step, where the replayed state is "
-                         "checked against the checkpoint; past the last, one evaluation interval). Each costs about "
-                         "one training step and one evaluation of the whole table")
+                         "checked against the checkpoint; past the last, to the next evaluation). Each costs about "
+                         "two training steps (the update, and its measures) and one evaluation of the whole table")
     rp.add_argument("--leaves", action="store_true", help="also the gradient's, update's and weights' norm of every "
                     "parameter array (columns such as grad_norm_blocks_0.fc1.kernel), not only of each layer")
     rp.add_argument("--no-progress", action="store_true", help="no progress bar")

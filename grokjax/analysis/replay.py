@@ -23,13 +23,18 @@ second program measures it:
   (``norm_<layer>``), the update being what the whole optimizer chain
   added to the params, weight decay included.
 
-Under ``lax.map`` (the CPU's run axis) each run's path is its own, so any
-runs can be replayed alone; under ``vmap`` the runs of a program are one
-batch whose shape sets the rounding, so all of them are replayed and the
-chosen ones written. When the last replayed step was saved too, the replayed state is compared
-with that checkpoint leaf by leaf, and each evaluation curves.csv recorded
-in the range with the replay's: ``replay_*.json`` says whether they are
-identical.
+The measures come from a program of their own: the gradient and update
+they report equal training's up to float rounding, while the path itself
+is training's. Under ``lax.map`` (the CPU's run axis) each run's path is
+its own, so any runs can be replayed alone; under ``vmap`` the runs of a
+program are one batch whose shape sets the rounding, so all of them are
+replayed and the chosen ones written. Replayed on one device of the kind
+that trained, the path is the same to the bit (tested on the CPU; a sweep
+vmapped over several devices, or trained on another backend, may round
+otherwise). So each replay checks itself: when its last step was saved
+too, the replayed state is compared with that checkpoint leaf by leaf, and
+each evaluation curves.csv recorded in the range with the replay's;
+``replay_*.json`` and the terminal say whether they are identical.
 
     python -m grokjax.analysis replay OUT --runs 0 --step 33500 --updates 500
 """
@@ -50,6 +55,7 @@ from grokjax.checkpoint import CheckpointError
 
 GRAD_PREFIX, UPDATE_PREFIX = "grad_norm_", "update_norm_"
 EVAL_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc")
+FALLBACK_UPDATES = 100  # past a sweep's end under a log schedule, which has no fixed interval
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,20 +96,22 @@ def measure_update(config, x, y, run, state, leaves: bool = False) -> dict:
         rows_B, w_B = order, (jnp.arange(order.shape[0]) < run.n_train).astype(jnp.float32)
     else:
         rows_B, w_B = train.step_batch(config, order, run, state.step)
-    out = train.model_for(config).apply(state.params, x[rows_B], path=config.model_path)
-    loss = losses.per_example(config.loss, out, y[rows_B])
-    ok = losses.correct(out, y[rows_B], getattr(config.task, "threshold", 0.0))
+    out = train.outputs(config, x[rows_B], state.params)  # in blocks: a full batch can be the whole table
+    loss = jnp.where(w_B > 0, losses.per_example(config.loss, out, y[rows_B]), 0)
+    ok = jnp.where(w_B > 0, losses.correct(out, y[rows_B], getattr(config.task, "threshold", 0.0)), 0)
     w = w_B.astype(loss.dtype)
     n = jnp.maximum(w.sum(), 1.0)
+    used = (w > 0)[:, None]  # rows of weight 0 (padding) count nowhere, NaN or not
     by_leaf = {} if not leaves else {**leaf_norms(grads, GRAD_PREFIX), **leaf_norms(updates, UPDATE_PREFIX),
                                      **leaf_norms(state.params, summary.LAYER_NORM_PREFIX)}
     return {
         "batch_loss": (loss * w).sum() / n,
         "batch_acc": (ok * w).sum() / n,
-        "max_logit": jnp.max(jnp.abs(out) * (w > 0)[:, None]),
+        "max_logit": jnp.max(jnp.where(used, jnp.abs(out), 0)),
         # each output's standard deviation over the batch's rows, averaged over outputs: 0 when the
         # network answers every input alike (a prediction that ignores its input)
-        "logit_spread": jnp.sqrt((w[:, None] * (out - (w[:, None] * out).sum(0) / n) ** 2).sum(0) / n).mean(),
+        "logit_spread": jnp.sqrt(jnp.where(used, (out - jnp.where(used, out, 0).sum(0) / n) ** 2, 0).sum(0)
+                                 / n).mean(),
         "zero_loss_frac": ((loss == 0) * w).sum() / n,
         "grad_norm": optax.tree.norm(grads),
         "update_norm": optax.tree.norm(updates),
@@ -151,9 +159,16 @@ def load(out, runs=None, step: int | None = None, replay_together: bool = True) 
 
 def default_updates(out, step: int) -> int:
     """Up to the next saved step, where the replay can be checked; past the
-    last one, one evaluation interval."""
+    last one, to the sweep's next evaluation, or ``FALLBACK_UPDATES`` past
+    its end."""
     later = [s for s in checkpoint.saved_steps(out) if s > step]
-    return later[0] - step if later else snapshot.sweep_plan(out).spec.eval_every
+    if later:
+        return later[0] - step
+    spec = snapshot.sweep_plan(out).spec
+    evals = [int(s) for s in spec.eval_steps() if s > step]
+    if evals:
+        return evals[0] - step
+    return spec.eval_every if isinstance(spec.eval_every, int) else FALLBACK_UPDATES
 
 
 def run(out, runs=None, step: int | None = None, updates: int | None = None, leaves: bool = False,
@@ -181,7 +196,7 @@ def run(out, runs=None, step: int | None = None, updates: int | None = None, lea
             finals.append(final)
             # the last step's row has its evaluation only: no update is measured there
             rows += [{**snapshot.settings(plan, r), "step": start + t,
-                      **{k: None if t == updates and k not in EVAL_KEYS else float(v[t, j]) for k, v in got.items()}}
+                      **{k: None if v[t] is None else float(v[t][j]) for k, v in got.items()}}
                      for j, r in enumerate(s.runs) if r in wanted for t in range(updates + 1)]
     bar.close()
     rows.sort(key=lambda r: (r["run"], r["step"]))
@@ -208,7 +223,8 @@ def _bar(total: int, enabled: bool):
 
 
 def _replay(s: Start, updates: int, bar, leaves: bool = False) -> tuple[dict, object]:
-    """``{column: [updates + 1, runs]}`` and the state after the last update."""
+    """``{column: [per step t, an array over runs or None where not measured]}``
+    and the state after the last update."""
     import jax
 
     from grokjax import train
@@ -220,7 +236,7 @@ def _replay(s: Start, updates: int, bar, leaves: bool = False) -> tuple[dict, ob
 
     def keep(got: dict, t: int) -> None:
         for k, v in jax.device_get(got).items():
-            cols.setdefault(k, [np.full(len(s.runs), np.nan)] * (updates + 1))[t] = np.asarray(v, np.float64)
+            cols.setdefault(k, [None] * (updates + 1))[t] = np.asarray(v, np.float64)
 
     states, ev = train.sweep_chunk(s.config, x, y, s.run_params, states, 0)  # evaluates the saved step
     keep({k: ev[k] for k in EVAL_KEYS}, 0)
@@ -229,22 +245,33 @@ def _replay(s: Start, updates: int, bar, leaves: bool = False) -> tuple[dict, ob
         states, ev = train.sweep_chunk(s.config, x, y, s.run_params, states, 1)  # the training program, one step
         keep({k: ev[k] for k in EVAL_KEYS}, t + 1)
         bar.update(1)
-    return {k: np.stack(v) for k, v in cols.items()}, jax.device_get(states)
+    # the last step has no update to measure, but its evaluation gives the weights' norms
+    keep({k: v for k, v in ev.items() if k == "weight_norm" or k.startswith(summary.LAYER_NORM_PREFIX)}, updates)
+    return cols, jax.device_get(states)
 
 
 def _check_checkpoint(out, starts: list[Start], finals: list, end: int) -> dict | None:
-    """The replayed state against the checkpoint at ``end``, if one was saved."""
+    """The replayed state against the checkpoint at ``end``, if one was
+    saved: identical means the same bytes (NaN where the checkpoint has NaN)."""
     import jax
 
     if end not in checkpoint.saved_steps(out):
         return None
-    _, saved = load(out, sorted(r for s in starts for r in s.runs), end, replay_together=False)
-    diffs = []
+    try:
+        _, saved = load(out, sorted(r for s in starts for r in s.runs), end, replay_together=False)
+    except CheckpointError as e:
+        return {"step": end, "identical": None, "error": str(e)}
+    same, diffs = True, [0.0]
     for a, b in zip(finals, saved):
         for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b.states)):
             u, v = np.asarray(u), np.asarray(v)
-            diffs.append(0.0 if np.array_equal(u, v) else float(np.max(np.abs(u.astype(np.float64) - v))))
-    return {"step": end, "identical": all(d == 0.0 for d in diffs), "max_abs_diff": max(diffs)}
+            if u.shape == v.shape and u.dtype == v.dtype and u.tobytes() == v.tobytes():
+                continue
+            same = False
+            d = np.abs(u.astype(np.float64) - v.astype(np.float64))
+            d[np.isnan(u) != np.isnan(v)] = np.inf  # NaN on one side only: as far apart as can be
+            diffs.append(float(np.nanmax(d)) if (~np.isnan(d)).any() else 0.0)
+    return {"step": end, "identical": same, "max_abs_diff": max(diffs)}
 
 
 def _check_curves(out, rows: list[dict], start: int, end: int, x64: bool) -> dict | None:
@@ -261,8 +288,16 @@ def _check_curves(out, rows: list[dict], start: int, end: int, x64: bool) -> dic
         key = (int(rec["run"]), int(rec["step"]))
         if key in mine and start <= key[1] <= end:
             seen += 1
-            same += all(dtype(mine[key][k]) == dtype(rec[k]) for k in EVAL_KEYS if k in rec)
+            same += all(_same(dtype(mine[key][k]), dtype(rec[k])) for k in EVAL_KEYS if k in rec)
     return {"evaluations": seen, "identical": same}
+
+
+def _num(v) -> float:
+    return np.nan if v is None else float(v)
+
+
+def _finite(rows: list[dict], key: str) -> bool:
+    return any(np.isfinite(_num(x.get(key))) for x in rows)
 
 
 def summary_lines(rows: list[dict], meta: dict | None = None) -> list[str]:
@@ -271,9 +306,13 @@ def summary_lines(rows: list[dict], meta: dict | None = None) -> list[str]:
     out = []
     for r in sorted({x["run"] for x in rows}):
         mine = [x for x in rows if x["run"] == r]
-        low = min(mine, key=lambda x: x["train_acc"])
+        low = mine[int(np.nanargmin([_num(x["train_acc"]) for x in mine]))] if _finite(mine, "train_acc") else None
         measured = [x for x in mine if x.get("update_norm") is not None]
-        big = max(measured, key=lambda x: x["update_norm"])
+        big = (measured[int(np.nanargmax([_num(x["update_norm"]) for x in measured]))]
+               if _finite(measured, "update_norm") else None)
+        if low is None or big is None:
+            out.append(f"run {r}: no finite train accuracy or update norm in the range (diverged?)")
+            continue
         out.append(f"run {r}: train acc {mine[0]['train_acc']:.4g} at step {mine[0]['step']:,} → "
                    f"{mine[-1]['train_acc']:.4g} at {mine[-1]['step']:,}, lowest {low['train_acc']:.4g} at "
                    f"{low['step']:,}; largest update {big['update_norm']:.3g} at {big['step']:,} (gradient "
@@ -282,12 +321,17 @@ def summary_lines(rows: list[dict], meta: dict | None = None) -> list[str]:
     check, curves = meta.get("checkpoint"), meta.get("curves")
     if check is not None:
         out.append(f"replayed state at step {check['step']:,}: " + (
+            f"not compared: {check['error']}" if check.get("error") else
             "identical to its checkpoint" if check["identical"] else
             f"DIFFERS from its checkpoint (max |Δ| {check['max_abs_diff']:.3g})"))
     if curves:
         out.append(f"curves.csv: {curves['identical']} of {curves['evaluations']} evaluations in the range "
                    "identical to the replay's")
     return out
+
+
+def _same(a, b) -> bool:
+    return bool(a == b or (np.isnan(a) and np.isnan(b)))
 
 
 def read_meta(out, rows: list[dict], runs=None) -> dict | None:
@@ -318,7 +362,10 @@ def plot(path: Path, plan, rows: list[dict], meta: dict) -> Path:
               if k.startswith(summary.LAYER_NORM_PREFIX) and "." not in k]  # layers, not --leaves' arrays
     fig = Figure(figsize=(9.0, 11.0), layout="constrained")
     axes = fig.subplots(5, 1, sharex=True)
-    styles = ["-", "--", ":", "-."]
+    styles = ["-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3))]
+    from grokjax.analysis.norms import layer_colours
+
+    by_layer = dict(zip(layers, layer_colours([summary.LAYER_NORM_PREFIX + k for k in layers])))
     tw = axes[4].twinx()
     for i, r in enumerate(runs):
         mine = [x for x in rows if x["run"] == r]
@@ -337,8 +384,10 @@ def plot(path: Path, plan, rows: list[dict], meta: dict) -> Path:
         ax.plot(st, col("grad_norm"), color=c, lw=1.2, label="gradient")
         ax.plot(st, col("update_norm"), color=c, lw=1.2, ls="--", label="update (whole chain, decay included)")
         ax = axes[3]
-        for layer, ls in zip(layers, styles * 4):
-            ax.plot(st, col(summary.LAYER_NORM_PREFIX + layer), color=c, lw=1.1, ls=ls, label=layer)
+        for k, layer in enumerate(layers):  # one run: a colour per layer; several: a line style
+            one = len(runs) == 1
+            ax.plot(st, col(summary.LAYER_NORM_PREFIX + layer), color=by_layer[layer] if one else c, lw=1.1,
+                    ls="-" if one else styles[k % len(styles)], label=layer)
         ax = axes[4]
         ax.plot(st, col("max_logit"), color=c, lw=1.2, label="largest |logit| on the batch")
         ax.plot(st, col("logit_spread"), color=c, lw=1.0, ls="--", label="logits' spread over the batch's rows")
@@ -355,7 +404,7 @@ def plot(path: Path, plan, rows: list[dict], meta: dict) -> Path:
 
     for ax in axes[1:4]:
         ax.set_yscale("log")
-        plots.plain_log_ticks(ax.yaxis)  # "3", not "3×10⁰"
+        plots.plain_log_ticks(ax.yaxis, per_label=0.25)  # "3", not "3×10⁰"
     titles = ["full evaluation after each update (lines), and the minibatch each update trained on (dots)",
               "loss", "each update's gradient and the update the optimizer applied",
               "each layer's weights" + ("" if len(runs) == 1 else " (colour: run; line style: layer)"),
@@ -377,7 +426,7 @@ def plot(path: Path, plan, rows: list[dict], meta: dict) -> Path:
         fig.legend([Line2D([], [], color=f"C{i % 10}") for i in range(len(runs))],
                    [snapshot.run_label(plan, r) for r in runs], loc="outside lower center", ncols=2, fontsize=7)
     check = meta.get("checkpoint")
-    said = ("" if check is None else "; replayed state " + (
+    said = ("" if check is None or check.get("error") else "; replayed state " + (
         f"identical to the checkpoint at step {check['step']:,}" if check["identical"]
         else f"differs from the checkpoint at step {check['step']:,} (max |Δ| {check['max_abs_diff']:.3g})"))
     who = snapshot.run_label(plan, runs[0]) if len(runs) == 1 else f"{len(runs)} runs"
