@@ -53,13 +53,19 @@ def test_measures_are_the_update_training_takes(swept, replayed):
     run = jax.tree.map(lambda a: a[0], start.run_params)
     state = jax.tree.map(lambda a: jnp.asarray(a[0]), start.states)
     data = config.task.data()
-    order = train.run_order(config, run)
-    x, y = jnp.asarray(data.x), train.run_labels(config, jnp.asarray(data.y), order, run)
-    new, grads, _ = train.step_parts(config, x, y, order, run, state)
-    rows_B, w_B = train.step_batch(config, order, run, state.step)
-    out = train.model_for(config).apply(state.params, x[rows_B], path=config.model_path)
-    want_loss = float((losses.per_example(config.loss, out, y[rows_B]) * w_B).sum() / w_B.sum())
-    moved = jax.tree.map(lambda a, b: a - b, new.params, state.params)
+
+    @jax.jit  # by hand: the step, its batch's loss by the loss function, and how far the params moved
+    def by_hand(state):
+        order = train.run_order(config, run)
+        x, y = jnp.asarray(data.x), train.run_labels(config, jnp.asarray(data.y), order, run)
+        new, grads, _ = train.step_parts(config, x, y, order, run, state)
+        rows_B, w_B = train.step_batch(config, order, run, state.step)
+        out = train.model_for(config).apply(state.params, x[rows_B], path=config.model_path)
+        loss = (losses.per_example(config.loss, out, y[rows_B]) * w_B).sum() / w_B.sum()
+        return loss, grads, jax.tree.map(lambda a, b: a - b, new.params, state.params)
+
+    want_loss, grads, moved = by_hand(state)
+    want_loss = float(want_loss)
     row = next(r for r in rows if (r["run"], r["step"]) == (3, 10))
     assert row["batch_loss"] == pytest.approx(want_loss, rel=1e-6)
     assert row["grad_norm"] == pytest.approx(float(optax.tree.norm(grads)), rel=1e-6)

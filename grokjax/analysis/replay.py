@@ -360,13 +360,13 @@ def plot(path: Path, plan, rows: list[dict], meta: dict) -> Path:
     runs = sorted({r["run"] for r in rows})
     layers = [k.removeprefix(summary.LAYER_NORM_PREFIX) for k in rows[0]
               if k.startswith(summary.LAYER_NORM_PREFIX) and "." not in k]  # layers, not --leaves' arrays
-    fig = Figure(figsize=(9.0, 11.0), layout="constrained")
-    axes = fig.subplots(5, 1, sharex=True)
+    fig = Figure(figsize=(9.0, 12.5), layout="constrained")
+    axes = fig.subplots(6, 1, sharex=True)
     styles = ["-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3))]
     from grokjax.analysis.norms import layer_colours
 
     by_layer = dict(zip(layers, layer_colours([summary.LAYER_NORM_PREFIX + k for k in layers])))
-    tw = axes[4].twinx()
+    tw = axes[5].twinx()
     for i, r in enumerate(runs):
         mine = [x for x in rows if x["run"] == r]
         st = np.array([x["step"] for x in mine], float)
@@ -388,32 +388,34 @@ def plot(path: Path, plan, rows: list[dict], meta: dict) -> Path:
             one = len(runs) == 1
             ax.plot(st, col(summary.LAYER_NORM_PREFIX + layer), color=by_layer[layer] if one else c, lw=1.1,
                     ls="-" if one else styles[k % len(styles)], label=layer)
-        ax = axes[4]
+        axes[4].plot(st, col("logit_spread"), color=c, lw=1.2, label="logits' spread over the batch's rows")
+        ax = axes[5]
         ax.plot(st, col("max_logit"), color=c, lw=1.2, label="largest |logit| on the batch")
-        ax.plot(st, col("logit_spread"), color=c, lw=1.0, ls="--", label="logits' spread over the batch's rows")
         tw.plot(st, col("zero_loss_frac"), color=c, lw=0.9, ls=":", label="batch rows at loss exactly 0 (right)")
     axes[0].set_ylabel("accuracy")
     axes[0].set_ylim(-0.02, 1.02)
     axes[1].set_ylabel("loss")
     axes[2].set_ylabel("L2 norm")
     axes[3].set_ylabel("weight norm")
-    axes[4].set_ylabel("logit")
+    axes[4].set_ylabel("spread")
+    axes[5].set_ylabel("logit")
     tw.set_ylabel("share at loss 0", fontsize=8)
     tw.set_ylim(-0.02, 1.02)
     from grokjax import plots
 
-    for ax in axes[1:4]:
+    for ax in axes[1:5]:
         ax.set_yscale("log")
         plots.plain_log_ticks(ax.yaxis, per_label=0.25)  # "3", not "3×10⁰"
     titles = ["full evaluation after each update (lines), and the minibatch each update trained on (dots)",
               "loss", "each update's gradient and the update the optimizer applied",
               "each layer's weights" + ("" if len(runs) == 1 else " (colour: run; line style: layer)"),
-              "the outputs: their size and spread, and where softmax stops giving a row a gradient"]
+              "how much the output depends on the input: the logits' spread over the batch (0: one answer for all)",
+              "the outputs' size, and where softmax stops giving a row a gradient"]
     for ax, t in zip(axes, titles):
         ax.set_title(t, fontsize=9, loc="left")
         ax.grid(alpha=0.3)
         handles, labels = ax.get_legend_handles_labels()
-        if ax is axes[4]:
+        if ax is axes[5]:
             h2, l2 = tw.get_legend_handles_labels()
             handles, labels = handles + h2, labels + l2
         seen = dict(zip(labels, handles))
