@@ -29,6 +29,17 @@ def replayed(swept):
     return rows, json.loads((swept / "analysis" / "replay_step10_to20_runs0_3.json").read_text())
 
 
+def measured_with(out, run: int, step: int):
+    """Run ``run``'s state at ``step``, and its update's measures as a function of its params."""
+    _, (start,) = replay.load(out, runs=[run], step=step)
+    config = start.config
+    one = jax.tree.map(lambda a: a[0], start.run_params)
+    state = jax.tree.map(lambda a: jnp.asarray(a[0]), start.states)
+    data = config.task.data()
+    x, y = jnp.asarray(data.x), jnp.asarray(data.y)
+    return state, jax.jit(lambda p: replay.measure_update(config, x, y, one, state.replace(params=p)))
+
+
 def test_replay_ends_on_the_next_checkpoint_bit_for_bit(replayed):
     rows, meta = replayed
     assert (meta["from_step"], meta["to_step"], meta["runs"]) == (10, 20, [0, 3])
@@ -78,13 +89,7 @@ def test_measures_are_the_update_training_takes(swept, replayed):
 
 
 def test_zero_loss_counts_the_rows_softmax_has_saturated(swept):
-    _, (start,) = replay.load(swept, runs=[2], step=30)
-    config = start.config
-    run = jax.tree.map(lambda a: a[0], start.run_params)
-    state = jax.tree.map(lambda a: jnp.asarray(a[0]), start.states)
-    data = config.task.data()
-    measure = jax.jit(lambda p: replay.measure_update(config, jnp.asarray(data.x), jnp.asarray(data.y), run,
-                                                      state.replace(params=p)))
+    state, measure = measured_with(swept, 2, 30)
     plain = measure(state.params)
     assert float(plain["zero_loss_frac"]) == 0.0 and float(plain["batch_acc"]) > 0
     # logits 10⁶ times larger: every row the network gets right has loss exactly 0 in float32
@@ -142,13 +147,7 @@ def test_redraw_draws_the_replay_figure_again_from_its_table(swept, replayed, tm
 
 
 def test_logit_spread_is_zero_for_a_network_that_ignores_its_input(swept):
-    _, (start,) = replay.load(swept, runs=[1], step=20)
-    config = start.config
-    run = jax.tree.map(lambda a: a[0], start.run_params)
-    state = jax.tree.map(lambda a: jnp.asarray(a[0]), start.states)
-    data = config.task.data()
-    measure = jax.jit(lambda p: replay.measure_update(config, jnp.asarray(data.x), jnp.asarray(data.y), run,
-                                                      state.replace(params=p)))
+    state, measure = measured_with(swept, 1, 20)
     assert float(measure(state.params)["logit_spread"]) > 0.01
     # the unembedding's kernel at zero: every row gets the bias alone
     dead = dict(state.params["params"], unembed=dict(state.params["params"]["unembed"],

@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grokjax import checkpoint, engine, report, summary, xla_options
+from grokjax import checkpoint, report, summary, xla_options
 from grokjax.analysis import snapshot
 from grokjax.checkpoint import CheckpointError
 
@@ -136,14 +136,7 @@ def load(out, runs=None, step: int | None = None, replay_together: bool = True) 
     (vmap), which a replay needs to take the same path."""
     import jax
 
-    out = Path(out)
-    checkpoint.read_meta(out)
-    plan = snapshot.sweep_plan(out)
-    runs = snapshot.check_runs(plan, runs)
-    want = [p for p, prog in enumerate(plan.programs) if set(prog.runs) & set(runs)]
-    with jax.enable_x64(plan.spec.x64):
-        got = checkpoint.restore(checkpoint.manager(out, read_only=True), engine.abstract_states(plan),
-                                 programs=want, step=step)
+    plan, runs, want, got = snapshot.restore(out, runs, step)
     starts = []
     for p in want:
         prog = plan.programs[p]

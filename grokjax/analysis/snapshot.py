@@ -104,9 +104,10 @@ def saved_steps(out) -> list[int]:
     return steps
 
 
-def load(out, runs=None, step: int | None = None) -> Snapshot:
-    """The chosen runs (default: all) of the sweep in ``out`` at checkpoint
-    ``step`` (default: the latest readable one)."""
+def restore(out, runs=None, step: int | None = None):
+    """``(plan, runs, programs, checkpoint.Restored)``: the sweep's plan, the
+    chosen runs (checked), the programs holding them and their whole states
+    at ``step`` (default: the latest readable one)."""
     out = Path(out)
     checkpoint.read_meta(out)  # a folder of tables alone (as results/ keeps them): said as inspect says it
     plan = sweep_plan(out)
@@ -115,6 +116,14 @@ def load(out, runs=None, step: int | None = None) -> Snapshot:
     with jax.enable_x64(plan.spec.x64):
         got = checkpoint.restore(checkpoint.manager(out, read_only=True), engine.abstract_states(plan),
                                  programs=want, step=step)
+    return plan, runs, want, got
+
+
+def load(out, runs=None, step: int | None = None) -> Snapshot:
+    """The chosen runs (default: all) of the sweep in ``out`` at checkpoint
+    ``step`` (default: the latest readable one)."""
+    out = Path(out)
+    plan, runs, want, got = restore(out, runs, step)
     groups = []
     for p in want:
         prog = plan.programs[p]
