@@ -91,6 +91,9 @@ def make_parser() -> Parser:
                          "two training steps (the update, and its measures) and one evaluation of the whole table")
     rp.add_argument("--leaves", action="store_true", help="also the gradient's, update's and weights' norm of every "
                     "parameter array (columns such as grad_norm_blocks_0.fc1.kernel), not only of each layer")
+    rp.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
+                    help="a what-if: change a per-run setting from the saved step on (lr or weight_decay; repeat for "
+                         "both), e.g. --set weight_decay=0. The path is then not training's, so nothing is checked")
     rp.add_argument("--no-progress", action="store_true", help="no progress bar")
     r = sub.add_parser("redraw", help="every figure under OUT/analysis/ again, from the CSVs beside it (no "
                        "checkpoint needed)", description="Draw every analysis figure of a sweep folder again from "
@@ -134,7 +137,11 @@ def main(argv: list[str] | None = None) -> int:
                 except ValueError:
                     raise UsageError(f"malformed --freqs {args.freqs!r}: use whole numbers like 14,35,41") from None
         elif args.what == "replay":
-            kw = dict(updates=args.updates, leaves=args.leaves, progress=not args.no_progress,
+            pairs = [p.split("=", 1) for p in args.set]
+            if any(len(p) != 2 for p in pairs):
+                raise UsageError(f"malformed --set {next(a for a, p in zip(args.set, pairs) if len(p) != 2)!r}: "
+                                 "use KEY=VALUE, e.g. weight_decay=0")
+            kw = dict(updates=args.updates, leaves=args.leaves, settings=dict(pairs), progress=not args.no_progress,
                       command=["python", "-m", "grokjax.analysis", *argv])
         if not Path(args.out).is_dir():
             raise UsageError(f"{args.out} is not a folder")
@@ -146,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             rows = module.run(args.out, runs, args.step, **kw)
     except (UsageError, CheckpointError, SpecError) as e:
         return UsageError(str(e)).report("grokjax.analysis")
-    print_summary(args.what, rows, args.out, runs)
+    print_summary(args.what, rows, args.out, runs, kw.get("settings"))
     after = _stamps(Path(args.out) / snapshot.OUT_DIR)
     for name in sorted(k for k in after if after[k] != before.get(k)):
         print(f"wrote {Path(args.out) / snapshot.OUT_DIR / name}")
@@ -158,12 +165,13 @@ def _stamps(folder: Path) -> dict:
     return {p.name: p.stat().st_mtime_ns for p in folder.glob("*")} if folder.is_dir() else {}
 
 
-def print_summary(what: str, rows: list[dict], out: Path | None = None, runs: list[int] | None = None) -> None:
+def print_summary(what: str, rows: list[dict], out: Path | None = None, runs: list[int] | None = None,
+                  settings: dict | None = None) -> None:
     """A few columns per run, for the terminal; the CSV has them all."""
     if what == "replay":
         from grokjax.analysis import replay
 
-        for line in replay.summary_lines(rows, replay.read_meta(out, rows, runs)):
+        for line in replay.summary_lines(rows, replay.read_meta(out, rows, runs, settings)):
             print(line)
         return
     cols = {"tsne": ("val_acc", "silhouette", "plus8_ratio", "best_step", "best_step_ratio", "rows_plus8_ratio",

@@ -55,6 +55,8 @@ from grokjax.checkpoint import CheckpointError
 
 GRAD_PREFIX, UPDATE_PREFIX = "grad_norm_", "update_norm_"
 EVAL_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc")
+# per-run settings a replay may change: every program applies them (AdamW's), whatever else it compiled in
+SETTABLE = ("lr", "weight_decay")
 FALLBACK_UPDATES = 100  # past a sweep's end under a log schedule, which has no fixed interval
 
 
@@ -165,19 +167,26 @@ def default_updates(out, step: int) -> int:
 
 
 def run(out, runs=None, step: int | None = None, updates: int | None = None, leaves: bool = False,
-        progress: bool = True, command: list[str] | None = None) -> list[dict]:
+        settings: dict | None = None, progress: bool = True, command: list[str] | None = None) -> list[dict]:
     """Replays ``updates`` updates of the chosen runs from saved step
     ``step`` (default: the latest); writes ``analysis/replay_<stem>.csv``
     (one row per run and step), ``.png`` and ``.json`` (the checks). Returns
     the rows. ``leaves``: the norms of every parameter array too (columns
-    such as ``grad_norm_blocks_0.fc1.kernel``). ``command``: the command line
-    to record, if there was one."""
+    such as ``grad_norm_blocks_0.fc1.kernel``). ``settings``: per-run
+    settings changed from the saved step on (``{"weight_decay": 0.0}``; keys
+    of ``SETTABLE``), a what-if rather than a replay: the path is no longer
+    training's, so nothing is checked. ``command``: the command line to
+    record, if there was one."""
     import jax
 
     plan = snapshot.sweep_plan(out)
     if updates is not None and updates < 1:
         raise CheckpointError(f"updates must be >= 1, got {updates}")
+    settings = check_settings(settings)
     start, starts = load(out, runs, step)
+    if settings:
+        starts = [dataclasses.replace(s, run_params=s.run_params.replace(
+            **{k: np.full_like(getattr(s.run_params, k), v) for k, v in settings.items()})) for s in starts]
     wanted = set(snapshot.check_runs(plan, runs))
     updates = default_updates(out, start) if updates is None else int(updates)
     end = start + updates
@@ -193,11 +202,12 @@ def run(out, runs=None, step: int | None = None, updates: int | None = None, lea
                      for j, r in enumerate(s.runs) if r in wanted for t in range(updates + 1)]
     bar.close()
     rows.sort(key=lambda r: (r["run"], r["step"]))
-    checks = {"checkpoint": _check_checkpoint(out, starts, finals, end),
-              "curves": _check_curves(out, rows, start, end, plan.spec.x64)}
-    stem = stem_for(start, end, runs)
+    checks = {"checkpoint": None, "curves": None} if settings else {
+        "checkpoint": _check_checkpoint(out, starts, finals, end),
+        "curves": _check_curves(out, rows, start, end, plan.spec.x64)}
+    stem = stem_for(start, end, runs, settings)
     d = snapshot.out_dir(out)
-    meta = {"command": command, "from_step": start, "to_step": end, "runs": sorted(wanted),
+    meta = {"command": command, "from_step": start, "to_step": end, "runs": sorted(wanted), "settings": settings,
             "replayed_runs": sorted(r for s in starts for r in s.runs), **checks,
             "environment": report.environment()}
     report.write_atomic(d / f"{stem}.json", json.dumps(meta, indent=1, default=str) + "\n")
@@ -205,8 +215,25 @@ def run(out, runs=None, step: int | None = None, updates: int | None = None, lea
     return rows
 
 
-def stem_for(start: int, end: int, runs) -> str:
-    return f"replay_step{start}_to{end}" + ("" if runs is None else "_runs" + "_".join(map(str, sorted(runs))))
+def stem_for(start: int, end: int, runs, settings: dict | None = None) -> str:
+    return (f"replay_step{start}_to{end}" + ("" if runs is None else "_runs" + "_".join(map(str, sorted(runs))))
+            + "".join(f"_{k}{v:g}" for k, v in sorted((settings or {}).items())))
+
+
+def check_settings(settings: dict | None) -> dict:
+    """``settings`` as floats, or an error naming the one that cannot change."""
+    out = {}
+    for k, v in (settings or {}).items():
+        if k not in SETTABLE:
+            raise CheckpointError(f"cannot change {k!r} in a replay: only {', '.join(SETTABLE)}, which every "
+                                  "program applies (the other settings need their transform compiled in)")
+        try:
+            out[k] = float(v)
+        except (TypeError, ValueError):
+            raise CheckpointError(f"{k}={v!r} is not a number") from None
+        if not np.isfinite(out[k]) or out[k] < 0:
+            raise CheckpointError(f"{k} must be a finite number >= 0, got {v}")
+    return out
 
 
 def _bar(total: int, enabled: bool):
@@ -327,9 +354,10 @@ def _same(a, b) -> bool:
     return bool(a == b or (np.isnan(a) and np.isnan(b)))
 
 
-def read_meta(out, rows: list[dict], runs=None) -> dict | None:
-    """The checks ``run`` wrote beside ``rows`` (``runs`` as it was given)."""
-    path = Path(out) / snapshot.OUT_DIR / f"{stem_for(rows[0]['step'], max(r['step'] for r in rows), runs)}.json"
+def read_meta(out, rows: list[dict], runs=None, settings: dict | None = None) -> dict | None:
+    """The checks ``run`` wrote beside ``rows`` (``runs`` and ``settings`` as given)."""
+    stem = stem_for(rows[0]["step"], max(r["step"] for r in rows), runs, check_settings(settings))
+    path = Path(out) / snapshot.OUT_DIR / f"{stem}.json"
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -425,7 +453,13 @@ def plot(path: Path, plan, rows: list[dict], meta: dict) -> Path:
         f"identical to the checkpoint at step {check['step']:,}" if check["identical"]
         else f"differs from the checkpoint at step {check['step']:,} (max |Δ| {check['max_abs_diff']:.3g})"))
     who = snapshot.run_label(plan, runs[0]) if len(runs) == 1 else f"{len(runs)} runs"
-    snapshot.title(fig, f"Every update from step {int(rows[0]['step']):,} to {int(rows[-1]['step']):,}, replayed from "
-                        f"the checkpoint: {snapshot.describe(plan)}, {who}{said}")
+    changed = meta.get("settings") or {}
+    if changed:  # a what-if: the settings as trained, and as changed
+        was = {k: plan.rows[runs[0]][k] for k in changed}
+        said = "; WHAT-IF, from the checkpoint on " + ", ".join(f"{k} {changed[k]:g} (trained with {was[k]:g})"
+                                                                  for k in changed)
+    snapshot.title(fig, f"Every update from step {int(rows[0]['step']):,} to {int(rows[-1]['step']):,}, "
+                        + ("taken" if changed else "replayed") + f" from the checkpoint: {snapshot.describe(plan)}, "
+                        f"{who}{said}")
     snapshot.save(fig, path)
     return path
