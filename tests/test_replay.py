@@ -184,3 +184,27 @@ def test_a_diverged_run_compares_nan_with_nan_and_still_summarises(swept, tmp_pa
     rows[0]["train_acc"], rows[1]["update_norm"] = float("nan"), None
     assert replay.summary_lines(rows)[0].startswith("run 0: train acc")
     assert replay._same(np.float32("nan"), np.float32("nan")) and not replay._same(np.float32(1), np.float32("nan"))
+
+
+def test_a_what_if_changes_the_setting_from_the_saved_step_on_and_checks_nothing(swept, replayed):
+    rows, _ = replayed
+    trained = [r for r in rows if r["run"] == 0]
+    what_if = replay.run(swept, runs=[0], step=10, updates=3, settings={"weight_decay": "0"}, progress=False)
+    meta = replay.read_meta(swept, what_if, [0], {"weight_decay": 0})
+    assert meta["settings"] == {"weight_decay": 0.0} and meta["checkpoint"] is None and meta["curves"] is None
+    assert (swept / "analysis" / "replay_step10_to13_runs0_weight_decay0.png").is_file()
+    # the same start; without decay the same gradient, and weights that shrink less
+    assert what_if[0]["train_loss"] == trained[0]["train_loss"] and what_if[0]["grad_norm"] == trained[0]["grad_norm"]
+    assert what_if[1]["weight_norm"] > trained[1]["weight_norm"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "dropout=0.1"], "cannot change 'dropout' in a replay: only lr, weight_decay"),
+    (["--set", "weight_decay"], "malformed --set 'weight_decay': use KEY=VALUE"),
+    (["--set", "lr=-1"], "lr must be a finite number >= 0, got -1"),
+    (["--set", "lr=fast"], "lr='fast' is not a number"),
+])
+def test_bad_settings_are_one_line(swept, capsys, args, message):
+    assert cli.main(["replay", str(swept), "--step", "10", "--no-progress", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and message in err, err
