@@ -21,7 +21,7 @@ fig3 --profile s5_cpu_long --steps 36000 --out "$S5"
 replay "$S5" --step 33500 --leaves                 # the collapse it never left
 replay "$S5" --step 27500 --updates 1000 --leaves  # one it recovered from
 replay "$S5" --step 35500                          # the state it stayed in
-replay "$S5" --step 34000 --updates 2000 --set weight_decay=0  # a what-if: that state without weight decay
+replay "$S5" --step 34000 --updates 4000 --set weight_decay=0  # a what-if: that state without weight decay
 
 # S5 at 90%, seed 1: collapsed for good between steps 66,500 and 67,000
 S5B=$ROOT/collapse_replay_s5_seed1_cpu
