@@ -25,6 +25,7 @@ if _sys.argv[:1] == ["-m"]:  # ``python -m grokjax.<tool>``, while Python finds 
 _EXPORTS = {
     "run": "grokjax.api",
     "resume": "grokjax.api",
+    "fork": "grokjax.api",
     "load": "grokjax.api",
     "Results": "grokjax.api",
     "OutputError": "grokjax.api",

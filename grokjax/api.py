@@ -1,4 +1,4 @@
-"""grokjax from Python: ``run``, ``resume`` and ``load``, and their ``Results``.
+"""grokjax from Python: ``run``, ``resume``, ``fork`` and ``load``, and their ``Results``.
 
     import grokjax
     spec = grokjax.SweepSpec(task=grokjax.TableTask(op="add", modulus=23), fracs=(0.3, 0.5), steps=2000)
@@ -6,6 +6,7 @@
     res.runs[0]["steps_to_99_val"], res.curves["val_acc"][:, 0]
     again = grokjax.load("results/x")          # the same numbers, read back from the folder
     params = again.params(0, step=1000)        # any run at any saved step
+    grokjax.fork("results/x", "results/y", step=1000, settings={"weight_decay": 0})  # a what-if from step 1000
 
 A folder holds runs.csv, curves.csv, config.json, the figures, and orbax
 checkpoints under checkpoints/ (see checkpoint.py).
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grokjax import checkpoint, compile_cache, distributed, engine, report, summary
+from grokjax import checkpoint, compile_cache, distributed, engine, forking, report, summary
 from grokjax.checkpoint import CheckpointError
 from grokjax.plan import Plan, expand
 from grokjax.spec import SpecError, SweepSpec
@@ -168,28 +169,46 @@ def run(spec: SweepSpec, out=None, *, progress: bool = True, on_eval=None, comma
     out = None if out is None else Path(out)
     compile_cache.configure()  # on by default; a command line may have turned it off first
     plan = expand(spec)
-    if out is not None:
-        check_output(out)
     started, environment = _now(), report.environment()
-    distributed.barrier("planned")  # every process has checked the folder before process 0 writes to it
-    made = out is not None and not out.exists()
-    if out is not None and distributed.is_main():
-        try:
-            checkpoint.write_meta(out, spec, command)
-        except OSError as e:
-            raise OutputError(f"cannot write output folder {out}: {e.strerror or e}") from None
-    try:
-        outcome = _train(plan, out, resume=None, progress=progress, on_eval=on_eval)
-    except BaseException:  # a second Ctrl-C while compiling, an error: no stub left that --resume refuses
-        if out is not None and distributed.is_main() and not _has_checkpoint(out):
-            _remove_started(out, made)
-        raise
+    made = _open_folder(out, spec, command)
+    outcome = _train_new(plan, out, made, None, progress, on_eval)
     return _finish(plan, outcome, out, started, environment, command)
 
 
-def _has_checkpoint(out: Path) -> bool:
+def _open_folder(out: Path | None, spec: SweepSpec, command, forked_from: dict | None = None) -> bool:
+    """Checks that ``out`` can take a new sweep and records the sweep there
+    (process 0); True when it made the folder."""
+    if out is None:
+        distributed.barrier("planned")
+        return False
+    check_output(out)
+    distributed.barrier("planned")  # every process has checked the folder before process 0 writes to it
+    made = not out.exists()
+    if distributed.is_main():
+        try:
+            checkpoint.write_meta(out, spec, command, forked_from)
+        except OSError as e:
+            raise OutputError(f"cannot write output folder {out}: {e.strerror or e}") from None
+    return made
+
+
+def _train_new(plan: Plan, out: Path | None, made: bool, start, progress: bool, on_eval) -> engine.Outcome:
+    """Trains a new folder's sweep (from ``start``, a fork's restored state,
+    saved there first); if it fails before a checkpoint of its own, removes
+    what it wrote, so that no stub is left behind."""
     try:
-        return bool(checkpoint.saved_steps(out))
+        return _train(plan, out, resume=start, progress=progress, on_eval=on_eval, save_start=start is not None)
+    except BaseException:  # a second Ctrl-C while compiling, an error
+        # a fork's folder holds its start from the beginning: kept once training has saved past it
+        if out is not None and distributed.is_main() and not _has_checkpoint(out, after=-1 if start is None else start.step):
+            _remove_started(out, made)
+        raise
+
+
+def _has_checkpoint(out: Path, after: int = -1) -> bool:
+    """Does ``out`` hold a checkpoint past step ``after``?"""
+    try:
+        return any(s > after for s in checkpoint.saved_steps(out))
     except Exception:  # unsure: keep the folder
         return True
 
@@ -238,7 +257,7 @@ def resume(out, steps: int | None = None, *, ckpt_every: int | None = None, ckpt
         for s, reason in got.skipped:
             moved = checkpoint.set_aside(out, s)
             _say(f"checkpoint at step {s} is unreadable ({reason}); moved it to {moved} and resumed from step {got.step}")
-        checkpoint.write_meta(out, spec, meta.get("command"))  # a new budget becomes the sweep's own
+        checkpoint.write_meta(out, spec, meta.get("command"), meta.get("forked_from"))  # a new budget becomes the sweep's own
         if got.step == spec.steps:
             _say(f"{out} already finished its {spec.steps:,} steps: nothing to train; its tables and figures are "
                  f"written again (--steps N extends it)")
@@ -247,7 +266,80 @@ def resume(out, steps: int | None = None, *, ckpt_every: int | None = None, ckpt
     distributed.barrier("resuming")
     started, environment = _now(), report.environment()
     outcome = _train(plan, out, resume=got, progress=progress, on_eval=on_eval)
-    return _finish(plan, outcome, out, started, environment, meta.get("command"), resume_command=command)
+    return _finish(plan, outcome, out, started, environment, meta.get("command"), resume_command=command,
+                   forked_from=meta.get("forked_from"))
+
+
+def fork(src, out=None, *, step: int | None = None, settings: dict | None = None, progress: bool = True,
+         on_eval=None, command: list[str] | None = None, **changes) -> Results:
+    """A what-if: the sweep saved in ``src`` continued from its checkpoint at
+    ``step`` (default: the latest) with the per-run numbers in ``settings``
+    (say ``{"weight_decay": 0}``) changed for every run from then on.
+
+    - ``changes``: ``steps`` (default the source's budget; it must lie past
+      ``step``), ``eval_every``, ``stop_at``, ``stop_share``,
+      ``ckpt_every``, ``ckpt_keep``, ``devices``.
+    - ``out``: a new folder (as ``run``'s), or None to keep it in memory.
+      It starts with the source's checkpoint at ``step`` and its curves up
+      to there, so its tables and figures show each run's whole life, and
+      ``resume`` continues it like any sweep. config.json records
+      ``forked_from``: the source, the step, the settings and what they were.
+    - The source folder is only read.
+
+    A knob that a fork sets must take one value in each of the source's
+    grid entries, and may not switch a transform on or off for a whole
+    program (the saved optimizer states would not fit); ``init_scale`` and
+    ``outliers`` do not change. A fork that changes nothing continues
+    exactly as the source's own training would have.
+    """
+    import jax
+
+    src = Path(src)
+    out = None if out is None else Path(out)
+    compile_cache.configure()
+    meta = checkpoint.read_meta(src)
+    source = checkpoint.read_spec(src)
+    changes = {k: v for k, v in changes.items() if not (v is None and k != "stop_at")}
+    spec = forking.forked_spec(source, settings or {}, **changes)
+    settings = forking.settings_of(spec, settings or {})
+    # the source's plan on the fork's devices: the programs must be the same
+    plan = expand(spec)
+    forking.check_programs(expand(source.replace(devices=spec.devices)), plan, settings)
+    if step is not None and (isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0):
+        raise SpecError(f"step must be a saved step (a whole number >= 0), got {step!r}")
+    if out is not None:  # before the restore, which can take a while
+        check_output(out)
+        if out.resolve() == src.resolve() or src.resolve() in out.resolve().parents:
+            raise OutputError(f"output folder {out} lies inside the source {src}, which a fork only reads; pick another")
+    with jax.enable_x64(spec.x64):
+        got = checkpoint.restore(checkpoint.manager(src, read_only=True), engine.abstract_states(plan), step=step)
+    for s, reason in got.skipped:  # the source is only read: nothing is moved aside
+        if distributed.is_main():
+            _say(f"checkpoint at step {s} of {src} is unreadable ({reason}); forking from step {got.step}")
+    if spec.steps <= got.step:
+        raise SpecError(f"the fork would train nothing: its budget, {spec.steps:,} steps, does not pass step {got.step:,} "
+                        f"(give steps beyond it)")
+    if spec.stop_at is not None and engine.all_done(got.steps, got.curves, spec.stop_at, spec.stop_share):
+        who = "every run" if spec.stop_share >= 1 else f"{spec.stop_share:.0%} of the runs"
+        raise SpecError(f"{who} had reached stop_at {spec.stop_at:g} val by step {got.step:,}, so the fork would stop "
+                        f"at once; turn stop_at off (None; --stop-at off)")
+    forked_from = {
+        "sweep": str(src),
+        "step": got.step,
+        "set": settings,
+        "was": {k: forking.source_values(source, k) for k in settings},
+        **({"command": meta["command"]} if meta.get("command") is not None else {}),
+        **({"forked_from": meta["forked_from"]} if meta.get("forked_from") else {}),  # a fork of a fork
+    }
+    started, environment = _now(), report.environment()
+    made = _open_folder(out, spec, command, forked_from)
+    if progress and distributed.is_main():
+        changed = ", ".join(f"{k} {'/'.join(f'{w:g}' for w in sorted(set(forked_from['was'][k])))} → {v:g}"
+                            for k, v in settings.items())
+        _say(f"forking {src} at step {got.step:,}" + (f": {changed}" if changed else ", nothing changed")
+             + f", to step {spec.steps:,}" + (f", into {out}" if out is not None else ""))
+    outcome = _train_new(plan, out, made, got, progress, on_eval)
+    return _finish(plan, outcome, out, started, environment, command, forked_from=forked_from)
 
 
 def load(out) -> Results:
@@ -378,8 +470,10 @@ class _Signals:
         return self.signum
 
 
-def _train(plan: Plan, out: Path | None, resume, progress: bool, on_eval) -> engine.Outcome:
+def _train(plan: Plan, out: Path | None, resume, progress: bool, on_eval, save_start: bool = False) -> engine.Outcome:
     saver = _Saver(out, plan) if out is not None else None
+    if saver is not None and save_start:  # a fork's start, so that its folder resumes however soon it stops
+        saver(resume.step, resume.states, resume.steps, resume.curves)
     start = int(resume.steps[-1]) if resume is not None else 0
     bar = _Progress(plan, start, progress and distributed.is_main())
 
@@ -398,7 +492,7 @@ def _train(plan: Plan, out: Path | None, resume, progress: bool, on_eval) -> eng
 
 
 def _finish(plan: Plan, outcome: engine.Outcome, out: Path | None, started: str, environment: dict,
-            command, resume_command=None) -> Results:
+            command, resume_command=None, forked_from: dict | None = None) -> Results:
     rows = _run_rows(plan, outcome.steps, outcome.curves, outcome.stop_reason)
     model_steps = plan.n_runs * (int(outcome.steps[-1]) - outcome.start_step)
     timing = {
@@ -412,12 +506,12 @@ def _finish(plan: Plan, outcome: engine.Outcome, out: Path | None, started: str,
     results = Results(plan.spec, rows, outcome.steps, outcome.curves, out, outcome.stop_reason, timing,
                       _plan=plan, _states=outcome.states)
     if out is not None and distributed.is_main():
-        _write(out, plan, results, outcome, started, environment, command, resume_command)
+        _write(out, plan, results, outcome, started, environment, command, resume_command, forked_from)
     return results
 
 
 def _write(out: Path, plan: Plan, results: Results, outcome: engine.Outcome, started: str, environment: dict,
-           command, resume_command) -> None:
+           command, resume_command, forked_from: dict | None = None) -> None:
     from grokjax import plots
 
     out.mkdir(parents=True, exist_ok=True)
@@ -428,7 +522,10 @@ def _write(out: Path, plan: Plan, results: Results, outcome: engine.Outcome, sta
     record = {
         **({"command": report.command_line(command)} if command is not None else {}),
         **({"resume_command": report.command_line(resume_command)} if resume_command is not None else {}),
-        **({"resumed_from_step": outcome.start_step} if outcome.start_step else {}),
+        # a fork starts at its source's step: that is no resume
+        **({"resumed_from_step": outcome.start_step}
+           if outcome.start_step and outcome.start_step != (forked_from or {}).get("step") else {}),
+        **({"forked_from": forked_from} if forked_from else {}),
         "spec": plan.spec.to_dict(),
         "started": started,
         "finished": _now(),

@@ -64,14 +64,16 @@ def quiet_orbax():
         logger.setLevel(level)
 
 
-def write_meta(out: Path, spec: SweepSpec, command: list[str] | None = None) -> None:
-    """Records the sweep's spec (and the command that started it), before it starts."""
+def write_meta(out: Path, spec: SweepSpec, command: list[str] | None = None, forked_from: dict | None = None) -> None:
+    """Records the sweep's spec (and the command that started it, and for a
+    fork where it came from: ``api.fork``), before it starts."""
     import grokjax
     from grokjax.report import write_atomic
 
     d = ckpt_dir(out)
     d.mkdir(parents=True, exist_ok=True)
-    meta = {"format": FORMAT, "grokjax": grokjax.__version__, "command": command, "spec": spec.to_dict()}
+    meta = {"format": FORMAT, "grokjax": grokjax.__version__, "command": command, "spec": spec.to_dict(),
+            **({"forked_from": forked_from} if forked_from else {})}
     write_atomic(d / META, json.dumps(meta, indent=2) + "\n")
 
 

@@ -97,8 +97,8 @@ def sweep_title(rows: list[dict]) -> str:
 
 def read_spec(out: Path) -> dict:
     """What a sweep folder's config.json records beyond runs.csv: ``task``
-    and ``model`` (dicts), ``batch_size``, ``steps``, ``eval_every``, ``loss``; {} where
-    there is none. Reads the ``spec`` of current folders and the flat
+    and ``model`` (dicts), ``batch_size``, ``steps``, ``eval_every``, ``loss``,
+    and a fork's ``forked_from``; {} where there is none. Reads the ``spec`` of current folders and the flat
     ``config`` of older ones."""
     import json
 
@@ -112,7 +112,10 @@ def read_spec(out: Path) -> dict:
         spec = {k: old[k] for k in ("batch_size", "steps", "eval_every", "loss") if k in old}
         if "n_layers" in old:
             spec["model"] = {"name": "transformer", **{k: old[k] for k in ("n_layers", "d_model", "n_heads") if k in old}}
-    return {k: spec[k] for k in ("task", "model", "batch_size", "steps", "eval_every", "loss") if spec.get(k) is not None}
+    got = {k: spec[k] for k in ("task", "model", "batch_size", "steps", "eval_every", "loss") if spec.get(k) is not None}
+    if isinstance(record.get("forked_from"), dict):  # a fork: the figures mark its step and what it changed
+        got["forked_from"] = record["forked_from"]
+    return got
 
 
 def model_name(model: dict) -> str:
@@ -150,6 +153,36 @@ def eval_schedule(evals: np.ndarray | None = None, spec: dict | None = None) -> 
     if log:
         return f"at about {every[4:]} log-spaced steps{plus}"
     return f"every {int(every):,} steps{plus}" if every else None
+
+
+def forks(spec: dict | None) -> list[dict]:
+    """A fork's record (``api.fork``) and, for a fork of a fork, its
+    source's: oldest first; [] for a sweep that is no fork."""
+    chain, fork = [], (spec or {}).get("forked_from")
+    while isinstance(fork, dict) and isinstance(fork.get("step"), (int, float)):
+        chain.insert(0, fork)
+        fork = fork.get("forked_from")
+    return chain
+
+
+def fork_step(spec: dict | None) -> int | None:
+    """The step the runs left their (nearest) source at, else None."""
+    chain = forks(spec)
+    return int(chain[-1]["step"]) if chain else None
+
+
+def fork_changes(spec: dict | None) -> dict[str, str]:
+    """Per knob the forks changed, how: ``weight_decay=1→0 from step 34,000``."""
+    out = {}
+    for fork in forks(spec):
+        for name, v in (fork.get("set") or {}).items():
+            if name in out:
+                out[name] += f", →{_num(v)} from step {int(fork['step']):,}"
+                continue
+            before = sorted(set((fork.get("was") or {}).get(name) or []))
+            before = "/".join(_num(b) for b in before) if before else "?"
+            out[name] = f"{name}={before}→{_num(v)} from step {int(fork['step']):,}"
+    return out
 
 
 def budget(rows: list[dict], spec: dict | None = None) -> int | None:
@@ -210,11 +243,14 @@ def settings_line(rows: list[dict], spec: dict | None = None, evals: np.ndarray 
     parts = [model_name(spec["model"])] if spec.get("model") else []
     # a norm held from step 0 rescales the init to it: init_scale then says nothing
     held = all((r.get("weight_norm_target") or r.get("weight_norm") or 0) > 0 for r in rows)
+    forked = fork_changes(spec)
     for name, default in [(k.name, k.default) for k in KNOBS] + list(LEGACY_KNOBS.items()):
         values = {r.get(name) for r in rows}
         if name == "init_scale" and held:
             continue
-        if name in rows[0] and len(values) == 1 and None not in values:
+        if name in forked:  # the runs' rows hold the value after the fork
+            parts.append(forked[name])
+        elif name in rows[0] and len(values) == 1 and None not in values:
             v = values.pop()
             if name in ALWAYS_NAMED or v != default:
                 parts.append(f"{name}={_num(v)}")
@@ -367,9 +403,12 @@ def accuracy(path: Path, rows: list[dict], steps: np.ndarray, curves: dict[str, 
     fig = Figure(figsize=size, layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrow, ncol, squeeze=False, sharey=True, sharex=True))
     keep = steps > 0
+    fork_steps = [int(f["step"]) for f in forks(spec)]
     for ax, (setting, frac) in zip(axes.flat, panels):
         mine = [i for i, r in enumerate(rows) if r[by] == frac and (not split or setting_of(r) == setting)]
         ax.axhline(0.99, color="0.6", lw=0.8, ls=":", zorder=0)
+        for step in fork_steps:
+            ax.axvline(step, color="0.35", lw=1.0, ls="--", zorder=0)
         for i in mine:
             r = rows[i]
             ls = "-" if split else styles[settings.index(setting_of(r))]
@@ -413,10 +452,13 @@ def accuracy(path: Path, rows: list[dict], steps: np.ndarray, curves: dict[str, 
 
     handles = [Line2D([], [], color=TRAIN, label="train"), Line2D([], [], color=VAL, label="validation"),
                Line2D([], [], color="0.4", marker="o", ls="", label="first evaluation ≥ 99%")]
+    if fork_steps:  # the title's settings line says what the fork changed
+        at = ", ".join(f"{s:,}" for s in fork_steps)
+        handles.append(Line2D([], [], color="0.35", lw=1.0, ls="--", label=f"forked at step{'s' if len(fork_steps) > 1 else ''} {at}"))
     # below the panels, where it hides no curve: what the colours and dots
     # mean, then one line style per setting
     handles += [Line2D([], [], color="k", ls=styles[j], label=label) for j, label in enumerate(labels)]
-    fig.legend(handles=handles, loc="outside lower center", ncols=1 if labels else 3, fontsize=9, frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncols=1 if labels else len(handles), fontsize=9, frameon=False)
     seeds = sorted({r["seed"] for r in rows})
     seeds = f", {len(seeds)} seeds" if len(seeds) > 1 else f", seed {seeds[0]}"
     title = f"{sweep_title(rows)}: train and validation accuracy ({_runs(len(rows))}{seeds})"

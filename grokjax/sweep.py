@@ -2,7 +2,9 @@
 
 A thin layer: flags, or a sweep file (``--spec FILE [--profile P]``) with
 flags on top, become a ``SweepSpec``; ``grokjax.run`` trains it and writes
-the folder. ``--resume OUT`` continues a folder through ``grokjax.resume``.
+the folder. ``--resume OUT`` continues a folder through ``grokjax.resume``;
+``--fork SRC --at STEP`` continues one into a new folder with per-run
+numbers changed, through ``grokjax.fork``.
 """
 
 from __future__ import annotations
@@ -59,12 +61,19 @@ MODEL_FLAGS = {"model": "name", **{f: f for f in ("n_layers", "d_model", "n_head
                                                   "activation")}}
 # Flags --resume may take; any other must agree with the recorded sweep.
 RESUME_MAY_CHANGE = ("steps", "ckpt_every", "ckpt_keep", "devices", "stop_at")
-RUN_CONTROL = ("resume", "no_progress", "no_compile_cache", "coordinator", "num_processes", "process_id", "out", "list_ops", "list_tasks",
+RUN_CONTROL = ("resume", "fork", "at", "no_progress", "no_compile_cache", "coordinator", "num_processes", "process_id", "out", "list_ops", "list_tasks",
                "spec", "profile", "preset")
 
 
 def _flag(dest: str) -> str:
     return "--" + {"imports": "import"}.get(dest, dest).replace("_", "-")
+
+
+def _para(text: str) -> str:
+    """A group's description, wrapped (the parser keeps descriptions as written, for the epilog's examples)."""
+    import textwrap
+
+    return textwrap.fill(text, 76, break_on_hyphens=False)
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -88,6 +97,7 @@ def make_parser() -> argparse.ArgumentParser:
             "  python -m grokjax.sweep --spec sweeps/quickstart.toml\n"
             "  python -m grokjax.sweep --spec sweeps/fig2_left.toml --profile gpu --seeds 1\n"
             "  python -m grokjax.sweep --resume results/s5_mul-20261125-101500 --steps 20000\n"
+            "  python -m grokjax.sweep --fork results/s5_mul-20261125-101500 --at 10000 --weight-decay 0\n"
             "Every per-run number takes a comma list; lists are crossed with the fractions and seeds."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -171,8 +181,8 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("--stop-share", metavar="SHARE", help="with --stop-at: end once this share of the runs has reached "
                    "ACC, e.g. 0.5 for Figure 7's 'when about half have grokked' (1: every run)")
     c = p.add_argument_group(
-        "output and checkpoints", "the folder gets runs.csv, curves.csv, config.json, figures and orbax checkpoints "
-        "(checkpoints/). Ctrl-C or SIGTERM stops after the current chunk, saves, writes the tables and exits 130/143.")
+        "output and checkpoints", _para("the folder gets runs.csv, curves.csv, config.json, figures and orbax checkpoints "
+        "(checkpoints/). Ctrl-C or SIGTERM stops after the current chunk, saves, writes the tables and exits 130/143."))
     c.add_argument("--out", type=Path, help="output folder; must not exist yet, or be empty (results/<name>-<time>)")
     c.add_argument("--ckpt-every", type=int, metavar="N",
                    help="also save every N steps; an evaluation is added at each multiple the schedule lacks "
@@ -181,6 +191,17 @@ def make_parser() -> argparse.ArgumentParser:
     c.add_argument("--resume", type=Path, metavar="OUT",
                    help="continue the sweep in folder OUT from its latest readable checkpoint; only --steps, "
                         "--ckpt-every, --ckpt-keep, --devices and --stop-at may be given anew")
+    w = p.add_argument_group(
+        "a what-if from a saved sweep",
+        _para("--fork SRC continues every run of the sweep in folder SRC from its checkpoint at --at STEP, with the "
+        "per-run numbers given here (one value each, say --weight-decay 0) changed from then on, into a new "
+        "folder; SRC is only read. The new folder starts with SRC's curves up to STEP, and config.json records "
+        "forked_from. It may also take --steps (default: SRC's budget), --eval-every, --stop-at, --stop-share, "
+        "--ckpt-every, --ckpt-keep, --devices and --out (results/<SRC's name>-fork<STEP>-<time>). Not "
+        "--init-scale or --outliers, nor a number that would switch an intervention on or off for a whole "
+        "program (the saved optimizer states would not fit)"))
+    w.add_argument("--fork", type=Path, metavar="SRC", help="the sweep folder to continue, with its checkpoints")
+    w.add_argument("--at", type=int, metavar="STEP", help="the saved step to fork from (default: SRC's latest)")
     h = p.add_argument_group("devices and hosts", "see the README, 'Many devices, many hosts'")
     h.add_argument("--devices", type=int, metavar="N",
                    help="split the runs over the first N devices (a 1-D mesh 'runs'; padded runs never reach the "
@@ -287,13 +308,18 @@ def spec_from_args(args: argparse.Namespace, given: set[str]) -> SweepSpec:
 
 
 def default_out(spec: SweepSpec) -> Path:
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     task = spec.task
     what = task.name if task.name != "table" else f"{len(task.ops)}ops" if task.stacked else task.op
-    out = Path("results") / f"{spec.name or what}-{stamp}"
+    return stamped(spec.name or what)
+
+
+def stamped(name: str) -> Path:
+    """``results/<name>-<time>``, a folder that does not exist yet."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path("results") / f"{name}-{stamp}"
     n = 2
     while out.exists():  # two sweeps started within one second
-        out, n = Path("results") / f"{spec.name or what}-{stamp}-{n}", n + 1
+        out, n = Path("results") / f"{name}-{stamp}-{n}", n + 1
     return out
 
 
@@ -328,12 +354,19 @@ def main(argv: list[str] | None = None) -> int:
         _join_hosts(args)
         apply_compile_cache(args)
         if args.resume is not None:
+            if args.fork is not None:
+                raise UsageError("give --resume OUT or --fork SRC, not both")
             out = args.resume
             return _resume(args, given, argv)
+        if args.fork is not None:
+            out = args.out or fork_out(args.fork, args.at)
+            return _fork(args, given, argv, out)
+        if "at" in given:
+            raise UsageError("--at STEP needs --fork SRC")
         spec = spec_from_args(args, given)
         out = args.out or default_out(spec)
         results = api.run(spec, out, progress=not args.no_progress, command=argv)
-    except (UsageError, SpecError, api.OutputError) as e:
+    except (UsageError, SpecError, api.OutputError, api.CheckpointError) as e:
         return UsageError(str(e)).report("grokjax.sweep")
     except KeyboardInterrupt:  # a second Ctrl-C before the sweep could stop on its own
         kept = out is not None and Path(out).is_dir() and any(Path(out).iterdir())
@@ -370,6 +403,44 @@ def _resume(args, given: set[str], argv: list[str]) -> int:
     except (UsageError, SpecError, checkpoint.CheckpointError) as e:
         return UsageError(str(e)).report("grokjax.sweep")
     return _summary(results)
+
+
+def _fork(args, given: set[str], argv: list[str], out: Path) -> int:
+    from grokjax import api, forking
+
+    knobs = {k.name for k in KNOBS}
+    bad = sorted(given - set(forking.MAY_CHANGE) - knobs - set(RUN_CONTROL))
+    if bad:
+        raise UsageError(f"--fork keeps its source's task, model and grid; drop {_flag(bad[0])} (it may set one value "
+                         f"of each per-run number, and {', '.join(_flag(f) for f in forking.MAY_CHANGE)}, --out)")
+    for dest in ("spec", "profile", "preset"):
+        if dest in given:
+            raise UsageError(f"--fork reads its sweep from SRC; drop {_flag(dest)}")
+    settings = {}
+    for name in sorted(given & knobs):
+        values = _floats(_flag(name), getattr(args, name))
+        if len(values) != 1:
+            raise UsageError(f"a fork sets one value of {_flag(name)} for every run, got {getattr(args, name)}")
+        settings[name] = values[0]
+    changes = spec_dict(args, given & set(forking.MAY_CHANGE))
+    changes = {k: changes[k] for k in forking.MAY_CHANGE if k in changes}
+    if args.at is not None and args.at < 0:
+        raise UsageError(f"--at must be a saved step (>= 0), got {args.at}")
+    results = api.fork(args.fork, out, step=args.at, settings=settings, progress=not args.no_progress, command=argv,
+                       **changes)
+    return _summary(results)
+
+
+def fork_out(src: Path, step: int | None) -> Path:
+    """``results/<src's name>-fork<step>-<time>``; the step is the latest saved when not given."""
+    from grokjax import checkpoint
+
+    if step is None:
+        saved = checkpoint.saved_steps(src)
+        if not saved:
+            raise UsageError(f"{src} holds no checkpoint to fork from")
+        step = saved[-1]
+    return stamped(f"{Path(src).name}-fork{step}")
 
 
 def _summary(results) -> int:
