@@ -6,7 +6,7 @@
 # 500 steps; then python -m grokjax.sweep --fork continues it from before and
 # after the collapse with one number changed, at the sweep's full speed.
 #
-#   bash sweeps/fork_s5.sh [ROOT]    (ROOT: results; about 80 minutes on 2 cores)
+#   bash sweeps/fork_s5.sh [ROOT]    (ROOT: results; about 2.5 hours on 2 cores)
 #
 # Checkpoints stay out of git.
 set -euo pipefail
@@ -30,3 +30,20 @@ python -m grokjax.sweep --resume "$ROOT/fork_s5_33500_wd0_cpu" --steps 60000 --n
 python -m grokjax.sweep --resume "$ROOT/fork_s5_33500_lr3e-4_cpu" --steps 60000 --no-progress
 python sweeps/fork_summary.py "$ROOT"/fork_s5_{control,33500_wd0,33500_lr3e-4,34000_wd0,34000_wd0.1}_cpu \
     --baseline results/fig3_s5_long_cpu --plot "$ROOT/fork_s5_34000_wd0_cpu/forks.png"
+
+# The same what-if on Figure 3's two other networks that never recovered: x+y mod 97 at
+# 50%, seed 1 (fell at 16,500), and S5's seed 1 (fell at 66,752), from the first saved
+# step after their fall, with weight decay off or at a tenth
+fig3() { python -m grokjax.sweep --spec sweeps/fig3.toml --ckpt-every 500 --ckpt-keep 100 --no-progress "$@"; }
+ADD=$ROOT/fork_src_add_seed1_cpu
+fig3 --profile add_cpu_long --first-seed 1 --steps 17000 --out "$ADD"
+python -m grokjax.sweep --fork "$ADD" --no-progress --at 17000 --weight-decay 0 --steps 30000 --out "$ROOT/fork_add_seed1_17000_wd0_cpu"
+python -m grokjax.sweep --fork "$ADD" --no-progress --at 17000 --weight-decay 0.1 --steps 30000 --out "$ROOT/fork_add_seed1_17000_wd0.1_cpu"
+S5B=$ROOT/fork_src_s5_seed1_cpu
+fig3 --profile s5_cpu_long --first-seed 1 --steps 67000 --out "$S5B"
+python -m grokjax.sweep --fork "$S5B" --no-progress --at 67000 --weight-decay 0 --steps 90000 --out "$ROOT/fork_s5_seed1_67000_wd0_cpu"
+python -m grokjax.sweep --fork "$S5B" --no-progress --at 67000 --weight-decay 0.1 --steps 90000 --out "$ROOT/fork_s5_seed1_67000_wd0.1_cpu"
+python sweeps/fork_summary.py "$ROOT"/fork_add_seed1_17000_{wd0,wd0.1}_cpu \
+    --plot "$ROOT/fork_add_seed1_17000_wd0_cpu/forks.png"
+python sweeps/fork_summary.py "$ROOT"/fork_s5_seed1_67000_{wd0,wd0.1}_cpu --baseline results/fig3_s5_long_seed1_cpu \
+    --plot "$ROOT/fork_s5_seed1_67000_wd0_cpu/forks.png"

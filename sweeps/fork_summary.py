@@ -82,6 +82,7 @@ def plot(path: Path, folders: list[Path], base) -> None:
         ax.grid(alpha=0.3)
     axes[2].set_yscale("log")
     axes[2].yaxis.set_major_formatter(lambda v, _: f"{v:g}")
+    axes[2].yaxis.set_minor_formatter(lambda v, _: f"{v:g}")
     for (_, record, _, _), color in zip(forks, colors):
         for ax in axes:
             ax.axvline(int(record["forked_from"]["step"]), color="0.6", lw=0.8, ls=":")
