@@ -80,9 +80,12 @@ def plot(path: Path, folders: list[Path], base) -> None:
     for ax, name in zip(axes, ("train accuracy", "val accuracy", "weight norm (log)")):
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
+    from matplotlib.ticker import LogLocator, NullFormatter
+
     axes[2].set_yscale("log")
+    axes[2].yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
     axes[2].yaxis.set_major_formatter(lambda v, _: f"{v:g}")
-    axes[2].yaxis.set_minor_formatter(lambda v, _: f"{v:g}")
+    axes[2].yaxis.set_minor_formatter(NullFormatter())
     for (_, record, _, _), color in zip(forks, colors):
         for ax in axes:
             ax.axvline(int(record["forked_from"]["step"]), color="0.6", lw=0.8, ls=":")
