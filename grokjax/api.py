@@ -287,9 +287,11 @@ def fork(src, out=None, *, step: int | None = None, settings: dict | None = None
     - The source folder is only read.
 
     A knob that a fork sets must take one value in each of the source's
-    grid entries, and may not switch a transform on or off for a whole
-    program (the saved optimizer states would not fit); ``init_scale`` and
-    ``outliers`` do not change. A fork that changes nothing continues
+    grid entries, and may not switch on a transform that the source's
+    program lacks (its saved optimizer state has no slot for it); turning
+    one off is fine: the program keeps it (the grid records the numbers
+    before, ``Product.was``) and each run passes through it. ``init_scale``
+    and ``outliers`` do not change. A fork that changes nothing continues
     exactly as the source's own training would have.
     """
     import jax

@@ -16,14 +16,7 @@ from __future__ import annotations
 import dataclasses
 
 from grokjax.errors import SpecError
-from grokjax.knobs import KNOB
-
-# Knobs a fork may not change, and why: changing them after the init would
-# change nothing, or change the task instead of the training.
-FIXED = {
-    "init_scale": "acts only at the init, which a fork does not redo",
-    "outliers": "changes the training labels: a different task, not a different training",
-}
+from grokjax.knobs import FIXED, KNOB
 # Spec fields a fork may give anew besides the knobs (the budget, the
 # evaluation schedule, stopping, checkpoints, devices): none of them
 # changes a compiled program's state.
@@ -66,7 +59,11 @@ def forked_spec(spec, settings: dict, **changes):
             if len(values) > 1:
                 raise SpecError(f"the source sweeps {name} over {', '.join(f'{v:g}' for v in values)}; a fork sets one "
                                 f"value for every run, so those runs would become one: fork a sweep of one {name}")
-    grid = tuple(dataclasses.replace(p, **{k: (v,) for k, v in settings.items()}) for p in spec.grid)
+    # each product records what it had before (before its first fork, for a fork of a fork), so that the
+    # fork's programs keep what those numbers compiled in: Grokfast turned off keeps its averages' slot
+    grid = tuple(dataclasses.replace(p, **{k: (v,) for k, v in settings.items()},
+                                     was={**{k: getattr(p, k)[0] for k in settings}, **dict(p.was)})
+                 for p in spec.grid)
     return spec.replace(grid=grid, **changes)
 
 
@@ -84,9 +81,7 @@ def check_programs(source_plan, fork_plan, settings: dict) -> None:
         if a.config == b.config:
             continue
         added = sorted(set(b.config.transforms) - set(a.config.transforms))
-        removed = sorted(set(a.config.transforms) - set(b.config.transforms))
         what = (f"turns on {', '.join(added)}, which no run of the source's program had" if added
-                else f"turns off {', '.join(removed)} for every run, which removes it from the program" if removed
                 else "changes the compiled program (its static settings)")
         names = ", ".join(f"{k}={v:g}" for k, v in settings.items())
         raise SpecError(f"{names} {what}; a fork continues the source's saved states, so it can only change numbers "

@@ -76,3 +76,35 @@ def transforms_for(rows: list[dict]) -> tuple:
     """The transforms a program needs: those some run turns on."""
     return tuple(t for t in TRANSFORMS if any(
         k.transform == t and any(r.get(k.name, k.default) != k.default for r in rows) for k in KNOBS))
+
+
+# Knobs no what-if from a saved state (a fork, a replay's ``--set``) may
+# change, and why: changing them after the init would change nothing, or
+# change the task instead of the training.
+FIXED = {
+    "init_scale": "acts only at the init, which a what-if from a saved state does not redo",
+    "outliers": "changes the training labels: a different task, not a different training",
+}
+
+
+def change_problem(name: str, value: float, transforms: tuple | None = None, ring: int = 0) -> str | None:
+    """Why per-run number ``name`` cannot become ``value`` from a saved state
+    of a program that compiled ``transforms`` (None: whatever the program),
+    with Grokfast-MA's ring holding ``ring`` gradients; None when it can.
+    Turning a transform off is a number like any other: the program keeps
+    it, and the run passes through."""
+    if name not in KNOB:
+        return f"{name!r} is not a per-run number (valid: {', '.join(k for k in KNOB if k not in FIXED)})"
+    if name in FIXED:
+        return f"{name} cannot change: it {FIXED[name]}"
+    knob = KNOB[name]
+    problem = knob.check(value)
+    if problem:
+        return f"{name} {value:g} {problem}"
+    if transforms is None:
+        return None
+    if knob.transform and value != knob.default and knob.transform not in transforms:
+        return f"{name}={value:g} turns on {knob.transform}, which the program does not compile in"
+    if name == "grokfast_window" and "grokfast_ma" in transforms and value > ring:
+        return f"grokfast_window={value:g} is longer than the {ring} gradients the program keeps"
+    return None

@@ -116,7 +116,7 @@ def expand(spec: SweepSpec, devices: int | None = None) -> Plan:
     then products, each product's settings, fractions, seeds) and its programs. ``devices``
     overrides the spec's (loading a run uses one device, whatever the sweep used)."""
     task = spec.task
-    rows = []
+    rows, was = [], []  # was: each run's numbers before a fork (its own where no fork changed them)
     for part in task.parts():  # the operation, for a table task of several: the slowest axis
         data = part.data()
         if spec.fracs is not None:
@@ -131,6 +131,7 @@ def expand(spec: SweepSpec, devices: int | None = None) -> Plan:
                         if spec.has_variants:
                             row["variant"] = product.variant
                         rows.append({**row, **setting, "n_train": n_train})
+                        was.append({**setting, **dict(product.was)})
     base = Config(
         task=task.parts()[0], model=spec.model, beta2=spec.beta2, eps=spec.adam_eps, batches=spec.batches, warmup_steps=spec.warmup_steps,
         batch_size=spec.batch_size, run_axis=resolve_run_axis(spec.run_axis),
@@ -143,9 +144,11 @@ def expand(spec: SweepSpec, devices: int | None = None) -> Plan:
         mine = [i for i, r in enumerate(rows) if not ops or r["op"] in ops]
         for full in sorted({rows[i]["full_batch"] for i in mine}):
             idx = tuple(i for i in mine if rows[i]["full_batch"] == full)
-            transforms = transforms_for([rows[i] for i in idx])
+            # what the runs turn on, now or before a fork (whose runs continue its source's states)
+            now_and_was = [rows[i] for i in idx] + [was[i] for i in idx]
+            transforms = transforms_for(now_and_was)
             # Grokfast-MA's ring: the longest window of a run that uses it (runs at λ 0 pass through)
-            ring = max((int(rows[i]["grokfast_window"]) for i in idx if rows[i]["grokfast_ma_lambda"] > 0), default=0)
+            ring = max((int(r["grokfast_window"]) for r in now_and_was if r["grokfast_ma_lambda"] > 0), default=0)
             config = base.replace(task=group, full_batch=full, transforms=transforms, grokfast_window=ring,
                                   batch_size=program_batch(spec, [rows[i] for i in idx], full),
                                   model_path="answer" if "dropout" in transforms else "factorized")

@@ -214,11 +214,31 @@ def _product_init(self):
         if len(set(out)) != len(out):
             raise SpecError(f"{k.name} repeats a value: {list(out)}")
         _set(self, **{k.name: tuple(out)})
+    _set(self, was=_was(self.was))
     fb = _tuple(preset.get("full_batch", False) if self.full_batch is None else self.full_batch)
     fb = tuple(_bool("full_batch", v) for v in fb)
     if not fb or len(set(fb)) != len(fb):
         raise SpecError(f"full_batch must list false and/or true once each, got {list(fb)}")
     _set(self, full_batch=fb)
+
+
+def _was(was) -> tuple:
+    """A fork's record of the numbers its runs had before it: (knob, value)
+    pairs in KNOBS order, from a dict or such pairs."""
+    try:
+        pairs = dict(was)
+    except (TypeError, ValueError):
+        raise SpecError(f"was must be a table of knob values, got {was!r}") from None
+    out = {}
+    for name, v in pairs.items():
+        if name not in KNOB:
+            raise SpecError(f"was: {name!r} is not a per-run number")
+        v = _number(f"was {name}", v, KNOB[name].kind)
+        problem = KNOB[name].check(v)
+        if problem:
+            raise SpecError(f"was {name} {v:g} {problem}")
+        out[name] = v
+    return tuple((k.name, out[k.name]) for k in KNOBS if k.name in out)
 
 
 def _product_settings(self) -> list[dict]:
@@ -240,6 +260,8 @@ def _product_to_dict(self) -> dict:
     d = {"variant": self.variant} if self.variant else {}
     d.update({k.name: list(getattr(self, k.name)) for k in KNOBS})
     d["full_batch"] = list(self.full_batch)
+    if self.was:
+        d["was"] = dict(self.was)
     return d
 
 
@@ -250,6 +272,7 @@ Product = dataclasses.make_dataclass(
     [("variant", str, dataclasses.field(default=""))]
     + [(k.name, tuple, dataclasses.field(default=None)) for k in KNOBS]
     + [("full_batch", tuple, dataclasses.field(default=None)),
+       ("was", tuple, dataclasses.field(default=())),
        ("unset", tuple, dataclasses.field(default=(), init=False, compare=False, repr=False))],
     frozen=True,
     kw_only=True,
@@ -258,7 +281,9 @@ Product = dataclasses.make_dataclass(
                    "Each knob of ``config.KNOBS`` is a field taking a number or a tuple of numbers; "
                    "``full_batch`` takes False and/or True (a static switch: each value is its own program). "
                    "``variant`` names a preset of ``VARIANTS``, whose numbers fill the knobs left unset, "
-                   "and labels its runs.",
+                   "and labels its runs. ``was`` (a fork's, ``forking.py``) holds the numbers its runs had "
+                   "before the fork: the program keeps what they compiled in (a transform turned off keeps "
+                   "its saved state), so the fork continues its source's states.",
         "__post_init__": _product_init,
         "settings": _product_settings,
         "under": _product_under,
@@ -283,7 +308,7 @@ def products_from_dict(d: dict) -> list:
     product per variant, each with the other values of the entry."""
     if not isinstance(d, dict):
         raise SpecError(f"a grid entry must be a table of knob values, got {d!r}")
-    valid = {"variant", "full_batch", *KNOB}
+    valid = {"variant", "full_batch", "was", *KNOB}
     unknown = set(d) - valid
     if unknown:
         raise SpecError(f"unknown grid key {sorted(unknown)[0]!r}; valid: {', '.join(sorted(valid))}")

@@ -198,8 +198,9 @@ def make_parser() -> argparse.ArgumentParser:
         "folder; SRC is only read. The new folder starts with SRC's curves up to STEP, and config.json records "
         "forked_from. It may also take --steps (default: SRC's budget), --eval-every, --stop-at, --stop-share, "
         "--ckpt-every, --ckpt-keep, --devices and --out (results/<SRC's name>-fork<STEP>-<time>). Not "
-        "--init-scale or --outliers, nor a number that would switch an intervention on or off for a whole "
-        "program (the saved optimizer states would not fit)"))
+        "--init-scale or --outliers, nor a number that would switch on an intervention no run of SRC's "
+        "program had (its saved optimizer state has no slot for it); switching one off (--grokfast-lambda 0) "
+        "is fine: the program keeps it and every run passes through"))
     w.add_argument("--fork", type=Path, metavar="SRC", help="the sweep folder to continue, with its checkpoints")
     w.add_argument("--at", type=int, metavar="STEP", help="the saved step to fork from (default: SRC's latest)")
     h = p.add_argument_group("devices and hosts", "see the README, 'Many devices, many hosts'")

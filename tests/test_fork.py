@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 import grokjax
-from grokjax import forking, plots, sweep
+from grokjax import checkpoint, forking, plots, sweep
 from grokjax.analysis import replay
 from grokjax.errors import SpecError
+from grokjax.plan import expand
 from grokjax.spec import SweepSpec, variant_grid
 
 
@@ -22,6 +23,15 @@ def source(tmp_path_factory, tiny_spec):
     out = tmp_path_factory.mktemp("fork") / "source"
     res = grokjax.run(tiny_spec.replace(fracs=(0.5,), steps=40, ckpt_every=10, ckpt_keep=10), out, progress=False)
     return out, res
+
+
+@pytest.fixture(scope="module")
+def grokfast_source(tmp_path_factory, tiny_spec):
+    """The same with Grokfast-EMA at λ 2 on both runs, 20 steps."""
+    out = tmp_path_factory.mktemp("fork") / "grokfast"
+    grokjax.run(tiny_spec.replace(fracs=(0.5,), steps=20, ckpt_every=10, ckpt_keep=10,
+                                  grid=(grokjax.Product(grokfast_lambda=2.0),)), out, progress=False)
+    return out
 
 
 def files(folder):
@@ -57,6 +67,31 @@ def test_a_fork_is_the_replays_what_if(source, tmp_path):
         row = next(r for r in rows if r["run"] == run and r["step"] == 13)
         for k in ("train_loss", "val_loss", "train_acc", "weight_norm"):
             assert got.curves[k][-1, run] == np.float32(row[k]), k
+
+
+def test_a_fork_can_turn_a_transform_off(grokfast_source, tmp_path):
+    """Grokfast off from step 10: the fork's program keeps Grokfast's averages
+    (so the source's states fit, and its resume re-plans the same program),
+    each run passes through it at λ 0, and the evaluation 3 updates on is
+    the one ``replay --set grokfast_lambda=0`` computes update by update."""
+    src = shutil.copytree(grokfast_source, tmp_path / "copy")
+    got = grokjax.fork(src, tmp_path / "off", step=10, settings={"grokfast_lambda": 0}, steps=13, progress=False)
+    off = replay.run(src, step=10, updates=3, settings={"grokfast_lambda": 0}, progress=False)
+    on = replay.run(src, step=10, updates=3, progress=False)
+    for run in (0, 1):
+        at_13 = [next(r for r in rows if r["run"] == run and r["step"] == 13) for rows in (off, on)]
+        for k in ("train_loss", "val_loss", "weight_norm"):
+            assert got.curves[k][-1, run] == np.float32(at_13[0][k]), k
+        assert at_13[0]["train_loss"] != at_13[1]["train_loss"]  # λ 2 would have gone elsewhere
+    spec = checkpoint.read_spec(tmp_path / "off")
+    assert [(p.grokfast_lambda, p.was) for p in spec.grid] == [((0.0,), (("grokfast_lambda", 2.0),))]
+    assert "grokfast" in expand(spec).programs[0].config.transforms
+    assert plots.fork_changes(plots.read_spec(tmp_path / "off")) == {
+        "grokfast_lambda": "grokfast_lambda=2→0 from step 10"}
+    assert grokjax.resume(tmp_path / "off", steps=16, progress=False).steps[-1] == 16
+    # a fork of the fork that turns it back on: the earliest numbers still hold the program together
+    again = forking.forked_spec(spec, {"grokfast_lambda": 1})
+    assert again.grid[0].was == (("grokfast_lambda", 2.0),)
 
 
 def test_a_learning_rate_near_zero_holds_the_weights(source, tmp_path):
@@ -168,7 +203,13 @@ def test_forked_spec_sets_each_grid_entry_and_refuses_a_swept_knob():
     assert [p.weight_decay for p in forked.grid] == [(0.0,), (0.0,)] and forked.steps == 9000
     assert [p.lr for p in forked.grid] == [p.lr for p in spec.grid]  # the rest as they were
     assert forking.source_values(spec, "lr") == [1e-3, 3e-4]
+    assert [p.was for p in forked.grid] == [(("weight_decay", 1.0),), (("weight_decay", 0.0),)]
     assert SweepSpec.from_dict(forked.to_dict()) == forked  # the fork's record reads back
+    assert forked.to_dict()["grid"][0]["was"] == {"weight_decay": 1.0} and "was" not in spec.to_dict()["grid"][0]
+    for bad, message in [({"frac": 1}, "was: 'frac' is not a per-run number"), ({"lr": -1}, "was lr -1 must be > 0"),
+                         (3, "was must be a table of knob values")]:
+        with pytest.raises(SpecError, match=message):
+            grokjax.Product(was=bad)
     swept = spec.replace(grid=(grokjax.Product(weight_decay=(0.1, 1.0)),))
     with pytest.raises(SpecError, match="the source sweeps weight_decay over 0.1, 1; a fork sets one value"):
         forking.forked_spec(swept, {"weight_decay": 0})

@@ -199,9 +199,12 @@ def test_a_what_if_changes_the_setting_from_the_saved_step_on_and_checks_nothing
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--set", "dropout=0.1"], "cannot change 'dropout' in a replay: only lr, weight_decay"),
+    (["--set", "dropout=0.1"], "dropout=0.1 turns on dropout, which the program does not compile in"),
+    (["--set", "init_scale=2"], "init_scale cannot change: it acts only at the init"),
+    (["--set", "frac=0.5"], "'frac' is not a per-run number (valid: lr, weight_decay, weight_decay_init"),
+    (["--set", "grokfast_window=2.5"], "grokfast_window takes whole numbers, got 2.5"),
     (["--set", "weight_decay"], "malformed --set 'weight_decay': use KEY=VALUE"),
-    (["--set", "lr=-1"], "lr must be a finite number >= 0, got -1"),
+    (["--set", "lr=-1"], "lr -1 must be > 0"),
     (["--set", "lr=fast"], "lr='fast' is not a number"),
 ])
 def test_bad_settings_are_one_line(swept, capsys, args, message):

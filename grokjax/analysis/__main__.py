@@ -92,8 +92,10 @@ def make_parser() -> Parser:
     rp.add_argument("--leaves", action="store_true", help="also the gradient's, update's and weights' norm of every "
                     "parameter array (columns such as grad_norm_blocks_0.fc1.kernel), not only of each layer")
     rp.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
-                    help="a what-if: change a per-run setting from the saved step on (lr or weight_decay; repeat for "
-                         "both), e.g. --set weight_decay=0. The path is then not training's, so nothing is checked")
+                    help="a what-if: change a per-run number from the saved step on, e.g. --set weight_decay=0 "
+                         "(repeat for several): any a fork may change (not init_scale or outliers, nor one that turns "
+                         "on a transform the run's program lacks; turning one off, grokfast_lambda=0, is fine). The "
+                         "path is then not training's, so nothing is checked")
     rp.add_argument("--no-progress", action="store_true", help="no progress bar")
     r = sub.add_parser("redraw", help="every figure under OUT/analysis/ again, from the CSVs beside it (no "
                        "checkpoint needed)", description="Draw every analysis figure of a sweep folder again from "

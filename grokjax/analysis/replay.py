@@ -52,11 +52,10 @@ import numpy as np
 from grokjax import checkpoint, report, summary, xla_options
 from grokjax.analysis import snapshot
 from grokjax.checkpoint import CheckpointError
+from grokjax.knobs import KNOB, change_problem
 
 GRAD_PREFIX, UPDATE_PREFIX = "grad_norm_", "update_norm_"
 EVAL_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc")
-# per-run settings a replay may change: every program applies them (AdamW's), whatever else it compiled in
-SETTABLE = ("lr", "weight_decay")
 FALLBACK_UPDATES = 100  # past a sweep's end under a log schedule, which has no fixed interval
 
 
@@ -184,6 +183,7 @@ def run(out, runs=None, step: int | None = None, updates: int | None = None, lea
         raise CheckpointError(f"updates must be >= 1, got {updates}")
     settings = check_settings(settings)
     start, starts = load(out, runs, step)
+    check_settings(settings, [s.config for s in starts])
     if settings:
         starts = [dataclasses.replace(s, run_params=s.run_params.replace(
             **{k: np.full_like(getattr(s.run_params, k), v) for k, v in settings.items()})) for s in starts]
@@ -220,19 +220,26 @@ def stem_for(start: int, end: int, runs, settings: dict | None = None) -> str:
             + "".join(f"_{k}{v:g}" for k, v in sorted((settings or {}).items())))
 
 
-def check_settings(settings: dict | None) -> dict:
-    """``settings`` as floats, or an error naming the one that cannot change."""
+def check_settings(settings: dict | None, configs=()) -> dict:
+    """``settings`` as numbers, or an error naming the one that cannot
+    change: the rule a fork follows (``knobs.change_problem``), checked
+    against each program's ``configs`` where given."""
     out = {}
     for k, v in (settings or {}).items():
-        if k not in SETTABLE:
-            raise CheckpointError(f"cannot change {k!r} in a replay: only {', '.join(SETTABLE)}, which every "
-                                  "program applies (the other settings need their transform compiled in)")
         try:
             out[k] = float(v)
         except (TypeError, ValueError):
             raise CheckpointError(f"{k}={v!r} is not a number") from None
-        if not np.isfinite(out[k]) or out[k] < 0:
-            raise CheckpointError(f"{k} must be a finite number >= 0, got {v}")
+        if not np.isfinite(out[k]):
+            raise CheckpointError(f"{k}={v} is not finite")
+        if k in KNOB and KNOB[k].kind is int:
+            if out[k] != int(out[k]):
+                raise CheckpointError(f"{k} takes whole numbers, got {v}")
+            out[k] = int(out[k])
+        for config in configs or (None,):
+            problem = change_problem(k, out[k], *(() if config is None else (config.transforms, config.grokfast_window)))
+            if problem:
+                raise CheckpointError(problem)
     return out
 
 
