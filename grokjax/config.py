@@ -121,6 +121,7 @@ class RunParams:
     lr: jax.Array
     weight_decay: jax.Array
     init_scale: jax.Array
+    weight_decay_l2: jax.Array
     weight_decay_init: jax.Array
     update_noise: jax.Array
     grad_noise: jax.Array

@@ -45,6 +45,9 @@ KNOBS: tuple[Knob, ...] = (
     Knob("lr", 1e-3, None, _positive, "peak learning rate, reached after warmup_steps updates of linear warmup (10 for tables, 0 for the other tasks)"),
     Knob("weight_decay", 1.0, None, _nonneg, "AdamW's decoupled weight decay toward 0"),
     Knob("init_scale", 1.0, None, _positive, "α: every initial parameter times α (Omnigrok); no effect where weight_norm_target > 0, which rescales the init to its norm"),
+    Knob("weight_decay_l2", 0.0, "weight_decay_l2", _nonneg,
+         "coupled weight decay: the L2 penalty's gradient λ·θ added to the gradient before Adam, as PyTorch's "
+         "Adam(weight_decay=λ) does (the Grokfast authors' runs); weight_decay is AdamW's decoupled decay"),
     Knob("weight_decay_init", 0.0, "weight_decay_init", _nonneg,
          "decoupled weight decay toward the initial parameters (Power et al. A.1.2)"),
     Knob("update_noise", 0.0, "update_noise", _nonneg, "σ of Gaussian noise added to Adam's update direction, constant in time"),
@@ -68,7 +71,7 @@ KNOB = {k.name: k for k in KNOBS}
 
 # Transforms a program can hold; the chain's order is optim.py's. The last
 # three act on the model or the data rather than in the optimizer chain.
-TRANSFORMS = ("orthograd", "grokfast", "grokfast_ma", "grad_noise", "weight_decay_init", "update_noise", "weight_norm_target",
+TRANSFORMS = ("orthograd", "grokfast", "grokfast_ma", "grad_noise", "weight_decay_l2", "weight_decay_init", "update_noise", "weight_norm_target",
               "weight_noise", "dropout", "outliers")
 
 

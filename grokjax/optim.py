@@ -12,8 +12,9 @@ the sweep puts one in when any run uses it); how strong each is, is a per-run
 number, and a run with the number at zero gets exactly the update it would
 get without the transform. The order:
 
-    ⊥Grad → Grokfast-EMA → Grokfast-MA → gradient noise → Adam → decay toward 0
-          → decay toward init → update noise → learning rate → weight-norm projection
+    ⊥Grad → Grokfast-EMA → Grokfast-MA → gradient noise → L2 (coupled) decay → Adam
+          → decay toward 0 → decay toward init → update noise → learning rate
+          → weight-norm projection
 """
 
 from __future__ import annotations
@@ -205,6 +206,8 @@ def make_optimizer(config, run) -> optax.GradientTransformation:
         parts.append(grokfast_ma(run.grokfast_ma_lambda, run.grokfast_window, config.grokfast_window))
     if "grad_noise" in on:
         parts.append(add_constant_noise(run.grad_noise, grad_key))
+    if "weight_decay_l2" in on:  # inside Adam's normalization: PyTorch's Adam(weight_decay=λ), not AdamW
+        parts.append(optax.add_decayed_weights(run.weight_decay_l2))
     parts += [
         optax.scale_by_adam(b1=config.beta1, b2=config.beta2, eps=config.eps),
         optax.add_decayed_weights(run.weight_decay),

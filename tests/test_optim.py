@@ -71,6 +71,33 @@ def test_gradient_filters_act_on_the_gradient_before_adam():
     assert not np.allclose(ours["w"], after["w"], rtol=1e-4)  # the order matters: the check can fail
 
 
+def test_l2_decay_is_pytorchs_adam_weight_decay_after_grokfast():
+    """The Grokfast authors' update, written out: the filter sees the loss's
+    gradient only, then PyTorch's Adam(weight_decay=λ₂) adds λ₂·θ inside its
+    normalization (so, unlike AdamW's decay, it is rescaled by √v)."""
+    lr, l2, lam, alpha, b1, b2, eps = 1e-2, 0.05, 2.0, 0.9, 0.9, 0.98, 1e-8
+    k1, k2 = jax.random.split(jax.random.key(4))
+    params = {"w": jax.random.normal(k1, (5, 3)), "b": jnp.ones(3)}
+    grads = [jax.tree.map(lambda p, i=i: 1e-3 * jax.random.normal(jax.random.fold_in(k2, i), p.shape), params)
+             for i in range(6)]
+    cfg = Config(warmup_steps=0, transforms=("grokfast", "weight_decay_l2"))
+    ours = _rollout(make_optimizer(cfg, Run(lr, 0.0, weight_decay_l2=l2, grokfast_lambda=lam, grokfast_alpha=alpha)),
+                    params, grads)
+    for k in params:
+        theta, m, v, ema = np.asarray(params[k], np.float64), 0.0, 0.0, None
+        for t, g in enumerate(grads, 1):
+            g = np.asarray(g[k], np.float64)
+            ema = g if ema is None else alpha * ema + (1 - alpha) * g
+            g = g + lam * ema + l2 * theta
+            m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+            theta = theta - lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
+        np.testing.assert_allclose(ours[k], theta, rtol=1e-5, atol=1e-6)
+    # the same λ as AdamW's decoupled decay moves the weights differently: the check can fail
+    adamw = _rollout(make_optimizer(Config(warmup_steps=0, transforms=("grokfast",)),
+                                    Run(lr, l2, grokfast_lambda=lam, grokfast_alpha=alpha)), params, grads)
+    assert not np.allclose(adamw["w"], ours["w"], rtol=1e-3)
+
+
 def test_lr_and_weight_decay_are_per_run_numbers_under_vmap():
     cfg = Config()
     params = {"w": jnp.ones((4,))}

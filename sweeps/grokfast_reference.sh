@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The Grokfast authors' code (ironjr/grokfast) as it is, and with the paper's
+# model swapped in: Grokfast-EMA and PyTorch Adam's L2 weight decay, each
+# alone and together, 2,000 updates per run. Needs torch and a clone:
+#   git clone https://github.com/ironjr/grokfast CHECKOUT
+#   bash sweeps/grokfast_reference.sh results/grokfast_cpu CHECKOUT
+set -euo pipefail
+out=${1:?usage: grokfast_reference.sh OUT CHECKOUT}
+checkout=${2:?usage: grokfast_reference.sh OUT CHECKOUT}
+run() { python sweeps/grokfast_reference.py "$checkout" --out "$out/$1.json" "${@:2}" 2>>"$out/reference.log" | grep -v "^ \|^)\|(\|Total"; }
+mkdir -p "$out"
+run reference_ema_l2 --filter ema --weight-decay 0.005 --seeds 0,1,2
+run reference_l2 --filter none --weight-decay 0.005 --seeds 0,1,2
+run reference_paper_model_ema_l2 --model paper --filter ema --weight-decay 0.005 --seeds 0,1,2
+run reference_ema --filter ema --weight-decay 0 --seeds 0,1,2
+run reference_paper_model_l2 --model paper --filter none --weight-decay 0.005 --seeds 0
