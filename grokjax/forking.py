@@ -64,6 +64,9 @@ def forked_spec(spec, settings: dict, **changes):
     grid = tuple(dataclasses.replace(p, **{k: (v,) for k, v in settings.items()},
                                      was={**{k: getattr(p, k)[0] for k in settings}, **dict(p.was)})
                  for p in spec.grid)
+    if len({dataclasses.replace(p, was=()) for p in grid}) < len(grid):
+        raise SpecError(f"two of the source's grid entries differ only in {', '.join(settings)}; a fork sets one value "
+                        f"for every run, so their runs would become one: fork each on its own")
     return spec.replace(grid=grid, **changes)
 
 
@@ -82,6 +85,8 @@ def check_programs(source_plan, fork_plan, settings: dict) -> None:
             continue
         added = sorted(set(b.config.transforms) - set(a.config.transforms))
         what = (f"turns on {', '.join(added)}, which no run of the source's program had" if added
+                else f"needs a Grokfast-MA window of {b.config.grokfast_window} gradients, where the source's program "
+                     f"keeps {a.config.grokfast_window}" if a.config.grokfast_window != b.config.grokfast_window
                 else "changes the compiled program (its static settings)")
         names = ", ".join(f"{k}={v:g}" for k, v in settings.items())
         raise SpecError(f"{names} {what}; a fork continues the source's saved states, so it can only change numbers "

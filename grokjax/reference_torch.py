@@ -65,7 +65,7 @@ def _model(num_layers: int, dim: int, heads: int, vocab: int, seq_len: int = 4):
             self.blocks = nn.Sequential(*[Block() for _ in range(num_layers)], nn.Linear(dim, vocab, bias=False))
 
         def forward(self, x):  # [B, L] -> [L, B, V]
-            h = self.tok(x) + self.pos(torch.arange(x.shape[1]))[None]
+            h = self.tok(x) + self.pos(torch.arange(x.shape[1], device=x.device))[None]
             return self.blocks(h.transpose(0, 1))
 
     return Model()

@@ -282,7 +282,7 @@ Product = dataclasses.make_dataclass(
                    "``full_batch`` takes False and/or True (a static switch: each value is its own program). "
                    "``variant`` names a preset of ``VARIANTS``, whose numbers fill the knobs left unset, "
                    "and labels its runs. ``was`` (a fork's, ``forking.py``) holds the numbers its runs had "
-                   "before the fork: the program keeps what they compiled in (a transform turned off keeps "
+                   "before their first fork: the program keeps what they compiled in (a transform turned off keeps "
                    "its saved state), so the fork continues its source's states.",
         "__post_init__": _product_init,
         "settings": _product_settings,

@@ -12,6 +12,10 @@ EMA ``--alpha 0.98 --lamb 2`` and ``--weight_decay 0.005``, which is
 PyTorch's Adam weight decay, an L2 term added to the gradient (grokjax's
 ``weight_decay_l2``). Each run trains its whole ``--budget``; the JSON keeps
 its curves and the first evaluated update with 99% train and val accuracy.
+Its train accuracy is the authors': the mean over the epoch's batches, each
+taken before its update (grokjax's is the whole training set after it). Its
+warmup is the authors' too: lr 0 at the first update, full lr from the 11th
+(grokjax's reaches lr/10 at the first, full lr at the 10th).
 
 ``--model paper`` swaps in Power et al.'s transformer as grokjax trains it,
 rebuilt in PyTorch (``grokjax.reference_torch``: post-LN blocks, ReLU, no
@@ -63,7 +67,7 @@ def first_at(its, acc, level=0.99):
 def run_one(checkout: Path, seed: int, args) -> dict:
     import torch
 
-    sys.path.insert(0, str(checkout))
+    sys.path.insert(0, str(checkout.resolve()))
     spec = importlib.util.spec_from_file_location("grokfast_main", checkout / "main.py")
     main = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(main)
@@ -104,7 +108,7 @@ def main(argv=None) -> int:
     p.add_argument("--budget", type=int, default=2000, help="updates per run (2000)")
     p.add_argument("--seeds", default="0", help="comma list (0)")
     p.add_argument("--model", choices=["authors", "paper"], default="authors")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="the JSON to write (rewritten after each seed)")
     args = p.parse_args(argv)
     if not (args.checkout / "main.py").is_file() or not (args.checkout / "grokfast.py").is_file():
         p.error(f"{args.checkout} is not a checkout of ironjr/grokfast (no main.py and grokfast.py)")
@@ -116,18 +120,17 @@ def main(argv=None) -> int:
     import torch
 
     commit = subprocess.run(["git", "-C", str(args.checkout), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    runs = []
-    for seed in [int(s) for s in args.seeds.split(",")]:
-        got = run_one(args.checkout, seed, args)
-        print(f"seed {seed}: 99% train at {got['updates_to_99_train']}, 99% val at {got['updates_to_99_val']} "
-              f"(final val {got['final_val_acc']:.3f}), {got['wall_s']} s", flush=True)
-        runs.append(got)
     record = {"command": ["python", *sys.argv], "checkout_commit": commit or None, "model": args.model,
               "filter": args.filter, "alpha": args.alpha, "lamb": args.lamb, "weight_decay_l2": args.weight_decay,
               "lr": args.lr, "budget": args.budget, "torch": torch.__version__, "environment": report.environment(),
-              "runs": runs}
+              "runs": []}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=1) + "\n")
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        got = run_one(args.checkout, seed, args)
+        print(f"seed {seed}: 99% train at {got['updates_to_99_train']}, 99% val at {got['updates_to_99_val']}, "
+              f"final val {got['final_val_acc']:.3f}, {got['wall_s']} s", flush=True)
+        record["runs"].append(got)
+        args.out.write_text(json.dumps(record, indent=1) + "\n")  # a crash keeps the seeds done
     print(f"wrote {args.out}")
     return 0
 

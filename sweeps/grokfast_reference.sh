@@ -7,7 +7,10 @@
 set -euo pipefail
 out=${1:?usage: grokfast_reference.sh OUT CHECKOUT}
 checkout=${2:?usage: grokfast_reference.sh OUT CHECKOUT}
-run() { python sweeps/grokfast_reference.py "$checkout" --out "$out/$1.json" "${@:2}" 2>>"$out/reference.log" | grep -v "^ \|^)\|(\|Total"; }
+# the authors' code prints its model and a progress bar: those go to reference.log, the summaries here
+run() { python sweeps/grokfast_reference.py "$checkout" --out "$out/$1.json" "${@:2}" 2>>"$out/reference.log" \
+          | tee -a "$out/reference.log" | grep -E '^(seed|wrote|usage|grokfast_reference)' || true; \
+        test -f "$out/$1.json" || { echo "grokfast_reference.sh: $1 failed; see $out/reference.log" >&2; exit 1; }; }
 mkdir -p "$out"
 run reference_ema_l2 --filter ema --weight-decay 0.005 --seeds 0,1,2
 run reference_l2 --filter none --weight-decay 0.005 --seeds 0,1,2

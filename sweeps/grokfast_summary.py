@@ -52,6 +52,8 @@ def grokjax_runs(folder: Path) -> list[dict]:
     import csv
 
     rows = list(csv.DictReader((folder / "runs.csv").open()))
+    if rows and "weight_decay_l2" not in rows[0]:
+        raise SystemExit(f"{folder}/runs.csv has no weight_decay_l2 column: not a sweeps/grokfast.toml sweep")
     return [{"source": "grokjax", "arm": (float(r["grokfast_lambda"]), float(r["weight_decay_l2"])),
              "seed": int(r["seed"]), "steps": steps.tolist(), "train_acc": curves["train_acc"][:, i].tolist(),
              "val_acc": curves["val_acc"][:, i].tolist(), "file": "grokjax/curves.csv"} for i, r in enumerate(rows)]
@@ -69,6 +71,8 @@ def plot(path: Path, runs: list[dict]) -> None:
     from matplotlib.figure import Figure
 
     arms = [a for a in ARMS if any(r["arm"] == a for r in runs)]
+    if not arms:
+        raise SystemExit(f"no run has one of the recipes drawn: (λ, L2) in {list(ARMS)}")
     fig = Figure(figsize=(4.2 * len(arms), 3.8), layout="constrained")
     axes = fig.subplots(1, len(arms), sharey=True, squeeze=False)[0]
     for ax, arm in zip(axes, arms):
@@ -83,8 +87,8 @@ def plot(path: Path, runs: list[dict]) -> None:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("val accuracy")
     axes[0].legend(fontsize=7, loc="upper left")
-    fig.suptitle("x·y mod 97 (y ≠ 0) at 50%, Adam lr 1e-3, β₂ 0.98, batch 512 (grokjax: x/y mod 97, the same table "
-                 "relabelled)", fontsize=9)
+    fig.suptitle("x·y mod 97 (y ≠ 0) at 50%, Adam lr 1e-3, β₂ 0.98, batch 512 in epochs; evaluated every 10 "
+                 "updates. Train accuracy differs in how it is measured; see the results' README", fontsize=9)
     fig.savefig(path, dpi=120)
 
 

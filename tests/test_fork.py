@@ -213,6 +213,9 @@ def test_forked_spec_sets_each_grid_entry_and_refuses_a_swept_knob():
     swept = spec.replace(grid=(grokjax.Product(weight_decay=(0.1, 1.0)),))
     with pytest.raises(SpecError, match="the source sweeps weight_decay over 0.1, 1; a fork sets one value"):
         forking.forked_spec(swept, {"weight_decay": 0})
+    two = spec.replace(grid=(grokjax.Product(weight_decay=1.0), grokjax.Product(weight_decay=0.1)))
+    with pytest.raises(SpecError, match="two of the source's grid entries differ only in weight_decay"):
+        forking.forked_spec(two, {"weight_decay": 0})
     with pytest.raises(SpecError, match="cannot change fracs"):
         forking.forked_spec(spec, {}, fracs=(0.5,))
     with pytest.raises(SpecError, match="'frac' is not one"):

@@ -201,7 +201,7 @@ def test_a_what_if_changes_the_setting_from_the_saved_step_on_and_checks_nothing
 @pytest.mark.parametrize("args, message", [
     (["--set", "dropout=0.1"], "dropout=0.1 turns on dropout, which the program does not compile in"),
     (["--set", "init_scale=2"], "init_scale cannot change: it acts only at the init"),
-    (["--set", "frac=0.5"], "'frac' is not a per-run number (valid: lr, weight_decay, weight_decay_init"),
+    (["--set", "frac=0.5"], "'frac' is not a per-run number (valid: lr, weight_decay,"),
     (["--set", "grokfast_window=2.5"], "grokfast_window takes whole numbers, got 2.5"),
     (["--set", "weight_decay"], "malformed --set 'weight_decay': use KEY=VALUE"),
     (["--set", "lr=-1"], "lr -1 must be > 0"),

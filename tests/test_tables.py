@@ -1,4 +1,6 @@
+import importlib
 import itertools
+import sys
 
 import jax
 import numpy as np
@@ -142,6 +144,20 @@ def test_register_custom_ops(monkeypatch):
     bad = tables.register_table("test_open", [0, 1], lambda u, v: u + v, overwrite=True)
     with pytest.raises(tables.OpError, match="not closed"):
         tables.make_table(bad.name)
+
+
+def test_the_grokfast_task_is_x_times_y_with_y_nonzero(monkeypatch):
+    # registered for this test only, as its import would: `--op all` trains every registered op
+    monkeypatch.setattr(tables, "OPS", dict(tables.OPS))
+    assert "mul" not in tables.OPS
+    try:
+        importlib.import_module("grokjax.grokfast_task")
+        t = tables.make_table("mul", P)
+    finally:
+        sys.modules.pop("grokjax.grokfast_task", None)
+    assert t.size == P * (P - 1)
+    assert {(int(r[0]), int(r[2])): int(c) for r, c in zip(t.x, t.y)} == {
+        (a, b): a * b % P for a in range(P) for b in range(1, P)}
 
 
 def _train_mask(seed: int, frac: float, data) -> np.ndarray:

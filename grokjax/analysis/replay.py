@@ -172,8 +172,8 @@ def run(out, runs=None, step: int | None = None, updates: int | None = None, lea
     (one row per run and step), ``.png`` and ``.json`` (the checks). Returns
     the rows. ``leaves``: the norms of every parameter array too (columns
     such as ``grad_norm_blocks_0.fc1.kernel``). ``settings``: per-run
-    settings changed from the saved step on (``{"weight_decay": 0.0}``; keys
-    of ``SETTABLE``), a what-if rather than a replay: the path is no longer
+    settings changed from the saved step on (``{"weight_decay": 0.0}``; any
+    per-run number a fork may change, ``check_settings``), a what-if rather than a replay: the path is no longer
     training's, so nothing is checked. ``command``: the command line to
     record, if there was one."""
     import jax
