@@ -52,3 +52,19 @@ def tiny_spec():
 @pytest.fixture(scope="session")
 def tiny_args():
     return list(TINY_ARGS)
+
+
+@pytest.fixture(autouse=True)
+def _op_registry_restored(monkeypatch):
+    """A test that loads a sweep file importing an op module (sweeps/grokfast.toml
+    registers ``mul``) leaves the registry as it found it: ``--op all`` trains
+    every registered op."""
+    import sys
+
+    from grokjax import tables
+
+    monkeypatch.setattr(tables, "OPS", dict(tables.OPS))
+    had = "grokjax.grokfast_task" in sys.modules
+    yield
+    if not had:
+        sys.modules.pop("grokjax.grokfast_task", None)
