@@ -42,8 +42,9 @@ def add_compile_cache_flag(parser: argparse.ArgumentParser) -> None:
     from grokjax.compile_cache import ENV
 
     parser.add_argument("--no-compile-cache", action="store_true",
-                        help=f"compile every program afresh instead of loading it from the persistent compilation "
-                             f"cache (~/.cache/grokjax/jax, or ${ENV}; {ENV}=0 also turns it off)")
+                        help=f"compile every program afresh instead of loading it from grokjax's program cache or "
+                             f"JAX's persistent compilation cache (both in ~/.cache/grokjax/jax, or ${ENV}; {ENV}=0 "
+                             f"also turns both off)")
 
 
 def apply_compile_cache(args: argparse.Namespace) -> dict:

@@ -253,8 +253,9 @@ def main(argv: list[str] | None = None) -> int:
         "Omnigrok's LU landscape: for each weight norm w and training-set size, train from the standard init "
         "rescaled to norm w with the norm held at w after every step (weight decay 0 unless --weight-decay or the "
         "sweep file's grid gives one value), and record the reduced train and test loss and accuracy. Every (w, size, seed) is one run "
-        "of one compiled program. Writes the sweep folder plus landscape.csv and lu.png. Every flag of "
-        "python -m grokjax.sweep applies.")
+        "of one compiled program. Writes the sweep folder plus landscape.csv and lu.png. The flags of "
+        "python -m grokjax.sweep apply, except --resume and --fork (resume or fork the folder with grokjax.sweep), "
+        "--weight-norm-target and --variant (--norms sets the norm), and --weight-decay takes one value.")
     for action in parser._actions:  # the sweep's help gives its default, 1, and a comma list
         if action.dest == "weight_decay":
             action.metavar = "X"
@@ -269,10 +270,15 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--sizes", dest="train_size", metavar="N[,M...]", help="training-set sizes (same as --train-size)")
     try:
         args = parser.parse_args(argv)
+        if args.list_ops or args.list_tasks:
+            return sweep.print_listing(args)
         given = given_flags(parser, argv)
-        apply_compile_cache(args)
         if args.resume is not None:
             raise UsageError("a landscape is resumed as a sweep: python -m grokjax.sweep --resume OUT")
+        if args.fork is not None or "at" in given:
+            raise UsageError("a landscape is forked as a sweep: python -m grokjax.sweep --fork OUT --at STEP")
+        sweep._join_hosts(args)
+        apply_compile_cache(args)
         if "weight_norm_target" in given or "variant" in given:
             raise UsageError("the landscape sets the weight norm itself: give --norms, not --weight-norm-target or --variant")
         base = {}

@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
                "Reads a finished sweep folder; writes scaling_<against>[_<where>][_train] .csv, .json and .png there.")
     p.add_argument("out", type=Path, help="a finished sweep folder")
     p.add_argument("--against", required=True, help="the runs.csv column on the x axis, e.g. weight_decay or n_train")
-    p.add_argument("--threshold", type=float, default=0.95, help="val accuracy that counts as generalized (0.95)")
+    p.add_argument("--threshold", type=float, default=0.95, help="the --metric accuracy that counts as reached (0.95)")
     p.add_argument("--where", action="append", metavar="KEY=VALUE", help="only runs with this setting (repeatable)")
     p.add_argument("--metric", choices=("val_acc", "train_acc"), default="val_acc",
                    help="whose time: val accuracy (generalizing) or train accuracy (fitting) (val_acc)")

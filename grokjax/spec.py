@@ -158,7 +158,7 @@ def _choice(name: str, v, valid) -> str:
     return v
 
 
-def _import_all(modules) -> tuple[str, ...]:
+def import_modules(modules) -> tuple[str, ...]:
     """Imports each module (one may register an op); their names."""
     names = tuple(str(m) for m in _tuple(modules))
     for m in names:
@@ -361,7 +361,7 @@ class SweepSpec:
         name = _str("name", self.name)
         if "/" in name or "\\" in name or name in (".", ".."):
             raise SpecError(f"name {name!r} names a folder of results, so it may hold no / or \\ and is not . or ..")
-        _set(self, imports=_import_all(self.imports), name=name)
+        _set(self, imports=import_modules(self.imports), name=name)
         task = self.task
         if not isinstance(task, tuple(tasks.TASKS.values())):
             raise SpecError(f"task must be one of {', '.join(c.__name__ for c in tasks.TASKS.values())}, got {task!r}")
@@ -553,7 +553,7 @@ class SweepSpec:
             raise SpecError("norms belongs to a landscape: run this file with python -m grokjax.landscape")
         _check_keys("spec", d, cls)
         kw = dict(d)
-        _import_all(kw.get("imports", ()))  # first: a module may register the op that the task names
+        import_modules(kw.get("imports", ()))  # first: a module may register the op that the task names
         if "task" in kw:
             kw["task"] = task_from_dict(kw["task"])
         if "model" in kw:

@@ -21,7 +21,7 @@ from grokjax.cli import Parser, UsageError, add_compile_cache_flag, apply_compil
 from grokjax.knobs import KNOBS
 from grokjax.losses import LOSSES
 from grokjax.model import ACTIVATIONS
-from grokjax.spec import VARIANTS, SpecError, SweepSpec, merge, parse_fracs, read_toml
+from grokjax.spec import VARIANTS, SpecError, SweepSpec, import_modules, merge, parse_fracs, read_toml
 
 DEFAULT = SweepSpec()
 
@@ -140,7 +140,8 @@ def make_parser() -> argparse.ArgumentParser:
     for knob in KNOBS:
         k.add_argument(_flag(knob.name), metavar="X[,Y...]", help=f"{knob.help} ({knob.default:g})")
     k.add_argument("--full-batch", action=argparse.BooleanOptionalAction, default=None,
-                   help="every step's gradient from the whole training set (exact gradient)")
+                   help="every step's gradient from the whole training set (exact gradient); a switch for every run, "
+                        "not a list (a sweep file's grid may cross full_batch = [false, true])")
     s = p.add_argument_group("model and static switches")
     s.add_argument("--model", choices=("transformer", "mlp"),
                    help="the model family: the table task's transformer, or an MLP (the other tasks' default; on a "
@@ -174,8 +175,8 @@ def make_parser() -> argparse.ArgumentParser:
     b = p.add_argument_group("budget and evaluation")
     b.add_argument("--steps", type=int, help=f"optimization steps of every run ({d.steps}; the paper: 100000)")
     b.add_argument("--eval-every", metavar="N|log:N",
-                   help="evaluate on all of the task's data every N steps, or at about N steps spaced evenly on a log axis "
-                        f"(log:N); steps_to_99_* have this resolution ({d.eval_every})")
+                   help="evaluate on all of the task's data every N steps, or at N points spaced evenly on a log axis, "
+                        f"rounded to whole steps, so fewer distinct ones early on (log:N); steps_to_99_* have this resolution ({d.eval_every})")
     b.add_argument("--stop-at", metavar="ACC", help="end the sweep once every run's val accuracy has reached ACC "
                    "(or it diverged); 'off' to turn off (off)")
     b.add_argument("--stop-share", metavar="SHARE", help="with --stop-at: end once this share of the runs has reached "
@@ -327,6 +328,14 @@ def stamped(name: str) -> Path:
 # ---------------------------------------------------------------- main
 
 
+def print_listing(args) -> int:
+    """--list-ops or --list-tasks, after the --import modules (one may register an op)."""
+    import_modules(args.imports or ())
+    if args.list_ops:
+        return _print_list(f"{name:12s} {op.description}" for name, op in tables.OPS.items())
+    return _print_list(f"{name:16s} {cls.summary}" for name, cls in tasks.TASKS.items())
+
+
 def _print_list(lines) -> int:
     """Print a listing; a reader that stops early (``| head``) is no error."""
     try:
@@ -347,10 +356,8 @@ def main(argv: list[str] | None = None) -> int:
     out = None
     try:
         args = parser.parse_args(argv)
-        if args.list_ops:
-            return _print_list(f"{name:12s} {op.description}" for name, op in tables.OPS.items())
-        if args.list_tasks:
-            return _print_list(f"{name:16s} {cls.summary}" for name, cls in tasks.TASKS.items())
+        if args.list_ops or args.list_tasks:
+            return print_listing(args)
         given = given_flags(parser, argv)
         _join_hosts(args)
         apply_compile_cache(args)

@@ -31,6 +31,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 CHILD = r'''
 import json, os, re, sys, time
@@ -116,6 +117,7 @@ def main() -> int:
     p.add_argument("--only-sweep", action="store_true", help="measure only the whole sweep's build, in turn against side by side")
     p.add_argument("--repeats", type=int, default=1, help="alternating pairs of the whole sweep's build (default 1)")
     args = p.parse_args()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)  # before the measurement, not after it
     rows = []
     for r in [int(v) for v in args.runs.split(",")]:
         for phases in () if args.only_sweep else (("cold", "warm"), ("store", "load")):

@@ -83,3 +83,19 @@ def test_the_landscape_keeps_a_sweep_files_weight_decay_unless_the_flag_override
     path.write_text(path.read_text().replace("0.3", "[0.3, 1]"))
     assert landscape.main(argv) == 2
     assert "not 0.3,1;" in capsys.readouterr().err
+
+
+def test_the_landscape_lists_as_the_sweep_does_and_refuses_what_it_cannot_do(tmp_path, monkeypatch, capsys):
+    """--list-ops needs no --norms; --fork, --at and half the host flags are refused, not ignored."""
+    assert landscape.main(["--list-tasks"]) == 0
+    assert "teacher_student" in capsys.readouterr().out
+    assert landscape.main(["--import", "grokjax.grokfast_task", "--list-ops"]) == 0
+    assert "mul " in capsys.readouterr().out  # the --import came first
+    monkeypatch.setattr(api, "run", lambda *a, **kw: pytest.fail("nothing may train"))
+    base = ["--task", "teacher_student", "--norms", "1,10", "--out", str(tmp_path / "lu")]
+    for extra, message in ((["--fork", str(tmp_path)], "a landscape is forked as a sweep"),
+                           (["--at", "10"], "a landscape is forked as a sweep"),
+                           (["--num-processes", "2"], "--num-processes and --process-id need --coordinator")):
+        assert landscape.main([*base, *extra]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "lu").exists()

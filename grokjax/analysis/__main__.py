@@ -50,7 +50,7 @@ def make_parser() -> Parser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="what", required=True, metavar="WHAT", parser_class=Parser,
-                           help="one of: " + ", ".join(WHAT) + "; python -m grokjax.analysis WHAT --help for its options")
+                           help="one of: " + ", ".join([*WHAT, "redraw"]) + "; python -m grokjax.analysis WHAT --help for its options")
     parsers = {}
     for what, text in WHAT.items():
         s = sub.add_parser(what, help=text, description=text)
