@@ -1,6 +1,7 @@
 """The sweep spec: one validation, three ways in, an exact round trip."""
 
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -274,3 +275,21 @@ def test_a_plain_spec_trains_with_the_papers_hyperparameters():
     c, row = plan.programs[0].config, plan.rows[0]
     assert (c.batch_size, c.loss, row["lr"], row["weight_decay"]) == (200, "mse", 1e-3, 0.01)
     assert (c.model.depth, c.model.width, c.model.activation) == (3, 200, "relu")
+
+
+def test_every_sweep_file_and_results_folder_is_named_in_its_readme():
+    """A committed script or result nobody can find from the READMEs is one nobody can cite.
+    Only what git tracks: a user's own sweeps under results/ are theirs."""
+    root = SWEEPS.parent
+    got = subprocess.run(["git", "ls-files", "sweeps", "results"], cwd=root, capture_output=True, text=True)
+    if got.returncode != 0 or not got.stdout:
+        pytest.skip("not a git checkout")
+    tracked = [Path(line) for line in got.stdout.splitlines()]
+    said = (SWEEPS / "README.md").read_text()
+    unnamed = sorted({p.name for p in tracked if p.parts[0] == "sweeps" and len(p.parts) == 2
+                      and p.name != "README.md" and f"`{p.name}`" not in said})
+    assert not unnamed, f"sweeps/README.md names none of {unnamed}"
+    said = (root / "results" / "README.md").read_text()
+    unnamed = sorted({p.parts[1] for p in tracked if p.parts[0] == "results" and len(p.parts) > 2
+                      and f"`{p.parts[1]}/`" not in said})
+    assert not unnamed, f"results/README.md names none of {unnamed}"
