@@ -56,7 +56,7 @@ import time
 import numpy as np
 
 from grokjax import cpu_isa
-from grokjax.cli import Parser, UsageError, add_compile_cache_flag, apply_compile_cache
+from grokjax.cli import Parser, UsageError, add_compile_cache_flag, apply_compile_cache, given_flags, print_lines
 from grokjax.plan import resolve_run_axis
 
 
@@ -419,10 +419,17 @@ def main(argv=None) -> int:
     try:
         args = make_parser().parse_args(argv)
         if args.read:
-            try:
-                docs = [json.loads(open(f).read()) for f in args.read]
-            except (OSError, ValueError) as e:
-                raise UsageError(f"--read: {e}") from None
+            others = sorted(given_flags(make_parser(), argv) - {"read"})
+            if others:
+                raise UsageError(f"--read only prints the tables of saved JSON; it takes no --{others[0].replace('_', '-')}")
+            docs = []
+            for f in args.read:
+                try:
+                    docs.append(json.loads(open(f).read()))
+                except OSError as e:
+                    raise UsageError(f"--read: {f}: {e.strerror}") from None
+                except ValueError as e:
+                    raise UsageError(f"--read: {f} is not JSON ({e})") from None
             for f, d in zip(args.read, docs):
                 if not isinstance(d, dict) or not ({"cases", "time_to_grok"} & set(d)) \
                         or not isinstance(d.get("cases", []), list) \
@@ -433,8 +440,7 @@ def main(argv=None) -> int:
             except (KeyError, TypeError, ValueError, AttributeError) as e:  # JSON of another shape
                 raise UsageError(f"--read: {', '.join(args.read)}: not what `python -m grokjax.bench --json` "
                                  f"writes ({type(e).__name__}: {e})") from None
-            print(text)
-            return 0
+            return print_lines([text])
         if args.steps <= 0 or args.repeats <= 0 or args.max_steps <= 0:
             raise UsageError("--steps, --repeats and --max-steps must be positive")
         runs = _ints("--runs", args.runs)

@@ -7,6 +7,7 @@ Every ``python -m grokjax.<tool>`` reports bad input as one line,
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -17,6 +18,24 @@ class UsageError(Exception):
         """Prints the one line and gives the exit status."""
         print(f"{prog}: error: {self}", file=sys.stderr)
         return 2
+
+
+def os_error_line(e: OSError) -> str:
+    """A failed read or write as one line: the path and the reason, say
+    ``results/x/analysis: Read-only file system``."""
+    return f"{e.filename}: {e.strerror}" if e.filename is not None and e.strerror else f"{type(e).__name__}: {e}"
+
+
+def print_lines(lines) -> int:
+    """Print lines to stdout; a reader that stops early (``| head``) is no error."""
+    try:
+        for line in lines:
+            print(line)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # what is left in the buffer would fail again at exit: drop it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
 
 
 class Parser(argparse.ArgumentParser):

@@ -15,7 +15,7 @@ import numpy as np
 
 from grokjax import checkpoint, engine
 from grokjax.checkpoint import CheckpointError
-from grokjax.cli import Parser, UsageError
+from grokjax.cli import Parser, UsageError, os_error_line
 
 
 def recorded_row(out: Path, run: int, step: int) -> dict | None:
@@ -73,7 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.table:  # moved: the analysis draws it (for any runs at once)
         from grokjax.analysis import table
 
-        table.run(args.out, [args.run], loaded.step)
+        try:
+            table.run(args.out, [args.run], loaded.step)
+        except OSError as e:
+            return UsageError(os_error_line(e)).report("grokjax.inspect")
         print(f"wrote {Path(args.out) / 'analysis'}/table_step{loaded.step}_runs{args.run}.png "
               f"(the same as: python -m grokjax.analysis table {args.out} --runs {args.run} --step {loaded.step})")
     return 0

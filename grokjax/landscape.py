@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         "sweep file's grid gives one value), and record the reduced train and test loss and accuracy. Every (w, size, seed) is one run "
         "of one compiled program. Writes the sweep folder plus landscape.csv and lu.png. The flags of "
         "python -m grokjax.sweep apply, except --resume and --fork (resume or fork the folder with grokjax.sweep), "
-        "--weight-norm-target and --variant (--norms sets the norm), and --weight-decay takes one value.")
+        "--weight-norm-target, --variant and --init-scale (--norms sets the norm), and --weight-decay takes one value.")
     for action in parser._actions:  # the sweep's help gives its default, 1, and a comma list
         if action.dest == "weight_decay":
             action.metavar = "X"
@@ -281,6 +281,10 @@ def main(argv: list[str] | None = None) -> int:
         apply_compile_cache(args)
         if "weight_norm_target" in given or "variant" in given:
             raise UsageError("the landscape sets the weight norm itself: give --norms, not --weight-norm-target or --variant")
+        if "init_scale" in given:
+            raise UsageError("the landscape rescales the init to each norm itself: --init-scale would change nothing")
+        if sum(a.split("=")[0] in ("--sizes", "--train-size") for a in argv) > 1:
+            raise UsageError("give the training-set sizes once (--sizes or --train-size)")
         base = {}
         if "spec" in given:  # a sweep file may name its norms too
             base = read_toml(args.spec, args.profile)

@@ -304,7 +304,8 @@ def fig6(out: Path, rows, steps, curves) -> list[Check]:
     few = many = None
     short = _budget(rows) < 10**5  # a run not there yet may get there within the paper's budget
     if base and not short:  # the fractions that reach 99% may yet change, with or without outliers
-        few = all(good[k] == base for k in good if 0 < k <= 1000)
+        few_ks = [k for k in good if 0 < k <= 1000]  # none trained: untested, not vacuously held
+        few = all(good[k] == base for k in few_ks) if few_ks else None
         big = [k for k in good if k > 1000]
         many = all(len(good[k]) < len(base) for k in big) if big and not short else None
     fits = all(r["steps_to_99_train"] is not None for r in rows)
@@ -499,7 +500,7 @@ def judge(name: str, out) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from grokjax.cli import Parser, UsageError
+    from grokjax.cli import Parser, UsageError, os_error_line
 
     p = Parser(prog="python -m grokjax.paper",
                description="Power et al.'s figures from finished sweep folders: draws OUT/FIG.png in the paper's manner "
@@ -516,7 +517,9 @@ def main(argv: list[str] | None = None) -> int:
         return e.report("grokjax.paper")
     try:
         record = judge(args.figure, args.out)
-    except (OSError, ValueError, KeyError, IndexError) as e:
+    except OSError as e:  # an unreadable table or an unwritable folder: the path says which
+        return UsageError(os_error_line(e)).report("grokjax.paper")
+    except (ValueError, KeyError, IndexError) as e:
         print(f"grokjax.paper: error: {args.out}: cannot read {args.figure} from it ({e})", file=sys.stderr)
         return 2
     runs = record["runs"]

@@ -765,7 +765,7 @@ def data_axis(out: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from grokjax import report
-    from grokjax.cli import Parser, UsageError
+    from grokjax.cli import Parser, UsageError, os_error_line
 
     p = Parser(
         prog="python -m grokjax.plots",
@@ -788,8 +788,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     for out, rows, steps, curves in loaded:
         before = {name for name in DATA_SIZE_PNGS if (out / name).exists()}
-        for png in write_all(out, rows, steps, curves, data_axis(out)):
-            print(f"wrote {png}")
+        try:
+            for png in write_all(out, rows, steps, curves, data_axis(out)):
+                print(f"wrote {png}")
+        except OSError as e:
+            return UsageError(os_error_line(e)).report("grokjax.plots")
         for name in sorted(before):
             if not (out / name).exists():
                 print(f"removed {out / name} (the sweep has one data size)")

@@ -19,6 +19,10 @@ import numpy as np
 
 from grokjax.summary import METRICS, SUMMARY, metric_names
 
+
+class TableError(ValueError):
+    """A runs.csv or curves.csv that cannot be read back (cut short, or not grokjax's), in one line."""
+
 # steps: the step the sweep stopped at; stop_reason: budget, stop_at, or the signal (SIGINT, SIGTERM)
 SUMMARY_COLUMNS = (*SUMMARY, "steps", "stop_reason")
 
@@ -46,8 +50,12 @@ def fmt(v, float32: bool = True) -> str:
 
 def write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # no stray temp file beside a failed write
+        raise
 
 
 def table_text(header, rows, float32: bool = True) -> str:
@@ -112,13 +120,24 @@ def read_curves(path: Path, n_runs: int, dtype=np.float32) -> tuple[np.ndarray, 
     """curves.csv as ``(steps [T], metric -> [T, R])`` in ``dtype``: every
     metric it holds (older folders have no per-layer norms)."""
     records = read_csv(path)
-    steps = np.array(sorted({int(c["step"]) for c in records}))
-    at = {int(s): t for t, s in enumerate(steps)}
     metrics = metric_names(records[0]) if records else list(METRICS)
+    parsed = []  # (step, run, values), line by line, so that an error can name its line
+    for line, c in enumerate(records, start=2):
+        try:
+            parsed.append((int(c["step"]), int(c["run"]), [dtype(c[m]) for m in metrics]))
+        except KeyError as e:
+            raise TableError(f"{path} has no column {e}: not a grokjax curves.csv") from None
+        except (ValueError, TypeError) as e:
+            raise TableError(f"{path} cannot be read at line {line} ({e}); cut short, or not a grokjax "
+                             f"curves.csv") from None
+    steps = np.array(sorted({s for s, _, _ in parsed}))
+    at = {int(s): t for t, s in enumerate(steps)}
     curves = {m: np.full((len(steps), n_runs), np.nan, dtype) for m in metrics}
-    for c in records:
-        for m in metrics:
-            curves[m][at[int(c["step"])], int(c["run"])] = dtype(c[m])
+    for s, r, values in parsed:
+        if not 0 <= r < n_runs:
+            raise TableError(f"{path} has run {r}, but the sweep has {n_runs} runs")
+        for m, v in zip(metrics, values):
+            curves[m][at[s], r] = v
     return steps, curves
 
 
@@ -128,7 +147,7 @@ def read_sweep(out: Path) -> tuple[list[dict], np.ndarray, dict[str, np.ndarray]
     Needs no spec, so it reads folders of older grokjax versions too."""
     rows = [{k: cell(v) for k, v in r.items()} for r in read_csv(Path(out) / "runs.csv")]
     if not rows:
-        raise ValueError(f"{Path(out) / 'runs.csv'} has no runs")
+        raise TableError(f"{Path(out) / 'runs.csv'} has no runs")
     steps, curves = read_curves(Path(out) / "curves.csv", len(rows))
     return rows, steps, curves
 

@@ -238,8 +238,9 @@ def _where(items: list[str]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     from grokjax import api, plots, report
     from grokjax.checkpoint import CheckpointError
-    from grokjax.cli import Parser, UsageError
+    from grokjax.cli import Parser, UsageError, os_error_line
 
+    argv = sys.argv[1:] if argv is None else argv
     p = Parser(prog="python -m grokjax.scaling", description=__doc__.split("\n\n")[0].strip().rstrip(".") + ". " +
                "Reads a finished sweep folder; writes scaling_<against>[_<where>][_train] .csv, .json and .png there.")
     p.add_argument("out", type=Path, help="a finished sweep folder")
@@ -251,11 +252,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--claim", type=float, metavar="SLOPE", help="also draw this slope, e.g. -1 for t ∝ 1/γ")
     try:
         args = p.parse_args(argv)
+        if args.claim is not None and not np.isfinite(args.claim):
+            raise UsageError(f"--claim must be a finite slope, got {args.claim}")
         where = _where(args.where)
         results = api.load(args.out)
         rows, fit = scaling(results, args.against, args.threshold, where, args.metric)
     except (UsageError, CheckpointError, ValueError) as e:
         return UsageError(str(e)).report("grokjax.scaling")
+    try:
+        return _write(args, argv, results, rows, fit, where)
+    except OSError as e:
+        return UsageError(os_error_line(e)).report("grokjax.scaling")
+
+
+def _write(args, argv, results, rows, fit, where) -> int:
+    """The CSV, figure and JSON of one scaling, and its summary on stdout."""
+    from grokjax import plots, report
+
     stem = (f"scaling_{args.against}" + "".join(f"_{k}{v:g}" for k, v in where.items())
             + ("_train" if args.metric == "train_acc" else ""))
     report.write_atomic(args.out / f"{stem}.csv", report.table_text(COLUMNS, rows))
@@ -276,7 +289,6 @@ def main(argv: list[str] | None = None) -> int:
     why = None if fit else no_fit_reason(rows, results.steps, str(results.spec.eval_every).startswith("log:"))
     plot(args.out / f"{stem}.png", rows, fit, args.against, args.threshold, title, budget, args.metric,
          args.claim, why, stopped)
-    argv = sys.argv[1:] if argv is None else argv
     report.write_json(args.out / f"{stem}.json", {"command": report.command_line(argv, "grokjax.scaling"),
                                                   "against": args.against, "metric": args.metric, "threshold": args.threshold,
                                                   "where": where, "claim": args.claim, "fit": fit, **({"no_fit": why} if why else {}),

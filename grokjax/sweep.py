@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
 import signal
 import sys
 from pathlib import Path
 
 from grokjax import presets, tables, tasks
-from grokjax.cli import Parser, UsageError, add_compile_cache_flag, apply_compile_cache, given_flags
+from grokjax.cli import (Parser, UsageError, add_compile_cache_flag, apply_compile_cache, given_flags, os_error_line,
+                         print_lines)
 from grokjax.knobs import KNOBS
 from grokjax.losses import LOSSES
 from grokjax.model import ACTIVATIONS
@@ -332,20 +332,8 @@ def print_listing(args) -> int:
     """--list-ops or --list-tasks, after the --import modules (one may register an op)."""
     import_modules(args.imports or ())
     if args.list_ops:
-        return _print_list(f"{name:12s} {op.description}" for name, op in tables.OPS.items())
-    return _print_list(f"{name:16s} {cls.summary}" for name, cls in tasks.TASKS.items())
-
-
-def _print_list(lines) -> int:
-    """Print a listing; a reader that stops early (``| head``) is no error."""
-    try:
-        for line in lines:
-            print(line)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # what is left in the buffer would fail again at exit: drop it
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return 0
+        return print_lines(f"{name:12s} {op.description}" for name, op in tables.OPS.items())
+    return print_lines(f"{name:16s} {cls.summary}" for name, cls in tasks.TASKS.items())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -376,6 +364,8 @@ def main(argv: list[str] | None = None) -> int:
         results = api.run(spec, out, progress=not args.no_progress, command=argv)
     except (UsageError, SpecError, api.OutputError, api.CheckpointError) as e:
         return UsageError(str(e)).report("grokjax.sweep")
+    except OSError as e:  # a folder that became unwritable, say, on --resume
+        return UsageError(os_error_line(e)).report("grokjax.sweep")
     except KeyboardInterrupt:  # a second Ctrl-C before the sweep could stop on its own
         kept = out is not None and Path(out).is_dir() and any(Path(out).iterdir())
         print("grokjax.sweep: interrupted" + (f"; continue with python -m grokjax.sweep --resume {out}" if kept

@@ -95,7 +95,9 @@ def test_the_landscape_lists_as_the_sweep_does_and_refuses_what_it_cannot_do(tmp
     base = ["--task", "teacher_student", "--norms", "1,10", "--out", str(tmp_path / "lu")]
     for extra, message in ((["--fork", str(tmp_path)], "a landscape is forked as a sweep"),
                            (["--at", "10"], "a landscape is forked as a sweep"),
-                           (["--num-processes", "2"], "--num-processes and --process-id need --coordinator")):
+                           (["--num-processes", "2"], "--num-processes and --process-id need --coordinator"),
+                           (["--init-scale", "2"], "--init-scale would change nothing"),
+                           (["--sizes", "20", "--train-size", "30"], "give the training-set sizes once")):
         assert landscape.main([*base, *extra]) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "lu").exists()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grokjax.cli import Parser, UsageError, add_compile_cache_flag, apply_compile_cache
+from grokjax.cli import Parser, UsageError, add_compile_cache_flag, apply_compile_cache, os_error_line
 
 WHAT = {
     "tsne": "t-SNE of the output layer's rows, one point per symbol, coloured by residue mod 8 (with x→x+8 lines) "
@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from grokjax.checkpoint import CheckpointError
     from grokjax.errors import SpecError
+    from grokjax.report import TableError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -153,8 +154,10 @@ def main(argv: list[str] | None = None) -> int:
             rows = module.every_step(args.out, runs, **kw)
         else:
             rows = module.run(args.out, runs, args.step, **kw)
-    except (UsageError, CheckpointError, SpecError) as e:
+    except (UsageError, CheckpointError, SpecError, TableError) as e:
         return UsageError(str(e)).report("grokjax.analysis")
+    except OSError as e:  # an unwritable folder, say
+        return UsageError(os_error_line(e)).report("grokjax.analysis")
     print_summary(args.what, rows, args.out, runs, kw.get("settings"))
     after = _stamps(Path(args.out) / snapshot.OUT_DIR)
     for name in sorted(k for k in after if after[k] != before.get(k)):

@@ -16,6 +16,8 @@ from grokjax.checkpoint import CheckpointError
 def redraw(out) -> list[Path]:
     """Redraws each figure of ``OUT/analysis`` whose table is there; returns the PNGs written."""
     d = Path(out) / snapshot.OUT_DIR
+    if not Path(out).is_dir():
+        raise CheckpointError(f"{out} is not a folder")
     if not d.is_dir():
         raise CheckpointError(f"{out} has no {snapshot.OUT_DIR}/ folder: run python -m grokjax.analysis WHAT {out} first")
     plan = snapshot.sweep_plan(out)

@@ -78,8 +78,8 @@ def sweep_plan(out) -> Plan:
     except CheckpointError as no_checkpoint:
         try:
             spec = json.loads((Path(out) / "config.json").read_text())["spec"]
-        except (OSError, ValueError, KeyError, TypeError):
-            raise no_checkpoint from None  # the folder has neither: the checkpoint's reason
+        except (OSError, ValueError, KeyError, TypeError):  # the folder has neither
+            raise CheckpointError(f"{no_checkpoint}, and no readable config.json: not a sweep folder") from None
         return expand(SweepSpec.from_dict(spec), devices=1)
 
 
