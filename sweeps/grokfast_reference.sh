@@ -17,3 +17,4 @@ run reference_l2 --filter none --weight-decay 0.005 --seeds 0,1,2
 run reference_paper_model_ema_l2 --model paper --filter ema --weight-decay 0.005 --seeds 0,1,2
 run reference_ema --filter ema --weight-decay 0 --seeds 0,1,2
 run reference_paper_model_l2 --model paper --filter none --weight-decay 0.005 --seeds 0
+run reference_paper_model_ema --model paper --filter ema --weight-decay 0 --seeds 0,1,2
