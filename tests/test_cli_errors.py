@@ -82,3 +82,15 @@ def test_fig6_without_outlier_runs_leaves_the_outlier_claims_untested(tmp_path):
         r["steps"] = 100_000  # the paper's budget: only the missing runs leave it undecided
     few, many, _ = paper.fig6(out, rows, steps, curves)
     assert few.held is None and many.held is None
+
+
+def test_a_replay_table_of_an_older_grokjax_names_the_column_it_lacks(tmp_path):
+    from grokjax.analysis import replay
+
+    cols = ["run", "frac", "seed", "step", "train_acc", "val_acc", "batch_acc", "train_loss", "val_loss", "batch_loss",
+            "grad_norm", "update_norm", "max_logit", "zero_loss_frac"]  # no logit_spread
+    path = tmp_path / "replay_step10_to11.csv"
+    path.write_text(",".join(cols) + "\n" + ",".join(["0", "0.5", "0", "10"] + ["0.5"] * (len(cols) - 4)) + "\n")
+    with pytest.raises(ValueError, match="no column logit_spread"):
+        replay.draw(path, plan=None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]

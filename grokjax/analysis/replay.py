@@ -376,6 +376,12 @@ def draw(path: Path, plan) -> Path:
     """``replay_<stem>.png`` from its CSV alone."""
     path = Path(path)
     rows = read(path)
+    # the columns the figure draws; a CSV of an older grokjax may lack one
+    drawn = ("train_acc", "val_acc", "batch_acc", "train_loss", "val_loss", "batch_loss", "grad_norm", "update_norm",
+             "logit_spread", "max_logit", "zero_loss_frac")
+    missing = [k for k in drawn if rows and k not in rows[0]]
+    if missing:
+        raise ValueError(f"it has no column {', '.join(missing)} (an older grokjax wrote it; replay again to draw it)")
     meta_path = path.with_suffix(".json")
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     return plot(path.with_suffix(".png"), plan, rows, meta)
