@@ -23,6 +23,7 @@ from grokjax.summary import METRICS, SUMMARY, metric_names
 class TableError(ValueError):
     """A runs.csv or curves.csv that cannot be read back (cut short, or not grokjax's), in one line."""
 
+
 # steps: the step the sweep stopped at; stop_reason: budget, stop_at, or the signal (SIGINT, SIGTERM)
 SUMMARY_COLUMNS = (*SUMMARY, "steps", "stop_reason")
 

@@ -236,7 +236,7 @@ def _where(items: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from grokjax import api, plots, report
+    from grokjax import api
     from grokjax.checkpoint import CheckpointError
     from grokjax.cli import Parser, UsageError, os_error_line
 
