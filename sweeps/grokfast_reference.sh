@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Grokfast authors' code (ironjr/grokfast) as it is, and with the paper's
 # model swapped in: Grokfast-EMA and PyTorch Adam's L2 weight decay, each
-# alone and together, 2,000 updates per run. Needs torch and a clone:
+# alone and together, and neither, 2,000 updates per run. Needs torch and a clone:
 #   git clone https://github.com/ironjr/grokfast CHECKOUT
 #   bash sweeps/grokfast_reference.sh results/grokfast_cpu CHECKOUT
 set -euo pipefail
@@ -18,3 +18,5 @@ run reference_paper_model_ema_l2 --model paper --filter ema --weight-decay 0.005
 run reference_ema --filter ema --weight-decay 0 --seeds 0,1,2
 run reference_paper_model_l2 --model paper --filter none --weight-decay 0.005 --seeds 0
 run reference_paper_model_ema --model paper --filter ema --weight-decay 0 --seeds 0,1,2
+run reference_neither --filter none --weight-decay 0 --seeds 0,1,2
+run reference_paper_model_neither --model paper --filter none --weight-decay 0 --seeds 0,1,2
