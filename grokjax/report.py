@@ -279,6 +279,25 @@ def _git_commit(root: Path | None = None) -> str | None:
         return None
 
 
+def process_seconds(stat: str = "/proc/self/stat", uptime: str = "/proc/uptime") -> float | None:
+    """Seconds since this process started (Linux's /proc; None elsewhere):
+    what a user waits for a command, imports and compiles included."""
+    try:
+        start_ticks = int(Path(stat).read_text().rsplit(")", 1)[1].split()[19])  # field 22, starttime
+        return round(float(Path(uptime).read_text().split()[0]) - start_ticks / os.sysconf("SC_CLK_TCK"), 2)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def run_by_a_command() -> bool:
+    """Whether a grokjax command line (``python -m grokjax.…``) is this
+    process: only then does the process's age time the work."""
+    import sys
+
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return getattr(spec, "name", "").startswith("grokjax.")
+
+
 def write_json(path: Path, obj: dict) -> None:
     write_atomic(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 

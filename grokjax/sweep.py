@@ -451,6 +451,8 @@ def _summary(results) -> int:
         return code
     t = results.timing
     timing = f"compile {t['compile_s']:.1f}s, train {t['train_s']:.1f}s"
+    if "process_s" in t:
+        timing += f", {t['process_s']:.1f}s since the command started"
     step = int(results.steps[-1])
     if stopped:
         print(f"grokjax.sweep: stopped at step {step} of {results.spec.steps}; wrote {results.out}/ ({timing}). "

@@ -154,6 +154,8 @@ register_modular("x3_xy", lambda x, y, p: x**3 + x * y, "x³+xy")
 register_modular("x3_xy2_y", lambda x, y, p: x**3 + x * y**2 + y, "x³+xy²+y")
 
 # S5: permutations of (0..4) in lexicographic order; (x·y)(i) = x(y(i)).
+# openai/grok's s5 and s5conj compose the other way; relabelling every
+# symbol g ↦ g⁻¹ maps its tables onto these (README, Operations).
 S5 = list(itertools.permutations(range(5)))
 
 

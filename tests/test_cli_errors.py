@@ -1,6 +1,8 @@
 """Bad input and failed writes on the command lines: one line on stderr, exit 2,
 nothing half-written. Made-up tables only: no training."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -94,3 +96,16 @@ def test_a_replay_table_of_an_older_grokjax_names_the_column_it_lacks(tmp_path):
     with pytest.raises(ValueError, match="no column logit_spread"):
         replay.draw(path, plan=None)
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
+def test_process_seconds_reads_the_start_time_from_proc(tmp_path):
+    from grokjax import report
+
+    stat, uptime = tmp_path / "stat", tmp_path / "uptime"
+    ticks = os.sysconf("SC_CLK_TCK")
+    # the command name may hold spaces and parentheses; starttime is field 22
+    stat.write_text("42 (python (x) y) S " + " ".join(["0"] * 18) + f" {150 * ticks} 0 0\n")
+    uptime.write_text("200.50 380.00\n")
+    assert report.process_seconds(str(stat), str(uptime)) == 50.5
+    assert report.process_seconds(str(tmp_path / "none"), str(uptime)) is None
+    assert not report.run_by_a_command()  # pytest is no grokjax command line

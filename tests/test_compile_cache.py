@@ -38,6 +38,9 @@ def test_a_second_run_loads_its_programs_whole_and_trains_alike_and_a_torn_entry
     _, first = sweep(tmp_path / "a", cache)
     assert first["environment"]["compile_cache"]["mode"] == "read-write"
     assert (first["timing"]["programs_loaded"], first["timing"]["programs_compiled"]) == (0, 2)
+    if sys.platform == "linux":  # a command's wall time: at least its compile and training
+        t = first["timing"]
+        assert t["process_s"] >= t["compile_s"] + t["train_s"]
     stored = programs(cache)
     assert [e.split("-")[0] for e in stored] == ["sweep_chunk", "sweep_init"], stored
     got, second = sweep(tmp_path / "b", cache, log=True)

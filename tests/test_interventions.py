@@ -10,7 +10,7 @@ import grokjax
 from grokjax import losses, sweep, tables, train
 from grokjax.config import make_runs
 from grokjax.knobs import TRANSFORMS
-from grokjax.model import Transformer
+from grokjax.model import Transformer, residual_dropout
 from grokjax.plan import expand
 from grokjax.spec import VARIANTS, Product, SweepSpec
 
@@ -91,6 +91,18 @@ def test_residual_dropout_rate_zero_is_the_identity_and_positive_rate_is_not():
         model.apply(params, x, dropout_rate=0.1, rngs=rngs)  # the factorized path shares work across examples
 
 
+@pytest.mark.parametrize("rate", [0.1, 0.5])
+def test_residual_dropout_zeroes_a_fraction_rate_and_keeps_the_mean(rate):
+    # inverted dropout: each entry 0 with probability `rate`, else x/(1 − rate), so E[out] = x
+    x = jnp.linspace(-2.0, 3.0, 50)
+    draws = np.stack([np.asarray(residual_dropout(x, jnp.float32(rate), jax.random.key(i))) for i in range(400)])
+    kept = draws != 0
+    assert abs(1 - kept.mean() - rate) < 0.02
+    np.testing.assert_allclose(draws[kept], np.broadcast_to(np.asarray(x) / (1 - rate), draws.shape)[kept], rtol=1e-6)
+    sigma = np.abs(np.asarray(x)) * np.sqrt(rate / (1 - rate) / len(draws))  # std of the mean of the draws
+    assert np.all(np.abs(draws.mean(0) - np.asarray(x)) <= 5 * sigma + 1e-6)
+
+
 GRID = [dict(seed=0, frac=0.5, lr=1e-3, weight_decay=1.0), dict(seed=1, frac=0.4, lr=1e-3, weight_decay=0.0)]
 
 
@@ -118,7 +130,21 @@ def test_weight_noise_dropout_and_outliers_change_training_per_run(tiny):
     _, m = _train(cfg, grid)
     losses = np.asarray(m["train_loss"])
     assert len(set(losses.tolist())) == 4, losses
-    assert m["train_acc"][2] < 1.0 or m["train_loss"][2] != m["train_loss"][3]
+
+
+def test_an_outlier_runs_train_metrics_use_its_labels_and_val_the_tasks(tiny):
+    cfg = tiny.replace(model_path="answer", transforms=("outliers",))
+    t = tables.table_for(cfg.task.op, cfg.task.modulus)
+    x, y, runs = jnp.asarray(t.x), jnp.asarray(t.y), make_runs(t.size, [dict(GRID[0], outliers=10)])
+    states, m = train.sweep_chunk(cfg, x, y, runs, train.sweep_init(cfg, x, runs), 8)
+    run, params = jax.tree.map(lambda a: a[0], (runs, states.params))
+    y_run, mask = train.run_split(cfg, y, run)
+    changed = np.asarray(y_run != y)
+    assert changed.sum() == 10 and not changed[~np.asarray(mask)].any()  # 10 training rows, no held-out one
+    own, task = train.evaluate(cfg, x, y_run, mask, params), train.evaluate(cfg, x, y, mask, params)
+    for k in ("train_loss", "train_acc", "val_loss", "val_acc"):
+        np.testing.assert_allclose(m[k][0], own[k], rtol=1e-5, err_msg=k)
+    assert task["val_loss"] == own["val_loss"] and task["train_loss"] != own["train_loss"]
 
 
 def test_x64_trains_in_float64(tiny):

@@ -281,3 +281,48 @@ def test_the_preset_help_describes_the_fast_recipe_it_runs():
     fast = text[text.index("fast: "):text.index("nanda: ")]
     assert "MLP" in fast and f"lr {product.lr[0]:g}" in fast and f"init scale {product.init_scale[0]:g}" in fast
     assert f"weight decay {product.weight_decay[0]:g}" in fast
+
+
+def test_the_whole_chain_runs_its_transforms_in_the_documented_order():
+    # optim's docstring: ⊥Grad → Grokfast-EMA → Grokfast-MA → gradient noise → L2 → Adam → decay toward 0
+    # → decay toward init → update noise → learning rate → weight-norm projection, each from its own unit
+    # test above; this pins where each sits, with every one of them on.
+    k1, k2 = jax.random.split(jax.random.key(5))
+    params = {"w": jax.random.normal(k1, (5, 3)), "b": jnp.ones(3)}
+    grads = [jax.tree.map(lambda p, i=i: jax.random.normal(jax.random.fold_in(k2, i), p.shape), params) for i in range(6)]
+    n = dict(orthograd=1.0, grokfast_lambda=2.0, grokfast_alpha=0.9, grokfast_ma_lambda=1.5, grokfast_window=3.0,
+             grad_noise=0.2, weight_decay_l2=0.05, weight_decay_init=0.3, update_noise=0.1, weight_norm_target=9.0)
+    on = ("orthograd", "grokfast", "grokfast_ma", "grad_noise", "weight_decay_l2", "weight_decay_init", "update_noise",
+          "weight_norm_target")
+    ours = _rollout(make_optimizer(Config(warmup_steps=0, transforms=on, grokfast_window=3), Run(1e-2, 0.5, seed=7, **n)),
+                    params, grads)
+    grad_key, update_key, _, _ = optim.noise_keys(jnp.int32(7))
+
+    def reference(*middle):
+        return _rollout(optax.chain(
+            optim.orthogonal_gradient(1.0), optim.grokfast_ema(2.0, 0.9),
+            optim.grokfast_ma(jnp.float32(1.5), jnp.float32(3.0), 3), *middle,
+            optim.decay_toward_init(0.3), optim.add_constant_noise(0.1, update_key),
+            optax.scale_by_learning_rate(1e-2), optim.project_weight_norm(9.0)), params, grads)
+
+    noise, l2 = optim.add_constant_noise(0.2, grad_key), optax.add_decayed_weights(0.05)
+    adam = (optax.scale_by_adam(b1=0.9, b2=0.98, eps=1e-8), optax.add_decayed_weights(0.5))
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), ours, reference(noise, l2, *adam))
+    # the check can fail: gradient noise after Adam, or L2 after it, moves the weights elsewhere
+    for wrong in (reference(l2, *adam, noise), reference(noise, *adam, l2)):
+        assert not np.allclose(ours["w"], wrong["w"], rtol=1e-3)
+
+
+@pytest.mark.parametrize("warmup_steps", [0, 10])
+def test_one_step_of_decay_toward_init_shrinks_the_offset_by_lr_times_lambda(warmup_steps):
+    # zero gradients: Adam's direction is 0, so θ₁ − θ₀ = (1 − lr_t·λ)(θ − θ₀), lr_t the warmed-up rate
+    theta0 = _tree(jax.random.key(0))
+    lr, lam = 0.1, 0.5
+    opt = make_optimizer(Config(warmup_steps=warmup_steps, transforms=("weight_decay_init",)),
+                         Run(lr, 0.0, weight_decay_init=lam))
+    state = opt.init(theta0)
+    params = jax.tree.map(lambda p: p + 3.0, theta0)
+    u, _ = opt.update(jax.tree.map(jnp.zeros_like, params), state, params)
+    lr_0 = lr / warmup_steps if warmup_steps else lr
+    jax.tree.map(lambda new, p0: np.testing.assert_allclose(new - p0, (1 - lr_0 * lam) * 3.0, rtol=1e-5),
+                 optax.apply_updates(params, u), theta0)

@@ -1,0 +1,111 @@
+"""The transformer against a forward pass written from the paper, in numpy.
+
+Every model path shares ``Block.finish``, ``attend`` and ``sinusoid``, so
+comparing the paths with each other (test_model.py) cannot catch a mistake
+they share. This reference is written out independently, in float64, from
+Power et al. A.1.2 and Vaswani et al.: causal multi-head attention
+``softmax(Q_h K_hᵀ / √d_head) V_h`` per head, post-LayerNorm residual blocks
+``LN(x + Attn(x))`` then ``LN(a + MLP(a))`` with a ReLU MLP, no biases in the
+linear maps, fixed sinusoidal positions, untied unembedding.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from grokjax import tables
+from grokjax.model import LAYER_NORM_EPS, Transformer
+
+
+def ref_layer_norm(h, scale, bias):
+    mu = h.mean(-1, keepdims=True)
+    var = ((h - mu) ** 2).mean(-1, keepdims=True)  # biased variance, as PyTorch's
+    return (h - mu) / np.sqrt(var + LAYER_NORM_EPS) * scale + bias
+
+
+def ref_positions(L, D):
+    pe = np.zeros((L, D))
+    for pos in range(L):
+        for i in range(0, D, 2):
+            pe[pos, i] = np.sin(pos / 10000 ** (i / D))
+            pe[pos, i + 1] = np.cos(pos / 10000 ** (i / D))
+    return pe
+
+
+def ref_forward(p, x_BxL, n_heads):
+    """Logits ``[B, L, V]`` of every position."""
+    p = jax.tree.map(lambda a: np.asarray(a, np.float64), p["params"])
+    B, L = x_BxL.shape
+    D = p["tok_embed"]["embedding"].shape[1]
+    K = D // n_heads
+    h = p["tok_embed"]["embedding"][np.asarray(x_BxL)] + ref_positions(L, D)
+    n_layers = sum(name.startswith("blocks_") for name in p)
+    for i in range(n_layers):
+        blk = p[f"blocks_{i}"]
+        q = h @ blk["q"]["kernel"]
+        k, v = np.split(h @ blk["kv"]["kernel"], 2, axis=-1)
+        heads = []
+        for j in range(n_heads):
+            cols = slice(j * K, (j + 1) * K)
+            s = q[..., cols] @ np.swapaxes(k[..., cols], 1, 2) / np.sqrt(K)  # [B, L, L]
+            s = np.where(np.tril(np.ones((L, L), bool)), s, -np.inf)  # position t sees 0..t
+            w = np.exp(s - s.max(-1, keepdims=True))
+            heads.append((w / w.sum(-1, keepdims=True)) @ v[..., cols])
+        a = ref_layer_norm(h + np.concatenate(heads, -1) @ blk["out"]["kernel"], **blk["ln_attn"])
+        mlp = np.maximum(a @ blk["fc1"]["kernel"], 0) @ blk["fc2"]["kernel"]
+        h = ref_layer_norm(a + mlp, **blk["ln_mlp"])
+    return h @ p["unembed"]["kernel"]
+
+
+def test_the_reference_positions_are_vaswanis():
+    pe = ref_positions(4, 8)
+    np.testing.assert_allclose(pe[0], [0, 1] * 4)  # position 0: sin 0, cos 0
+    np.testing.assert_allclose(pe[3, :2], [np.sin(3), np.cos(3)])  # feature pair 0 has wavelength 2π
+    np.testing.assert_allclose(pe[2, 6:], [np.sin(2 / 10000 ** 0.75), np.cos(2 / 10000 ** 0.75)])
+
+
+def randomized(params, key):
+    """The init with LayerNorm's (1, 0) replaced by random numbers, so that a
+    mixed-up scale and bias, or a missing LayerNorm, would show."""
+    leaves, treedef = jax.tree.flatten(params)
+    keys = jax.random.split(key, len(leaves))
+    return jax.tree.unflatten(treedef, [a + 0.3 * jax.random.normal(k, a.shape) if a.ndim == 1 else a
+                                        for a, k in zip(leaves, keys)])
+
+
+@pytest.mark.parametrize("path", ["full", "answer", "factorized"])
+@pytest.mark.parametrize("n_heads", [1, 4])
+def test_the_model_computes_the_papers_transformer(path, n_heads):
+    table = tables.make_table("add", 11)
+    model = Transformer(vocab_size=table.vocab_size, n_layers=2, d_model=32, n_heads=n_heads, d_mlp=64)
+    x = jnp.asarray(table.x[::7])
+    params = randomized(model.init(jax.random.key(3), x[:1]), jax.random.key(4))
+    got = np.asarray(jax.jit(model.apply, static_argnames="path")(params, x, path=path))
+    want = ref_forward(params, x, n_heads)
+    want = want if path == "full" else want[:, -1]
+    np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5)
+
+
+def test_the_reference_tells_head_counts_apart():
+    # the check above could fail: the same weights split into 1 or 4 heads differ
+    table = tables.make_table("add", 11)
+    model = Transformer(vocab_size=table.vocab_size, n_layers=1, d_model=32, n_heads=4, d_mlp=64)
+    x = jnp.asarray(table.x[:20])
+    params = model.init(jax.random.key(3), x[:1])
+    assert not np.allclose(ref_forward(params, x, 4), ref_forward(params, x, 1), atol=1e-3)
+
+
+def test_init_follows_pytorchs_defaults():
+    # embeddings N(0, 1); linear weights U(±1/√fan_in); LayerNorm scale 1, bias 0
+    model = Transformer(vocab_size=99, n_layers=2, d_model=128, n_heads=4, d_mlp=512)
+    p = model.init(jax.random.key(0), jnp.zeros((1, 4), jnp.int32))["params"]
+    emb = np.asarray(p["tok_embed"]["embedding"])
+    assert abs(emb.std() - 1) < 0.02 and abs(emb.mean()) < 0.02
+    for name, fan_in in [("q", 128), ("kv", 128), ("out", 128), ("fc1", 128), ("fc2", 512)]:
+        w = np.asarray(p["blocks_0"][name]["kernel"])
+        bound = 1 / np.sqrt(fan_in)
+        assert np.abs(w).max() <= bound and np.abs(w).max() > 0.99 * bound, name
+        np.testing.assert_allclose(w.std(), bound / np.sqrt(3), rtol=0.03, err_msg=name)  # a uniform's std
+    np.testing.assert_array_equal(p["blocks_1"]["ln_mlp"]["scale"], 1)
+    np.testing.assert_array_equal(p["blocks_1"]["ln_mlp"]["bias"], 0)
