@@ -275,6 +275,30 @@ def test_sharpness_on_a_quadratic_grows_with_eps_and_finds_the_corner():
     assert phis[0] < phis[1] < phis[2]
 
 
+def test_the_random_subspace_is_keskars_a_plus_and_its_pseudo_inverse():
+    a_plus, a = sharpness.random_subspace(jax.random.key(0), 50, 4)
+    np.testing.assert_allclose(np.linalg.norm(a_plus, axis=1), 1, rtol=1e-6)  # unit rows
+    assert np.abs(a_plus).max() <= 1
+    np.testing.assert_allclose(a_plus @ a, np.eye(4), atol=1e-5)
+    np.testing.assert_allclose(a, np.linalg.pinv(np.asarray(a_plus, np.float64)), rtol=1e-4, atol=1e-6)
+
+
+def test_subspace_sharpness_of_a_linear_loss_is_the_box_corner_along_a():
+    # f(x) = g·x: over x + A y with |y_j| ≤ r_j = ε(|(A⁺x)_j| + 1), the max is f(x) + Σ_j r_j |(Aᵀg)_j|
+    x = {"w": jnp.array([1.0, -2.0, 0.5, 3.0, 0.0, -1.0]), "b": jnp.array([0.25, 2.0])}
+    g = jnp.array([0.3, -1.0, 2.0, 0.1, -0.5, 1.5, 0.7, -0.2])  # in ravel_pytree's order: b, then w
+    f = lambda p: 5.0 + jnp.dot(g, jnp.concatenate([p["b"], p["w"]]))  # noqa: E731
+    key, eps = jax.random.key(3), 1e-2
+    phi, f0, top = sharpness.subspace_ascent(f, x, eps, 20, 3, key)
+    a_plus, a = (np.asarray(m, np.float64) for m in sharpness.random_subspace(key, 8, 3))
+    flat = np.concatenate([np.asarray(x["b"]), np.asarray(x["w"])])
+    corner = float(f(x)) + (eps * (np.abs(a_plus @ flat) + 1) * np.abs(a.T @ np.asarray(g))).sum()
+    np.testing.assert_allclose(top, corner, rtol=1e-5)
+    np.testing.assert_allclose(phi, 100 * (corner - float(f0)) / (1 + float(f0)), rtol=1e-2)
+    # the whole space's box is larger: the subspace finds less
+    assert float(sharpness.ascent(f, x, eps, 20)[2]) > corner
+
+
 def test_sharpness_title_counts_grokked_runs_and_qualifies_the_paper(plan, tmp_path):
     rows = [{"run": r, "frac": 0.4, "val_acc": a, "phi": p} for r, (a, p) in
             enumerate([(0.05, 9.0), (0.2, 7.0), (0.995, 1.0), (1.0, 2.0)])]
@@ -311,6 +335,13 @@ def test_sharpness_command_writes_phi_and_val_accuracy(swept, capsys):
         assert float(r["val_acc"]) == pytest.approx(float(curves[(int(r["run"]), 20)]["val_acc"]), abs=1e-6)
     assert "Spearman" in capsys.readouterr().out
     assert (swept / "analysis" / "sharpness_step20_eps0.0001.png").stat().st_size > 0
+    # in a random 3-dimensional subspace: its own file, the same runs' losses
+    assert cli.main(["sharpness", str(swept), "--ascent-steps", "2", "--step", "20", "--subspace", "3"]) == 0
+    sub = read(swept / "analysis" / "sharpness_step20_eps0.0001_sub3.csv")
+    assert [r["subspace"] for r in sub] == ["3"] * 4 and [r["train_loss"] for r in sub] == [r["train_loss"] for r in rows]
+    assert all(0 <= float(s["phi"]) for s in sub)
+    assert cli.main(["sharpness", str(swept), "--step", "20", "--subspace", "10000000"]) == 2
+    assert "more than the model's" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- Fourier

@@ -326,3 +326,17 @@ def test_one_step_of_decay_toward_init_shrinks_the_offset_by_lr_times_lambda(war
     lr_0 = lr / warmup_steps if warmup_steps else lr
     jax.tree.map(lambda new, p0: np.testing.assert_allclose(new - p0, (1 - lr_0 * lam) * 3.0, rtol=1e-5),
                  optax.apply_updates(params, u), theta0)
+
+
+def test_under_a_held_norm_weight_decay_only_rescales_the_learning_rate():
+    # θ − lr·(a + γθ) = (1 − lr·γ)·(θ − lr/(1 − lr·γ)·a): the same direction, so after the projection onto
+    # ‖θ‖ = w decay γ is the run without decay at lr/(1 − lr·γ) (sweeps/omnigrok_norm.toml's γ axis)
+    params, lr, gamma, w = _tree(jax.random.key(0)), 1e-2, 3.0, 4.0
+    grads = [_tree(jax.random.key(i + 1)) for i in range(5)]
+    cfg = Config(warmup_steps=0, transforms=("weight_norm_target",))
+    start = jax.tree.map(lambda p: p * w / optax.tree.norm(params), params)
+    decayed = _rollout(make_optimizer(cfg, Run(lr, gamma, weight_norm_target=w)), start, grads)
+    faster = _rollout(make_optimizer(cfg, Run(lr / (1 - lr * gamma), 0.0, weight_norm_target=w)), start, grads)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), decayed, faster)
+    plain = _rollout(make_optimizer(cfg, Run(lr, 0.0, weight_norm_target=w)), start, grads)
+    assert not np.allclose(plain["w"], decayed["w"], rtol=1e-4)  # the rescaled rate does move it: the check can fail

@@ -79,6 +79,11 @@ def make_parser() -> Parser:
     s.add_argument("--eps", type=float, default=1e-4, help="box radius ε, relative to each |θ|+1 (1e-4; Keskar et al. "
                    "used 1e-3 and 5e-4, where this ascent saturates on the paper's model: see sharpness.py)")
     s.add_argument("--ascent-steps", type=int, default=20, help="projected gradient ascent steps (20)")
+    s.add_argument("--subspace", type=int, default=0, metavar="D",
+                   help="search a random D-dimensional subspace (Keskar's A, drawn from each run's seed) instead "
+                        "of the whole parameter space (0, the default). The paper's released code "
+                        "(openai/grok) uses D = 10 with ε = 1e-3: --subspace 10 --eps 1e-3. Writes "
+                        "sharpness_step<S>_eps<ε>_sub<D>.csv")
     f = parsers["fourier"]
     f.add_argument("--freqs", help="key frequencies to use, e.g. 14,35,41 (default: picked per run from its "
                                    "embedding at the last step)")
@@ -131,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.every_step and args.step is not None:
                 raise UsageError("give --step or --every-step, not both")
         elif args.what == "sharpness":
-            kw = dict(eps=args.eps, steps=args.ascent_steps)
+            kw = dict(eps=args.eps, steps=args.ascent_steps, subspace=args.subspace)
         elif args.what == "fourier":
             kw = dict(ratio=args.ratio)
             if args.freqs is not None:

@@ -18,6 +18,15 @@ accuracy +0.71), while 1e-4 and 1e-5 agree with each other (ρ −0.90 and
 −0.95). f is the loss on every training row of the run (its outliers
 included), in blocks, so φ is exact for that loss and needs no batches.
 
+``subspace = D`` (``--subspace D``) searches a random D-dimensional subspace
+instead, Keskar's other case: rows of A⁺ (D × n) drawn U(−1, 1) and
+normalized, A its pseudo-inverse, the box ``|y_j| ≤ ε (|(A⁺x)_j| + 1)`` and
+the point ``x + A y``. That is what the paper's released code computes by
+default (openai/grok ``measure.get_sharpness``: D = 10, ε = 1e-3, 10
+iterations of L-BFGS-B; the same signed-gradient ascent here). A is drawn
+from the run's seed (``SUBSPACE_SEED`` folded with it), so a rerun draws the
+same A.
+
 Every run is one program: ascent, loss and val accuracy of all runs at once.
 """
 
@@ -34,6 +43,7 @@ DEFAULT_EPS = 1e-4
 DEFAULT_STEPS = 20
 GROKKED_AT = 0.99  # val accuracy that counts as grokked, as the sweeps' steps_to_99_val
 PAPER_RHO = "ρ = −0.795 on x·y in S5 (s5_mul)"  # Power et al. Figure 7
+SUBSPACE_SEED = 0  # with the run's seed, draws its random subspace
 
 
 def ascent(loss_fn, params, eps, steps: int):
@@ -56,41 +66,82 @@ def ascent(loss_fn, params, eps, steps: int):
     return 100 * (top - f0) / (1 + f0), f0, top
 
 
+def random_subspace(key, n: int, dim: int):
+    """Keskar's A⁺ (``[dim, n]``, rows U(−1, 1) scaled to unit norm) and A,
+    its pseudo-inverse (``[n, dim]``, so that A⁺A = I)."""
+    import jax
+    import jax.numpy as jnp
+
+    a_plus = jax.random.uniform(key, (dim, n), jnp.float32, -1.0, 1.0)
+    a_plus = a_plus / jnp.linalg.norm(a_plus, axis=1, keepdims=True)
+    return a_plus, a_plus.T @ jnp.linalg.inv(a_plus @ a_plus.T)  # full row rank: pinv = A⁺ᵀ(A⁺A⁺ᵀ)⁻¹
+
+
+def subspace_ascent(loss_fn, params, eps, steps: int, dim: int, key):
+    """``ascent`` over ``x + A y`` for y in Keskar's box of a random
+    ``dim``-dimensional subspace (``random_subspace``)."""
+    import jax.numpy as jnp
+    from jax.flatten_util import ravel_pytree
+
+    x0, unravel = ravel_pytree(params)
+    if dim > x0.size:
+        raise ValueError(f"--subspace {dim} is more than the model's {x0.size} parameters")
+    a_plus, a = random_subspace(key, x0.size, dim)
+    c = a_plus @ x0  # the box's scale: ε·(|A⁺x| + 1), as ascent's ε·(|x| + 1) with x = c
+    return ascent(lambda c2: loss_fn(unravel(x0 + a @ (c2 - c))), c, eps, steps)
+
+
 @dataclasses.dataclass(frozen=True)
 class Sharpness:
     """The measure of one run: φ, its training loss, and val accuracy afresh."""
 
     eps: float = DEFAULT_EPS
     steps: int = DEFAULT_STEPS
+    subspace: int = 0  # 0: the whole parameter space; D: a random D-dimensional subspace
 
     def __call__(self, config, x, y, run, params, extra):
+        import jax
+
         from grokjax import train
 
         y_run, mask = train.run_split(config, y, run)
-        phi, f0, top = ascent(lambda p: train.data_loss(config, x, y_run, mask, p), params, self.eps, self.steps)
+        loss = lambda p: train.data_loss(config, x, y_run, mask, p)  # noqa: E731
+        if self.subspace:
+            key = jax.random.fold_in(jax.random.key(SUBSPACE_SEED), run.seed)
+            phi, f0, top = subspace_ascent(loss, params, self.eps, self.steps, self.subspace, key)
+        else:
+            phi, f0, top = ascent(loss, params, self.eps, self.steps)
         m = train.evaluate(config, x, y_run, mask, params)
         return {"phi": phi, "train_loss": f0, "max_train_loss": top, "train_acc": m["train_acc"], "val_acc": m["val_acc"]}
 
 
-def run(out, runs=None, step: int | None = None, *, eps: float = DEFAULT_EPS, steps: int = DEFAULT_STEPS) -> list[dict]:
+def run(out, runs=None, step: int | None = None, *, eps: float = DEFAULT_EPS, steps: int = DEFAULT_STEPS,
+        subspace: int = 0) -> list[dict]:
     """φ of every chosen run at ``step``; writes ``analysis/sharpness_step<S>_eps<ε>.csv``
-    and a PNG of φ against val accuracy with Spearman's ρ across runs."""
+    (``…_sub<D>.csv`` in a random D-dimensional subspace) and a PNG of φ
+    against val accuracy with Spearman's ρ across runs."""
     from grokjax.checkpoint import CheckpointError
 
     if not eps > 0:
         raise CheckpointError(f"--eps must be > 0, got {eps}")
     if steps < 1:
         raise CheckpointError(f"--ascent-steps must be >= 1, got {steps}")
+    if subspace < 0:
+        raise CheckpointError(f"--subspace must be >= 0 (0: the whole parameter space), got {subspace}")
     snap = snapshot.load(out, runs, step)
-    measure = Sharpness(float(eps), int(steps))
+    measure = Sharpness(float(eps), int(steps), int(subspace))
     rows = []
     for g in snap.groups:
-        got = snapshot.apply(g, measure)
+        try:
+            got = snapshot.apply(g, measure)
+        except ValueError as e:  # a subspace larger than the model, found as the program is traced
+            raise CheckpointError(str(e)) from None
         order = ("phi", "val_acc", "train_acc", "train_loss", "max_train_loss")
         rows += [{**snapshot.settings(snap.plan, r), "step": snap.step, **{k: float(got[k][j]) for k in order},
-                  "eps": eps, "ascent_steps": steps} for j, r in enumerate(g.runs)]
+                  "eps": eps, "ascent_steps": steps, "subspace": subspace} for j, r in enumerate(g.runs)]
     rows.sort(key=lambda r: r["run"])
-    path = snapshot.write_csv(snapshot.out_dir(out) / f"sharpness_step{snap.step}_eps{eps:g}.csv", rows)
+    name = f"sharpness_step{snap.step}_eps{eps:g}" + (f"_sub{subspace}" if subspace else "")
+    path = snapshot.write_csv(snapshot.out_dir(out) / f"{name}.csv", rows)
     draw(path, snap.plan)
     return rows
 
@@ -100,7 +151,7 @@ def draw(path, plan) -> Path:
     path = Path(path)
     rows = snapshot.read_csv(path)
     r = rows[0]
-    plot(path.with_suffix(".png"), plan, rows, r["step"], r["eps"], r["ascent_steps"])
+    plot(path.with_suffix(".png"), plan, rows, r["step"], r["eps"], r["ascent_steps"], r.get("subspace", 0))
     return path.with_suffix(".png")
 
 
@@ -133,7 +184,7 @@ def caption(describe: str, step: int, rows: list[dict]) -> str:
             f"half of its runs grokked")
 
 
-def plot(path, plan, rows, step, eps, steps):
+def plot(path, plan, rows, step, eps, steps, subspace: int = 0):
     import matplotlib
 
     fig, (ax,) = snapshot.grid(1, size=(7.0, 5.0))
@@ -150,7 +201,8 @@ def plot(path, plan, rows, step, eps, steps):
     ax.plot([], [], ls="", label="the number beside a point: its run")
     ax.set_xlim(-0.02, 1.02)  # accuracy's whole range, also for one run or runs of one accuracy
     ax.set_xlabel("val accuracy at this step")
-    ax.set_ylabel(f"sharpness φ (ε = {eps:g}, {steps} ascent steps)")
+    where = f", a random {subspace}-dim subspace" if subspace else ""
+    ax.set_ylabel(f"sharpness φ (ε = {eps:g}, {steps} ascent steps{where})")
     if min(r["phi"] for r in rows) > 0:
         from grokjax import plots
 
