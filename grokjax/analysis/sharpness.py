@@ -21,9 +21,11 @@ included), in blocks, so φ is exact for that loss and needs no batches.
 ``subspace = D`` (``--subspace D``) searches a random D-dimensional subspace
 instead, Keskar's other case: rows of A⁺ (D × n) drawn U(−1, 1) and
 normalized, A its pseudo-inverse, the box ``|y_j| ≤ ε (|(A⁺x)_j| + 1)`` and
-the point ``x + A y``. That is what the paper's released code computes by
+the point ``x + A y``. That is the box the paper's released code searches by
 default (openai/grok ``measure.get_sharpness``: D = 10, ε = 1e-3, 10
-iterations of L-BFGS-B; the same signed-gradient ascent here). A is drawn
+iterations of L-BFGS-B; the same signed-gradient ascent here). That code
+hands L-BFGS-B the loss itself, which it minimizes, and flips signs after,
+so its number is the loss's fall over 1 − f, not φ; this is φ. A is drawn
 from the run's seed (``SUBSPACE_SEED`` folded with it), so a rerun draws the
 same A.
 
