@@ -79,9 +79,21 @@ def dot_rows(lhs, rhs, dimension_numbers, precision=None, preferred_element_type
     return rows.reshape(lhs.shape[:-1] + rhs.shape[1:])
 
 
-def Dense(features: int, dtype) -> nn.Dense:
-    return nn.Dense(features, use_bias=False, kernel_init=torch_linear_init, dtype=dtype, param_dtype=dtype,
+def Dense(features: int, dtype, kernel_init=torch_linear_init) -> nn.Dense:
+    return nn.Dense(features, use_bias=False, kernel_init=kernel_init, dtype=dtype, param_dtype=dtype,
                     dot_general=dot_rows)
+
+
+# How the transformer's weights start. "torch": PyTorch's defaults, as the
+# paper's code. "nanda": Nanda et al.'s (and Omnigrok's Figure 7 notebook):
+# every weight N(0, 1/d_model), the unembedding N(0, 1/vocab), so the
+# embeddings are small and the init's norm is about 42 for their model
+# (124 with PyTorch's: N(0, 1) embeddings dominate it).
+WEIGHT_INITS = ("torch", "nanda")
+
+
+def normal_init(stddev: float):
+    return float32_draws(nn.initializers.normal(stddev))
 
 
 def residual_dropout(x, rate, key):
@@ -167,14 +179,17 @@ class Block(nn.Module):
     d_mlp: int
     dtype: jnp.dtype = jnp.float32
     layer_norm: bool = True  # False: no LayerNorm (Nanda et al.'s model), the residual sums as they are
+    weight_init: str = "torch"  # WEIGHT_INITS
 
     def setup(self):
         dt = self.dtype
-        self.q = Dense(self.d_model, dt)
-        self.kv = Dense(2 * self.d_model, dt)  # keys and values in one matmul
-        self.out = Dense(self.d_model, dt)
-        self.fc1 = Dense(self.d_mlp, dt)
-        self.fc2 = Dense(self.d_model, dt)
+        # Nanda et al. scale every weight by 1/√d_model, W_out (fc2) included
+        init = normal_init(1 / np.sqrt(self.d_model)) if self.weight_init == "nanda" else torch_linear_init
+        self.q = Dense(self.d_model, dt, init)
+        self.kv = Dense(2 * self.d_model, dt, init)  # keys and values in one matmul
+        self.out = Dense(self.d_model, dt, init)
+        self.fc1 = Dense(self.d_mlp, dt, init)
+        self.fc2 = Dense(self.d_model, dt, init)
         if self.layer_norm:
             self.ln_attn = layer_norm(dt)
             self.ln_mlp = layer_norm(dt)
@@ -214,12 +229,16 @@ class Transformer(nn.Module):
     d_mlp: int = 512
     dtype: jnp.dtype = jnp.float32
     layer_norm: bool = True
+    weight_init: str = "torch"  # WEIGHT_INITS
 
     def setup(self):
         dt = self.dtype
-        self.tok_embed = nn.Embed(self.vocab_size, self.d_model, embedding_init=torch_embed_init, dtype=dt, param_dtype=dt)
-        self.blocks = [Block(self.d_model, self.n_heads, self.d_mlp, dt, self.layer_norm) for _ in range(self.n_layers)]
-        self.unembed = Dense(self.vocab_size, dt)
+        nanda = self.weight_init == "nanda"
+        embed_init = normal_init(1 / np.sqrt(self.d_model)) if nanda else torch_embed_init
+        self.tok_embed = nn.Embed(self.vocab_size, self.d_model, embedding_init=embed_init, dtype=dt, param_dtype=dt)
+        self.blocks = [Block(self.d_model, self.n_heads, self.d_mlp, dt, self.layer_norm, self.weight_init)
+                       for _ in range(self.n_layers)]
+        self.unembed = Dense(self.vocab_size, dt, normal_init(1 / np.sqrt(self.vocab_size)) if nanda else torch_linear_init)
 
     def __call__(self, x_BxL, path: str = "factorized", dropout_rate=None):
         """Logits ``[B, V]`` at the answer position, or ``[B, L, V]`` for ``path="full"``.
@@ -369,7 +388,8 @@ def _whole(name: str, v, low: int = 1) -> int:
 class TransformerSpec:
     """The paper's decoder-only transformer (appendix A.1.2); ``d_mlp``
     defaults to 4·``d_model``. The ``table`` task's model. ``layer_norm=False``
-    drops both LayerNorms of every block (Nanda et al. 2023's model)."""
+    drops both LayerNorms of every block (Nanda et al. 2023's model);
+    ``weight_init="nanda"`` starts it from their init (``WEIGHT_INITS``)."""
 
     name: ClassVar[str] = "transformer"
     n_layers: int = 2
@@ -377,10 +397,13 @@ class TransformerSpec:
     n_heads: int = 4
     d_mlp: int | None = None
     layer_norm: bool = True
+    weight_init: str = "torch"
 
     def __post_init__(self):
         for f in ("n_layers", "d_model", "n_heads"):
             object.__setattr__(self, f, _whole(f, getattr(self, f)))
+        if self.weight_init not in WEIGHT_INITS:
+            raise SpecError(f"unknown weight_init {self.weight_init!r}; valid: {', '.join(WEIGHT_INITS)}")
         if not isinstance(self.layer_norm, (bool, np.bool_)):
             raise SpecError(f"layer_norm must be true or false, got {self.layer_norm!r}")
         object.__setattr__(self, "layer_norm", bool(self.layer_norm))
@@ -440,7 +463,7 @@ def make_model(spec, n_outputs: int, x64: bool = False) -> nn.Module:
     if isinstance(spec, MLPSpec):
         return MLP(n_outputs=n_outputs, depth=spec.depth, width=spec.width, activation=spec.activation, dtype=dtype)
     return Transformer(vocab_size=n_outputs, n_layers=spec.n_layers, d_model=spec.d_model, n_heads=spec.n_heads,
-                       d_mlp=spec.d_mlp, dtype=dtype, layer_norm=spec.layer_norm)
+                       d_mlp=spec.d_mlp, dtype=dtype, layer_norm=spec.layer_norm, weight_init=spec.weight_init)
 
 
 EMBEDDING_PARAMS = ("tok_embed", "unembed")

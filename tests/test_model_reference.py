@@ -109,3 +109,20 @@ def test_init_follows_pytorchs_defaults():
         np.testing.assert_allclose(w.std(), bound / np.sqrt(3), rtol=0.03, err_msg=name)  # a uniform's std
     np.testing.assert_array_equal(p["blocks_1"]["ln_mlp"]["scale"], 1)
     np.testing.assert_array_equal(p["blocks_1"]["ln_mlp"]["bias"], 0)
+
+
+def test_nandas_init_draws_every_weight_from_n_0_1_over_d_model():
+    # Nanda et al.'s code: W_E, W_Q/K/V, W_O, W_in, W_out all randn/√d_model; W_U randn/√d_vocab
+    model = Transformer(vocab_size=115, n_layers=1, d_model=128, n_heads=4, d_mlp=512, layer_norm=False,
+                        weight_init="nanda")
+    p = model.init(jax.random.key(0), jnp.zeros((1, 4), jnp.int32))["params"]
+    for name, w in [("tok_embed", p["tok_embed"]["embedding"]), *((n, p["blocks_0"][n]["kernel"]) for n in
+                                                                  ("q", "kv", "out", "fc1", "fc2"))]:
+        w = np.asarray(w)
+        np.testing.assert_allclose(w.std(), 1 / np.sqrt(128), rtol=0.03, err_msg=name)
+        assert abs(w.mean()) < 0.01 and np.abs(w).max() > 3 / np.sqrt(128), name  # a normal's tails, not a uniform's
+    np.testing.assert_allclose(np.asarray(p["unembed"]["kernel"]).std(), 1 / np.sqrt(115), rtol=0.03)
+    # norm² ≈ Σ count·variance: embed 115, q + kv + out 512, fc1 512, fc2 512, unembed 128: about 42²
+    want = np.sqrt(115 + 4 * 128 + 2 * 512 + 128)
+    np.testing.assert_allclose(float(np.sqrt(sum((np.asarray(a) ** 2).sum() for a in jax.tree.leaves(p)))), want,
+                               rtol=0.02)

@@ -25,6 +25,12 @@ def test_flags_become_a_spec():
     assert spec_of([]) == SweepSpec()  # no flags: the defaults, the paper's AdamW run
     assert spec_of(["--full-batch", "--variant", "adam,adamw"]).grid == (
         Product(variant="adam", full_batch=True), Product(variant="adamw", full_batch=True))
+    nanda = spec_of(["--no-layer-norm", "--weight-init", "nanda"]).model
+    assert (nanda.layer_norm, nanda.weight_init) == (False, "nanda")
+    # a spec written before weight_init existed reads as PyTorch's init, as it was trained
+    old = SweepSpec().to_dict()
+    del old["model"]["weight_init"]
+    assert SweepSpec.from_dict(old).model.weight_init == "torch"
 
 
 @pytest.mark.parametrize(
