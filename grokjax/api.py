@@ -505,9 +505,9 @@ def _finish(plan: Plan, outcome: engine.Outcome, out: Path | None, started: str,
         "train_s": round(outcome.train_s, 2),
         "model_steps_per_s": round(model_steps / max(outcome.train_s, 1e-9), 2),
     }
-    if report.run_by_a_command() and report.process_seconds() is not None:
-        # the command's wall time so far (imports, compile, training), figures aside
-        timing["process_s"] = report.process_seconds()
+    process_s = report.process_seconds() if report.run_by_a_command() else None
+    if process_s is not None:  # the command's wall time so far (imports, compile, training), figures aside
+        timing["process_s"] = process_s
     results = Results(plan.spec, rows, outcome.steps, outcome.curves, out, outcome.stop_reason, timing,
                       _plan=plan, _states=outcome.states)
     if out is not None and distributed.is_main():

@@ -123,7 +123,8 @@ def model_name(model: dict) -> str:
     name = model.get("name", "transformer" if "n_layers" in model else "")
     if name == "transformer":
         return (f"{model.get('n_layers', '?')}-layer transformer (d_model {model.get('d_model', '?')}"
-                + (", no LayerNorm)" if model.get("layer_norm") is False else ")"))
+                + (", no LayerNorm" if model.get("layer_norm") is False else "")
+                + (", Nanda et al.'s init" if model.get("weight_init") == "nanda" else "") + ")")
     if name == "mlp":
         act = f"{model['activation']} " if model.get("activation") else ""
         return f"{model.get('depth', '?')}-layer {act}MLP (width {model.get('width', '?')})"

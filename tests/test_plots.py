@@ -260,3 +260,10 @@ def test_a_title_of_s5_and_arithmetic_ops_names_the_arithmetic_modulus():
     rows = [{"op": "s5_mul", "modulus": None}, {"op": "add", "modulus": 23}]
     assert plots.sweep_title(rows) == "2 operations (arithmetic ones mod 23)"
     assert plots.sweep_title([{"op": "s5_mul", "modulus": None}, {"op": "s5_conj", "modulus": None}]) == "2 operations"
+
+
+def test_the_model_name_says_what_sets_a_transformer_apart():
+    assert plots.model_name({"name": "transformer", "n_layers": 2, "d_model": 128}) == "2-layer transformer (d_model 128)"
+    got = plots.model_name({"name": "transformer", "n_layers": 1, "d_model": 128, "layer_norm": False,
+                            "weight_init": "nanda"})
+    assert got == "1-layer transformer (d_model 128, no LayerNorm, Nanda et al.'s init)"
