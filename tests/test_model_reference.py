@@ -99,7 +99,7 @@ def test_the_reference_tells_head_counts_apart():
 def test_init_follows_pytorchs_defaults():
     # embeddings N(0, 1); linear weights U(±1/√fan_in); LayerNorm scale 1, bias 0
     model = Transformer(vocab_size=99, n_layers=2, d_model=128, n_heads=4, d_mlp=512)
-    p = model.init(jax.random.key(0), jnp.zeros((1, 4), jnp.int32))["params"]
+    p = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 4), jnp.int32))["params"]
     emb = np.asarray(p["tok_embed"]["embedding"])
     assert abs(emb.std() - 1) < 0.02 and abs(emb.mean()) < 0.02
     for name, fan_in in [("q", 128), ("kv", 128), ("out", 128), ("fc1", 128), ("fc2", 512)]:
@@ -115,7 +115,7 @@ def test_nandas_init_draws_every_weight_from_n_0_1_over_d_model():
     # Nanda et al.'s code: W_E, W_Q/K/V, W_O, W_in, W_out all randn/√d_model; W_U randn/√d_vocab
     model = Transformer(vocab_size=115, n_layers=1, d_model=128, n_heads=4, d_mlp=512, layer_norm=False,
                         weight_init="nanda")
-    p = model.init(jax.random.key(0), jnp.zeros((1, 4), jnp.int32))["params"]
+    p = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 4), jnp.int32))["params"]
     for name, w in [("tok_embed", p["tok_embed"]["embedding"]), *((n, p["blocks_0"][n]["kernel"]) for n in
                                                                   ("q", "kv", "out", "fc1", "fc2"))]:
         w = np.asarray(w)
