@@ -79,8 +79,9 @@ def dot_rows(lhs, rhs, dimension_numbers, precision=None, preferred_element_type
     return rows.reshape(lhs.shape[:-1] + rhs.shape[1:])
 
 
-def Dense(features: int, dtype, kernel_init=torch_linear_init) -> nn.Dense:
-    return nn.Dense(features, use_bias=False, kernel_init=kernel_init, dtype=dtype, param_dtype=dtype,
+def Dense(features: int, dtype, kernel_init=torch_linear_init, use_bias: bool = False) -> nn.Dense:
+    # a bias starts at 0 (Nanda et al.'s MLP biases)
+    return nn.Dense(features, use_bias=use_bias, kernel_init=kernel_init, dtype=dtype, param_dtype=dtype,
                     dot_general=dot_rows)
 
 
@@ -90,6 +91,10 @@ def Dense(features: int, dtype, kernel_init=torch_linear_init) -> nn.Dense:
 # embeddings are small and the init's norm is about 42 for their model
 # (124 with PyTorch's: N(0, 1) embeddings dominate it).
 WEIGHT_INITS = ("torch", "nanda")
+# Where the transformer's positions come from. "sinusoid": Vaswani et al.'s
+# fixed waves, as the paper. "learned": a parameter per position (Nanda et
+# al.'s model), drawn as the token embeddings are.
+POSITIONS = ("sinusoid", "learned")
 
 
 def normal_init(stddev: float):
@@ -180,6 +185,7 @@ class Block(nn.Module):
     dtype: jnp.dtype = jnp.float32
     layer_norm: bool = True  # False: no LayerNorm (Nanda et al.'s model), the residual sums as they are
     weight_init: str = "torch"  # WEIGHT_INITS
+    mlp_bias: bool = False
 
     def setup(self):
         dt = self.dtype
@@ -188,8 +194,8 @@ class Block(nn.Module):
         self.q = Dense(self.d_model, dt, init)
         self.kv = Dense(2 * self.d_model, dt, init)  # keys and values in one matmul
         self.out = Dense(self.d_model, dt, init)
-        self.fc1 = Dense(self.d_mlp, dt, init)
-        self.fc2 = Dense(self.d_model, dt, init)
+        self.fc1 = Dense(self.d_mlp, dt, init, self.mlp_bias)
+        self.fc2 = Dense(self.d_model, dt, init, self.mlp_bias)
         if self.layer_norm:
             self.ln_attn = layer_norm(dt)
             self.ln_mlp = layer_norm(dt)
@@ -230,14 +236,18 @@ class Transformer(nn.Module):
     dtype: jnp.dtype = jnp.float32
     layer_norm: bool = True
     weight_init: str = "torch"  # WEIGHT_INITS
+    positions: str = "sinusoid"  # POSITIONS
+    mlp_bias: bool = False
 
     def setup(self):
         dt = self.dtype
         nanda = self.weight_init == "nanda"
         embed_init = normal_init(1 / np.sqrt(self.d_model)) if nanda else torch_embed_init
         self.tok_embed = nn.Embed(self.vocab_size, self.d_model, embedding_init=embed_init, dtype=dt, param_dtype=dt)
-        self.blocks = [Block(self.d_model, self.n_heads, self.d_mlp, dt, self.layer_norm, self.weight_init)
-                       for _ in range(self.n_layers)]
+        if self.positions == "learned":
+            self.pos_embed = self.param("pos_embed", embed_init, (self.seq_len, self.d_model), dt)
+        self.blocks = [Block(self.d_model, self.n_heads, self.d_mlp, dt, self.layer_norm, self.weight_init,
+                             self.mlp_bias) for _ in range(self.n_layers)]
         self.unembed = Dense(self.vocab_size, dt, normal_init(1 / np.sqrt(self.vocab_size)) if nanda else torch_linear_init)
 
     def __call__(self, x_BxL, path: str = "factorized", dropout_rate=None):
@@ -254,7 +264,7 @@ class Transformer(nn.Module):
             raise ValueError(f"unknown model path {path!r}; valid: {', '.join(PATHS)}")
         L = x_BxL.shape[1]
         causal_LxL = np.tril(np.ones((L, L), bool))
-        h_BxLxD = self.tok_embed(x_BxL) + sinusoid(self.seq_len, self.d_model)[:L].astype(self.dtype)
+        h_BxLxD = self.tok_embed(x_BxL) + self.position_table()[:L]
         for i, block in enumerate(self.blocks):
             if path == "answer" and i == self.n_layers - 1:
                 # The last position attends to every position: no mask needed.
@@ -263,6 +273,12 @@ class Transformer(nn.Module):
                 h_BxLxD = block(h_BxLxD, slice(0, L), causal_LxL, dropout_rate)
         logits = self.unembed(h_BxLxD)
         return logits[:, -1] if path == "answer" else logits
+
+    def position_table(self):
+        """``[seq_len, D]``: what each position adds to its token's embedding."""
+        if self.positions == "learned":
+            return self.pos_embed
+        return sinusoid(self.seq_len, self.d_model).astype(self.dtype)
 
     def factorized(self, x_BxL):
         """The answer logits of ``[a, ∘, b, =]`` rows, prefix computed per symbol.
@@ -273,7 +289,7 @@ class Transformer(nn.Module):
         V, D = self.vocab_size, self.d_model
         a_B, b_B = x_BxL[:, 0], x_BxL[:, 2]
         op_tok, eq_tok = V - 2, V - 1
-        pe_LxD = sinusoid(self.seq_len, D).astype(self.dtype)
+        pe_LxD = self.position_table()
         S = jnp.arange(V)
         # Prefix [s, ∘] for every symbol s: its hidden states see nothing later.
         hp_Sx2xD = self.tok_embed(jnp.stack([S, jnp.full_like(S, op_tok)], 1)) + pe_LxD[:2]
@@ -389,7 +405,10 @@ class TransformerSpec:
     """The paper's decoder-only transformer (appendix A.1.2); ``d_mlp``
     defaults to 4·``d_model``. The ``table`` task's model. ``layer_norm=False``
     drops both LayerNorms of every block (Nanda et al. 2023's model);
-    ``weight_init="nanda"`` starts it from their init (``WEIGHT_INITS``)."""
+    ``weight_init="nanda"`` starts it from their init (``WEIGHT_INITS``),
+    ``positions="learned"`` learns a vector per position in place of the
+    paper's fixed sinusoids, and ``mlp_bias=True`` gives each MLP's two
+    linear maps a bias (both as their model)."""
 
     name: ClassVar[str] = "transformer"
     n_layers: int = 2
@@ -398,15 +417,20 @@ class TransformerSpec:
     d_mlp: int | None = None
     layer_norm: bool = True
     weight_init: str = "torch"
+    positions: str = "sinusoid"
+    mlp_bias: bool = False
 
     def __post_init__(self):
         for f in ("n_layers", "d_model", "n_heads"):
             object.__setattr__(self, f, _whole(f, getattr(self, f)))
         if self.weight_init not in WEIGHT_INITS:
             raise SpecError(f"unknown weight_init {self.weight_init!r}; valid: {', '.join(WEIGHT_INITS)}")
-        if not isinstance(self.layer_norm, (bool, np.bool_)):
-            raise SpecError(f"layer_norm must be true or false, got {self.layer_norm!r}")
-        object.__setattr__(self, "layer_norm", bool(self.layer_norm))
+        if self.positions not in POSITIONS:
+            raise SpecError(f"unknown positions {self.positions!r}; valid: {', '.join(POSITIONS)}")
+        for f in ("layer_norm", "mlp_bias"):
+            if not isinstance(getattr(self, f), (bool, np.bool_)):
+                raise SpecError(f"{f} must be true or false, got {getattr(self, f)!r}")
+            object.__setattr__(self, f, bool(getattr(self, f)))
         object.__setattr__(self, "d_mlp", 4 * self.d_model if self.d_mlp is None else _whole("d_mlp", self.d_mlp))
         if self.d_model % self.n_heads:
             raise SpecError(f"n_heads {self.n_heads} does not divide d_model {self.d_model}")
@@ -463,10 +487,11 @@ def make_model(spec, n_outputs: int, x64: bool = False) -> nn.Module:
     if isinstance(spec, MLPSpec):
         return MLP(n_outputs=n_outputs, depth=spec.depth, width=spec.width, activation=spec.activation, dtype=dtype)
     return Transformer(vocab_size=n_outputs, n_layers=spec.n_layers, d_model=spec.d_model, n_heads=spec.n_heads,
-                       d_mlp=spec.d_mlp, dtype=dtype, layer_norm=spec.layer_norm, weight_init=spec.weight_init)
+                       d_mlp=spec.d_mlp, dtype=dtype, layer_norm=spec.layer_norm, weight_init=spec.weight_init,
+                       positions=spec.positions, mlp_bias=spec.mlp_bias)
 
 
-EMBEDDING_PARAMS = ("tok_embed", "unembed")
+EMBEDDING_PARAMS = ("tok_embed", "pos_embed", "unembed")
 
 
 def count_params(params, embeddings: bool = False) -> int:

@@ -124,7 +124,9 @@ def model_name(model: dict) -> str:
     if name == "transformer":
         return (f"{model.get('n_layers', '?')}-layer transformer (d_model {model.get('d_model', '?')}"
                 + (", no LayerNorm" if model.get("layer_norm") is False else "")
-                + (", Nanda et al.'s init" if model.get("weight_init") == "nanda" else "") + ")")
+                + (", Nanda et al.'s init" if model.get("weight_init") == "nanda" else "")
+                + (", learned positions" if model.get("positions") == "learned" else "")
+                + (", MLP biases" if model.get("mlp_bias") else "") + ")")
     if name == "mlp":
         act = f"{model['activation']} " if model.get("activation") else ""
         return f"{model.get('depth', '?')}-layer {act}MLP (width {model.get('width', '?')})"

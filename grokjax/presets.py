@@ -35,7 +35,9 @@ PRESETS = {
     # the table, full batch, AdamW lr 1e-3 with weight decay 1, β = (0.9,
     # 0.98), 10 warmup steps. Their model also has MLP biases and learned
     # positions, and reads [a, b, =]; grokjax's keeps the paper's [a, ∘, b, =],
-    # fixed positions and no biases. They train 40k full-batch steps; the
+    # and here its fixed positions and no biases (--positions learned
+    # --mlp-bias give theirs; kept off so that results/nanda_add113_cpu/
+    # stays reproducible). They train 40k full-batch steps; the
     # Fourier progress measures need the params along the way (--ckpt-every).
     "nanda": {
         "name": "nanda",

@@ -20,7 +20,7 @@ from grokjax.cli import (Parser, UsageError, add_compile_cache_flag, apply_compi
                          print_lines)
 from grokjax.knobs import KNOBS
 from grokjax.losses import LOSSES
-from grokjax.model import ACTIVATIONS, WEIGHT_INITS
+from grokjax.model import ACTIVATIONS, POSITIONS, WEIGHT_INITS
 from grokjax.spec import VARIANTS, SpecError, SweepSpec, import_modules, merge, parse_fracs, read_toml
 
 DEFAULT = SweepSpec()
@@ -58,7 +58,7 @@ FIELDS = {
 TASK_FLAGS = {"task": "name", "op": "op", "modulus": "modulus", "data": "data_path", "n_test": "n_test",
               "threshold": "threshold"}
 MODEL_FLAGS = {"model": "name", **{f: f for f in ("n_layers", "d_model", "n_heads", "d_mlp", "layer_norm", "weight_init",
-                                                  "depth", "width", "activation")}}
+                                                  "positions", "mlp_bias", "depth", "width", "activation")}}
 # Flags --resume may take; any other must agree with the recorded sweep.
 RESUME_MAY_CHANGE = ("steps", "ckpt_every", "ckpt_keep", "devices", "stop_at")
 RUN_CONTROL = ("resume", "fork", "at", "no_progress", "no_compile_cache", "coordinator", "num_processes", "process_id", "out", "list_ops", "list_tasks",
@@ -160,6 +160,12 @@ def make_parser() -> argparse.ArgumentParser:
                    help="transformer: how its weights start: torch, PyTorch's defaults as the paper's code (embeddings "
                         "N(0, 1), linear maps U(±1/√fan_in)); nanda, Nanda et al.'s (every weight N(0, 1/d_model), "
                         "the unembedding N(0, 1/vocab)), as Omnigrok's Figure 7 notebook (torch)")
+    s.add_argument("--positions", choices=POSITIONS,
+                   help="transformer: sinusoid, the paper's fixed positions; learned, a parameter per position drawn "
+                        "as the token embeddings (Nanda et al.'s model) (sinusoid)")
+    s.add_argument("--mlp-bias", action=argparse.BooleanOptionalAction, default=None,
+                   help="transformer: a bias, starting at 0, on both linear maps of each MLP (Nanda et al.'s model) "
+                        "(off, as the paper)")
     s.add_argument("--batch-size", type=int, help=f"minibatch B; table runs use min(B, ⌈n_train/2⌉) as in the paper, "
                    f"others min(B, n_train) (table {d.batch_size}, digits 200)")
     s.add_argument("--loss", choices=LOSSES, help="cross-entropy over softmax or StableMax, or mean squared error "

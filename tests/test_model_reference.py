@@ -6,7 +6,8 @@ they share. This reference is written out independently, in float64, from
 Power et al. A.1.2 and Vaswani et al.: causal multi-head attention
 ``softmax(Q_h K_hᵀ / √d_head) V_h`` per head, post-LayerNorm residual blocks
 ``LN(x + Attn(x))`` then ``LN(a + MLP(a))`` with a ReLU MLP, no biases in the
-linear maps, fixed sinusoidal positions, untied unembedding.
+linear maps, fixed sinusoidal positions, untied unembedding; and Nanda et
+al.'s variant: no LayerNorm, learned positions, biases in the MLP.
 """
 
 import jax
@@ -39,7 +40,8 @@ def ref_forward(p, x_BxL, n_heads):
     B, L = x_BxL.shape
     D = p["tok_embed"]["embedding"].shape[1]
     K = D // n_heads
-    h = p["tok_embed"]["embedding"][np.asarray(x_BxL)] + ref_positions(L, D)
+    pe = p["pos_embed"][:L] if "pos_embed" in p else ref_positions(L, D)
+    h = p["tok_embed"]["embedding"][np.asarray(x_BxL)] + pe
     n_layers = sum(name.startswith("blocks_") for name in p)
     for i in range(n_layers):
         blk = p[f"blocks_{i}"]
@@ -52,9 +54,14 @@ def ref_forward(p, x_BxL, n_heads):
             s = np.where(np.tril(np.ones((L, L), bool)), s, -np.inf)  # position t sees 0..t
             w = np.exp(s - s.max(-1, keepdims=True))
             heads.append((w / w.sum(-1, keepdims=True)) @ v[..., cols])
-        a = ref_layer_norm(h + np.concatenate(heads, -1) @ blk["out"]["kernel"], **blk["ln_attn"])
-        mlp = np.maximum(a @ blk["fc1"]["kernel"], 0) @ blk["fc2"]["kernel"]
-        h = ref_layer_norm(a + mlp, **blk["ln_mlp"])
+        def ln(h, name):
+            return ref_layer_norm(h, **blk[name]) if name in blk else h
+
+        def linear(h, name):
+            return h @ blk[name]["kernel"] + blk[name].get("bias", 0)
+
+        a = ln(h + np.concatenate(heads, -1) @ blk["out"]["kernel"], "ln_attn")
+        h = ln(a + linear(np.maximum(linear(a, "fc1"), 0), "fc2"), "ln_mlp")
     return h @ p["unembed"]["kernel"]
 
 
@@ -85,6 +92,28 @@ def test_the_model_computes_the_papers_transformer(path, n_heads):
     want = ref_forward(params, x, n_heads)
     want = want if path == "full" else want[:, -1]
     np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize("path", ["full", "answer", "factorized"])
+def test_nandas_variant_is_their_transformer(path):
+    # no LayerNorm, a learned vector per position, MLP biases (randomized: they start at 0)
+    table = tables.make_table("add", 11)
+    model = Transformer(vocab_size=table.vocab_size, n_layers=2, d_model=32, n_heads=4, d_mlp=64,
+                        layer_norm=False, weight_init="nanda", positions="learned", mlp_bias=True)
+    x = jnp.asarray(table.x[::7])
+    params = model.init(jax.random.key(3), x[:1])
+    blk = params["params"]["blocks_0"]
+    assert "ln_attn" not in blk and blk["fc1"]["bias"].shape == (64,) and blk["fc2"]["bias"].shape == (32,)
+    np.testing.assert_array_equal(blk["fc1"]["bias"], 0)
+    assert params["params"]["pos_embed"].shape == (4, 32) and "bias" not in blk["q"]
+    params = randomized(params, jax.random.key(4))
+    got = np.asarray(jax.jit(model.apply, static_argnames="path")(params, x, path=path))
+    want = ref_forward(params, x, 4)
+    np.testing.assert_allclose(got, want if path == "full" else want[:, -1], rtol=2e-5, atol=2e-5)
+    # the check could fail: the same weights with the learned positions swapped give other logits
+    swapped = jax.tree.map(lambda a: a, params)
+    swapped["params"]["pos_embed"] = params["params"]["pos_embed"][::-1]
+    assert not np.allclose(ref_forward(swapped, x, 4), ref_forward(params, x, 4), atol=1e-3)
 
 
 def test_the_reference_tells_head_counts_apart():
@@ -126,3 +155,15 @@ def test_nandas_init_draws_every_weight_from_n_0_1_over_d_model():
     want = np.sqrt(115 + 4 * 128 + 2 * 512 + 128)
     np.testing.assert_allclose(float(np.sqrt(sum((np.asarray(a) ** 2).sum() for a in jax.tree.leaves(p)))), want,
                                rtol=0.02)
+
+
+@pytest.mark.parametrize("weight_init, std", [("nanda", 1 / np.sqrt(128)), ("torch", 1.0)])
+def test_learned_positions_are_drawn_as_the_token_embeddings(weight_init, std):
+    model = Transformer(vocab_size=115, n_layers=1, d_model=128, n_heads=4, d_mlp=512, weight_init=weight_init,
+                        positions="learned", mlp_bias=True)
+    p = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 4), jnp.int32))["params"]
+    pos = np.asarray(p["pos_embed"])
+    assert pos.shape == (4, 128)
+    np.testing.assert_allclose(pos.std(), std, rtol=0.1)  # 512 draws
+    np.testing.assert_allclose(np.asarray(p["tok_embed"]["embedding"]).std(), std, rtol=0.03)
+    np.testing.assert_array_equal(p["blocks_0"]["fc2"]["bias"], 0)

@@ -25,12 +25,14 @@ def test_flags_become_a_spec():
     assert spec_of([]) == SweepSpec()  # no flags: the defaults, the paper's AdamW run
     assert spec_of(["--full-batch", "--variant", "adam,adamw"]).grid == (
         Product(variant="adam", full_batch=True), Product(variant="adamw", full_batch=True))
-    nanda = spec_of(["--no-layer-norm", "--weight-init", "nanda"]).model
-    assert (nanda.layer_norm, nanda.weight_init) == (False, "nanda")
-    # a spec written before weight_init existed reads as PyTorch's init, as it was trained
+    nanda = spec_of(["--no-layer-norm", "--weight-init", "nanda", "--positions", "learned", "--mlp-bias"]).model
+    assert (nanda.layer_norm, nanda.weight_init, nanda.positions, nanda.mlp_bias) == (False, "nanda", "learned", True)
+    # a spec written before these settings existed reads as the model it trained: the paper's
     old = SweepSpec().to_dict()
-    del old["model"]["weight_init"]
-    assert SweepSpec.from_dict(old).model.weight_init == "torch"
+    for key in ("weight_init", "positions", "mlp_bias"):
+        del old["model"][key]
+    model = SweepSpec.from_dict(old).model
+    assert (model.weight_init, model.positions, model.mlp_bias) == ("torch", "sinusoid", False)
 
 
 @pytest.mark.parametrize(
