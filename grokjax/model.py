@@ -6,7 +6,9 @@ causal multi-head attention and a ReLU MLP of width 4·D, no bias in any
 linear map, fixed sinusoidal positions, learned token embeddings and an
 untied unembedding. Initial values follow PyTorch's defaults, which the paper
 used: embeddings N(0, 1), linear weights U(±1/√fan_in), LayerNorm (1, 0)
-with PyTorch's ε = 1e-5 (Flax's default is 1e-6).
+with PyTorch's ε = 1e-5 (Flax's default is 1e-6). Switches give Nanda et
+al.'s variant instead (no LayerNorm, their init, learned positions, MLP
+biases; ``TransformerSpec``).
 
 Only the answer, read at the ``=`` position, is ever scored. Three paths give
 the same numbers there (tests check it), at falling cost:
