@@ -12,7 +12,7 @@ import grokjax
 import grokjax.analysis
 from grokjax import checkpoint, losses, presets, report, train
 from grokjax.analysis import __main__ as cli
-from grokjax.analysis import fourier, groups, norms, sharpness, snapshot, table, tsne
+from grokjax.analysis import fourier, groups, neurons, norms, sharpness, snapshot, table, tsne
 from grokjax.errors import SpecError
 from grokjax.plan import expand
 from grokjax.spec import TableTask
@@ -442,6 +442,80 @@ def test_fourier_command_covers_every_saved_step(swept, plan):
         grokjax.analysis.fourier.run(swept, freqs=[6])
 
 
+# ---------------------------------------------------------------- neurons
+
+
+def test_each_frequency_owns_eight_fourier_terms_and_no_two_share_one():
+    masks = neurons.term_masks(13)
+    assert masks.shape == (6, 13, 13) and (masks.sum((1, 2)) == 8).all()  # 4 linear, 4 quadratic
+    assert masks.sum(0).max() == 1 and not masks[:, 0, 0].any()
+    F = np.asarray(neurons.fourier_basis(13))
+    np.testing.assert_allclose(F @ F.T, np.eye(13), atol=1e-6)
+
+
+def test_neuron_shares_find_the_frequency_each_neuron_is_made_of():
+    p = 13
+    a, b = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
+    w = 2 * np.pi / p
+    acts = np.stack([
+        np.cos(3 * w * a) * np.sin(3 * w * b) + 0.5 * np.cos(3 * w * a) + 2,  # frequency 3 alone, an offset
+        np.cos(2 * w * (a + b) + 0.3),  # cos(w(a + b)): quadratic terms of frequency 2
+        np.cos(2 * w * a) + np.cos(5 * w * b),  # two frequencies, equal variance
+        np.cos(2 * w * a) * np.cos(5 * w * b),  # a cross term: on no single frequency
+        np.full((p, p), 0.7),  # constant: dead
+        np.random.default_rng(0).normal(size=(p, p)),
+    ], -1)
+    share, variance = (np.asarray(v) for v in neurons.frequency_shares(jnp.asarray(acts)))
+    assert share.shape == (6, 6)
+    np.testing.assert_allclose(share[2, 0], 1, atol=1e-6)  # k = 3
+    np.testing.assert_allclose(share[1, 1], 1, atol=1e-6)  # k = 2
+    np.testing.assert_allclose(share[[1, 4], 2], [0.5, 0.5], atol=1e-6)
+    np.testing.assert_allclose(share[:, 3], 0, atol=1e-6)
+    assert (share.sum(0) <= 1 + 1e-6).all() and share[:, 5].max() < 0.25  # noise: ~8/168 per frequency
+    np.testing.assert_allclose(variance, acts.reshape(-1, 6).var(0), rtol=1e-5, atol=1e-10)  # float32
+    mean = acts.reshape(-1, 6).mean(0)
+    assert neurons.dead(variance, mean).tolist() == [False] * 4 + [True, False]
+    got = neurons.summarize(share, variance, mean, threshold=0.85)
+    assert got["n_dead"] == 1 and got["clusters"] == "2:1 3:1" and got["share_above"] == pytest.approx(2 / 5)
+    assert got["frac_explained_median"] == pytest.approx(np.median(share.max(0)[[0, 1, 2, 3, 5]]))
+
+
+@pytest.mark.parametrize("task, message", [
+    (TableTask(op="s5_mul"), "the neurons analysis reads x+y or x−y mod p (ops add, sub); this sweep learns s5_mul"),
+    (TableTask(op="add", modulus=12), "the neurons analysis needs an odd modulus; this sweep has 12"),
+])
+def test_neurons_read_modular_addition_alone(tiny_spec, task, message):
+    plan = expand(tiny_spec.replace(task=task), devices=1)
+    with pytest.raises(checkpoint.CheckpointError) as e:
+        fourier.check_task(plan, "the neurons analysis")
+    assert str(e.value) == message
+
+
+def test_neurons_command_covers_every_run_layer_and_saved_step(swept, plan, capsys):
+    assert cli.main(["neurons", str(swept), "--threshold", "0.5"]) == 0
+    assert "frac_explained_median" in capsys.readouterr().out
+    rows = read(swept / "analysis" / "neurons.csv")
+    assert sorted((int(r["run"]), int(r["step"])) for r in rows) == [(r, s) for r in range(4) for s in (10, 20, 30)]
+    assert {r["layer"] for r in rows} == {"0"} and {r["threshold"] for r in rows} == {"0.5"}
+    curves = {(int(c["run"]), int(c["step"])): c for c in read(swept / "curves.csv")}
+    for r in rows:
+        assert float(r["val_acc"]) == pytest.approx(float(curves[(int(r["run"]), int(r["step"]))]["val_acc"]))
+    cells = read(swept / "analysis" / "neurons_step30.csv")
+    d_mlp = plan.spec.model.d_mlp
+    live = [c for c in cells if c["dead"] == "False"]
+    assert len(cells) == 4 * d_mlp and sum(k.startswith("share_") for k in cells[0]) == 5  # K = (11 − 1)/2
+    for r in (x for x in rows if x["step"] == "30"):  # the summary counts what the neurons' table holds
+        live = [c for c in cells if c["run"] == r["run"] and c["dead"] == "False"]
+        assert int(r["n_dead"]) == d_mlp - len(live)
+        assert float(r["share_above"]) == pytest.approx(sum(float(c["frac_explained"]) >= 0.5 for c in live) / len(live))
+    for c in live:
+        shares = [float(c[f"share_{k}"]) for k in range(1, 6)]
+        assert shares[int(c["best_freq"]) - 1] == max(shares) and sum(shares) <= 1 + 1e-4
+    assert all(c["best_freq"] == "" for c in cells if c["dead"] == "True")
+    with pytest.raises(checkpoint.CheckpointError, match="threshold"):
+        neurons.run(swept, threshold=1.5)
+
+
 # ---------------------------------------------------------------- norms, table
 
 
@@ -512,6 +586,8 @@ def test_table_analysis_matches_the_recorded_accuracy(swept):
     (["table", "{sweep}", "--runs", "x"], "malformed --runs"),
     (["tsne", "{sweep}", "--subgroup", "(0,9)"], "add has residues, not cosets"),
     (["fourier", "{sweep}", "--freqs", "a"], "malformed --freqs"),
+    (["neurons", "{sweep}", "--threshold", "0"], "threshold must be in (0, 1]"),
+    (["neurons", "{sweep}", "--step", "15"], "no checkpoint at step 15"),
     (["redraw", "{none}"], "has no analysis/ folder"),
 ])
 def test_bad_input_is_one_line_and_exit_2(swept, tmp_path, capsys, args, message):
@@ -564,6 +640,7 @@ def test_redraw_draws_every_analysis_figure_again_from_its_tables_alone(swept, t
     table.run(swept, runs=[1])
     norms.run(swept)
     fourier.run(swept, runs=[2])
+    neurons.run(swept, runs=[1, 3])
     copy = tmp_path / "tables"  # no checkpoint: the tables and the config.json that names the sweep
     (copy / "analysis").mkdir(parents=True)
     for name in ("config.json", "runs.csv", "curves.csv"):
@@ -573,7 +650,7 @@ def test_redraw_draws_every_analysis_figure_again_from_its_tables_alone(swept, t
     assert cli.main(["redraw", str(copy)]) == 0
     drawn = sorted(p.name for p in (copy / "analysis").glob("*.png"))
     assert drawn == sorted(p.name for p in a.glob("*.png"))
-    for name in ("norms.png", "fourier.png", "table_step30_runs1.png", "tsne_unembed_step30.png", "tsne_unembed_by_step.png"):
+    for name in ("norms.png", "fourier.png", "neurons.png", "neurons_step30.png", "table_step30_runs1.png", "tsne_unembed_step30.png", "tsne_unembed_by_step.png"):
         # the analyses draw from the CSVs they wrote: the same figure, to the byte
         assert (copy / "analysis" / name).read_bytes() == (a / name).read_bytes(), name
     (copy / "analysis" / "norms.csv").write_text("run,step\n0,10\n")

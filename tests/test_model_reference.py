@@ -34,8 +34,9 @@ def ref_positions(L, D):
     return pe
 
 
-def ref_forward(p, x_BxL, n_heads):
-    """Logits ``[B, L, V]`` of every position."""
+def ref_forward(p, x_BxL, n_heads, hidden=None):
+    """Logits ``[B, L, V]`` of every position; each block's MLP activations
+    (after ReLU, ``[B, L, d_mlp]``) appended to ``hidden`` if given."""
     p = jax.tree.map(lambda a: np.asarray(a, np.float64), p["params"])
     B, L = x_BxL.shape
     D = p["tok_embed"]["embedding"].shape[1]
@@ -61,7 +62,10 @@ def ref_forward(p, x_BxL, n_heads):
             return h @ blk[name]["kernel"] + blk[name].get("bias", 0)
 
         a = ln(h + np.concatenate(heads, -1) @ blk["out"]["kernel"], "ln_attn")
-        h = ln(a + linear(np.maximum(linear(a, "fc1"), 0), "fc2"), "ln_mlp")
+        neurons = np.maximum(linear(a, "fc1"), 0)
+        if hidden is not None:
+            hidden.append(neurons)
+        h = ln(a + linear(neurons, "fc2"), "ln_mlp")
     return h @ p["unembed"]["kernel"]
 
 
@@ -114,6 +118,25 @@ def test_nandas_variant_is_their_transformer(path):
     swapped = jax.tree.map(lambda a: a, params)
     swapped["params"]["pos_embed"] = params["params"]["pos_embed"][::-1]
     assert not np.allclose(ref_forward(swapped, x, 4), ref_forward(params, x, 4), atol=1e-3)
+
+
+@pytest.mark.parametrize("nanda", [False, True])
+def test_the_neurons_analysis_reads_each_blocks_mlp_at_the_answer_position(nanda, monkeypatch):
+    from grokjax import train
+    from grokjax.analysis.neurons import mlp_activations
+
+    monkeypatch.setattr(train, "EVAL_ROWS", 50)  # 121 rows in 3 blocks, the last one padded
+    table = tables.make_table("add", 11)
+    kw = dict(layer_norm=False, weight_init="nanda", positions="learned", mlp_bias=True) if nanda else {}
+    model = Transformer(vocab_size=table.vocab_size, n_layers=2, d_model=32, n_heads=4, d_mlp=64, **kw)
+    x = jnp.asarray(table.x)
+    params = randomized(model.init(jax.random.key(3), x[:1]), jax.random.key(4))
+    got = np.asarray(mlp_activations(model, x, params))
+    hidden = []
+    ref_forward(params, x, 4, hidden)
+    assert got.shape == (121, 2, 64)
+    np.testing.assert_allclose(got, np.stack([h[:, -1] for h in hidden], 1), rtol=2e-5, atol=2e-5)
+    assert not np.allclose(got[:, 0], got[:, 1], atol=1e-3)  # two blocks, told apart
 
 
 def test_the_reference_tells_head_counts_apart():

@@ -10,6 +10,7 @@ and a PNG under ``<out>/analysis/``.
     analysis.tsne.every_step("results/mine")       # its scores at every saved step
     analysis.sharpness.run("results/mine")         # φ of Keskar et al. (Power et al. §A.5, Fig. 7)
     analysis.fourier.run("results/nanda")          # Nanda et al.'s progress measures over training
+    analysis.neurons.run("results/nanda")          # the MLP neurons' frequencies and clusters over training
     analysis.norms.run("results/mine")             # each layer's weight norm over training (Omnigrok Fig. 7a)
     analysis.table.run("results/mine", runs=[0])   # the table a run predicts (Power et al. Fig. 1)
     analysis.replay.run("results/mine", runs=[0], step=1000, updates=200)  # every update, exactly, measured
@@ -18,7 +19,7 @@ and a PNG under ``<out>/analysis/``.
 Each ``run`` returns the rows of its CSV. The modules load on first use.
 """
 
-MODULES = ("tsne", "sharpness", "fourier", "norms", "table", "replay", "snapshot", "groups")
+MODULES = ("tsne", "sharpness", "fourier", "neurons", "norms", "table", "replay", "snapshot", "groups")
 
 __all__ = list(MODULES)
 

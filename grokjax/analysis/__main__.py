@@ -21,6 +21,8 @@ WHAT = {
                  "(Power et al. §A.5, Fig. 7)",
     "fourier": "Nanda et al.'s progress measures at every saved step: the embedding's Fourier spectrum, key "
                "frequencies, restricted and excluded loss, Gini and IPR (x+y, x−y mod p)",
+    "neurons": "Nanda et al.'s MLP neurons by frequency: each neuron's share of variance over the inputs (a, b) on "
+               "each frequency, its best one, the clusters of neurons per frequency, at every saved step (x+y, x−y mod p)",
     "norms": "each layer's weight norm over training, from curves.csv (Omnigrok Fig. 7a)",
     "table": "the operation table each run predicts, validation cells marked (Power et al. Fig. 1, right)",
     "replay": "every update from a saved step on, replayed exactly with the training program: full train and val "
@@ -41,6 +43,7 @@ def make_parser() -> Parser:
                "  python -m grokjax.analysis tsne OUT --every-step   # the scores at every saved step\n"
                "  python -m grokjax.analysis sharpness OUT --eps 1e-5\n"
                "  python -m grokjax.analysis fourier OUT\n"
+               "  python -m grokjax.analysis neurons OUT     # MLP neurons' frequencies, clusters\n"
                "  python -m grokjax.analysis table OUT --runs 0 --step 1000\n"
                "  python -m grokjax.analysis replay OUT --runs 0 --step 1000 --updates 200   # every update, measured\n"
                "  python -m grokjax.analysis norms OUT      # from curves.csv: no checkpoint needed\n"
@@ -59,6 +62,7 @@ def make_parser() -> Parser:
         s.add_argument("--step", type=int, help="a saved checkpoint's step (default: the latest"
                        + ("; fourier: every saved step, and with --step only that one, in place of what "
                           "fourier.csv held)" if what == "fourier" else
+                          "; neurons: every saved step, and with --step only that one)" if what == "neurons" else
                           "; norms: the whole curve, or up to an evaluated step S)" if what == "norms" else
                           "; replay: the saved step to start from)" if what == "replay" else ")"))
         add_compile_cache_flag(s)
@@ -89,6 +93,10 @@ def make_parser() -> Parser:
                                    "embedding at the last step)")
     f.add_argument("--ratio", type=float, default=3.0,
                    help="a key frequency holds at least RATIO/K of the embedding's energy, K = (p−1)/2 (3)")
+    parsers["neurons"].add_argument(
+        "--threshold", type=float, default=0.85,
+        help="a neuron counts as on one frequency when at least this share of its variance lies there (0.85; "
+             "our choice). Only the summary counts depend on it; neurons_step<S>.csv has every share")
     rp = parsers["replay"]
     rp.add_argument("--updates", type=int, metavar="K",
                     help="updates to replay (default: up to the next saved step, where the replayed state is "
@@ -144,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
                     kw["freqs"] = [int(v) for v in args.freqs.split(",")]
                 except ValueError:
                     raise UsageError(f"malformed --freqs {args.freqs!r}: use whole numbers like 14,35,41") from None
+        elif args.what == "neurons":
+            kw = dict(threshold=args.threshold)
         elif args.what == "replay":
             pairs = [p.split("=", 1) for p in args.set]
             if any(len(p) != 2 for p in pairs):
@@ -189,12 +199,14 @@ def print_summary(what: str, rows: list[dict], out: Path | None = None, runs: li
                      "best_conjugator", "best_side", "rows_silhouette", "rows_best_silhouette"),
             "sharpness": ("val_acc", "train_loss", "phi"),
             "fourier": ("train_loss", "test_loss", "restricted_loss", "excluded_loss", "gini_embed", "key_freqs"),
+            "neurons": ("layer", "val_acc", "n_dead", "frac_explained_median", "share_above", "n_clusters",
+                        "clusters"),
             "norms": ("weight_norm",),
             "table": ("train_acc", "val_acc")}[what]
-    if what in ("fourier", "norms"):  # one row per run and step: the last step of each run
+    if what in ("fourier", "norms", "neurons"):  # one row per run (and layer) and step: the last step of each
         last = {}
         for r in rows:
-            last[r["run"]] = r
+            last[r["run"], r.get("layer")] = r
         rows = list(last.values())
     head = [c for c in ("run", "frac", "n_train", "seed", "step") if c in rows[0]] + [c for c in cols if c in rows[0]]
     cells = [[_short(r[h]) for h in head] for r in rows]

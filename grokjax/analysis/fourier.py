@@ -170,13 +170,13 @@ class Spectrum:
         return spectrum(params["params"]["tok_embed"]["embedding"][: self.p])
 
 
-def check_task(plan):
-    task = snapshot.need_table(plan, "Fourier analysis", embeddings=True)
+def check_task(plan, what: str = "the Fourier analysis"):
+    """The sweep's table task, or an error: ``what`` reads x±y mod an odd p, learned by a transformer."""
+    task = snapshot.need_table(plan, what, embeddings=True)
     if task.op not in SIGNS:
-        raise CheckpointError(f"the Fourier measures read x+y or x−y mod p (ops {', '.join(SIGNS)}); "
-                              f"this sweep learns {task.op}")
+        raise CheckpointError(f"{what} reads x+y or x−y mod p (ops {', '.join(SIGNS)}); this sweep learns {task.op}")
     if task.modulus % 2 == 0:
-        raise CheckpointError(f"the Fourier measures need an odd modulus; this sweep has {task.modulus}")
+        raise CheckpointError(f"{what} needs an odd modulus; this sweep has {task.modulus}")
     from grokjax import tables
 
     x, p = tables.table_for(task.op, task.modulus).x, task.modulus

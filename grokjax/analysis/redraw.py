@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grokjax.analysis import fourier, norms, replay, sharpness, snapshot, table, tsne
+from grokjax.analysis import fourier, neurons, norms, replay, sharpness, snapshot, table, tsne
 from grokjax.checkpoint import CheckpointError
 
 
@@ -26,9 +26,11 @@ def redraw(out) -> list[Path]:
         jobs.append((d / "norms.csv", lambda: [norms.draw(out, plan)]))
     if (d / "fourier.csv").exists() and (d / "fourier_spectrum.csv").exists():
         jobs.append((d / "fourier.csv", lambda: fourier.draw(out, plan)))
-    for module, pattern in ((sharpness, "sharpness_step*.csv"), (table, "table_step*.csv"), (tsne, "tsne_*.csv"),
-                            (replay, "replay_step*.csv")):
-        jobs += [(p, lambda p=p, m=module: [m.draw(p, plan)]) for p in sorted(d.glob(pattern))
+    if (d / "neurons.csv").exists():
+        jobs.append((d / "neurons.csv", lambda: [neurons.draw(out, plan)]))
+    for draw, pattern in ((neurons.draw_step, "neurons_step*.csv"), (sharpness.draw, "sharpness_step*.csv"),
+                          (table.draw, "table_step*.csv"), (tsne.draw, "tsne_*.csv"), (replay.draw, "replay_step*.csv")):
+        jobs += [(p, lambda p=p, draw=draw: [draw(p, plan)]) for p in sorted(d.glob(pattern))
                  if not p.stem.endswith("_runs")]  # a t-SNE's per-run scores go with its points
     written = []
     for csv, job in jobs:
