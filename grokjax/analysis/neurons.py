@@ -227,7 +227,7 @@ def draw(out, plan=None) -> Path:
         ax.grid(alpha=0.3)
         end = mine[-1]
         clusters = str(end["clusters"] or "").split()
-        shown = (f"{len(clusters)} clusters (freq:neurons) " + " ".join(clusters[:6]) + (" …" if len(clusters) > 6 else "")
+        shown = (f"{len(clusters)} clusters (freq:neurons) " + " ".join(clusters[:4]) + (" …" if len(clusters) > 4 else "")
                  if clusters else f"no neuron ≥ {threshold:g} on one frequency")
         where = f", layer {layer}" if layers > 1 else ""
         ax.set_ylabel("share, accuracy")
@@ -285,8 +285,8 @@ def draw_step(path, plan) -> Path:
             ax_bar.annotate(str(k), (k, size[k]), ha="center", va="bottom", fontsize=7)
         ax_bar.set_xlabel("best frequency k", fontsize=8)
         ax_bar.set_ylabel("neurons", fontsize=8)
-        ax_bar.set_title(f"run {r}{where}: {int(good.sum())} of {len(mine)} live neurons ≥ {threshold:g} on one "
-                         "frequency", fontsize=8)
+        ax_bar.set_title(f"run {r}{where}: {int(good.sum())} of {len(mine)} live neurons\nwith ≥ {threshold:g} on "
+                         "one frequency", fontsize=8)
         fig.colorbar(im, ax=ax_map, fraction=0.06, pad=0.02).ax.tick_params(labelsize=6)
     from matplotlib.patches import Patch
 
