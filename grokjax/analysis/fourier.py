@@ -25,7 +25,11 @@ saved step:
   coefficient of the norms (0 even, → 1 one frequency) and the inverse
   participation ratio of the energy shares (1/K even, 1 one frequency).
 
-The logits are cast to float64 before every loss here (Nanda et al.'s
+The losses are over the whole vocabulary, as in training: the ∘ and =
+logits enter every softmax unchanged and only the p symbol logits are
+restricted or excluded (Nanda et al.'s ``test_logits`` drops its = logit
+and reads the p symbols alone). The logits are cast
+to float64 before every loss here (Nanda et al.'s
 helper says float64 and casts to float32), so a near-zero loss is not
 rounded to a multiple of float32's epsilon.
 """
