@@ -8,8 +8,12 @@
 # - neurons_add97_cpu: the paper's 2-layer model on x+y mod 97, fracs 0.3 and
 #   0.5 × 2 seeds, 3,000 steps, a checkpoint every 500 (the command of
 #   results/look_add_cpu, trained again with checkpoints on this machine);
+# - neurons_nanda_held_cpu: their model with the weight norm held at 33.9 and
+#   no weight decay (Omnigrok Figure 7b, the profile nanda_held_cpu with
+#   learned positions and MLP biases), seeds 0 and 1 (seed 1 groks by step
+#   450, seed 0 not within 2,000), a checkpoint every 100 steps;
 # then the neurons and the Fourier measures at every saved step.
-# About 10 minutes of training and 2 of analyses on a 2-core CPU.
+# About 13 minutes of training and 3 of analyses on a 2-core CPU.
 #
 #   bash sweeps/neurons.sh [train|analyse|all]
 #   ROOT=/tmp/look bash sweeps/neurons.sh     # into /tmp/look/ instead of results/
@@ -25,10 +29,12 @@ if [[ $what == train || $what == all ]]; then
     --ckpt-every 250 --ckpt-keep 1000 --out $root/neurons_nanda_cpu --no-progress
   python -m grokjax.sweep --op add --fracs 0.3,0.5 --seeds 2 --steps 3000 --ckpt-every 500 --ckpt-keep 100 \
     --out $root/neurons_add97_cpu --no-progress
+  python -m grokjax.sweep --spec sweeps/omnigrok_norm.toml --profile nanda_held_cpu --positions learned --mlp-bias \
+    --seeds 2 --ckpt-every 100 --ckpt-keep 1000 --out $root/neurons_nanda_held_cpu --no-progress
 fi
 
 if [[ $what == analyse || $what == all ]]; then
-  for out in $root/neurons_nanda_cpu $root/neurons_add97_cpu; do
+  for out in $root/neurons_nanda_cpu $root/neurons_add97_cpu $root/neurons_nanda_held_cpu; do
     python -m grokjax.analysis neurons "$out"
     python -m grokjax.analysis fourier "$out"
   done
