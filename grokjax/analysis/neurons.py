@@ -227,7 +227,7 @@ def draw(out, plan=None) -> Path:
         ax.grid(alpha=0.3)
         end = mine[-1]
         clusters = str(end["clusters"] or "").split()
-        shown = (f"{len(clusters)} clusters (freq:neurons) " + " ".join(clusters[:4]) + (" …" if len(clusters) > 4 else "")
+        shown = (f"{len(clusters)} cluster{'s' * (len(clusters) > 1)} (freq:neurons) " + " ".join(clusters[:4]) + (" …" if len(clusters) > 4 else "")
                  if clusters else f"no neuron ≥ {threshold:g} on one frequency")
         where = f", layer {layer}" if layers > 1 else ""
         ax.set_ylabel("share, accuracy")
