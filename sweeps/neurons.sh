@@ -12,8 +12,12 @@
 #   no weight decay (Omnigrok Figure 7b, the profile nanda_held_cpu with
 #   learned positions and MLP biases), seeds 0 and 1 (seed 1 groks by step
 #   450, seed 0 not within 2,000), a checkpoint every 100 steps;
+# - neurons_nanda_preset_cpu: --preset nanda (their recipe on the paper's
+#   model: fixed positions, no biases, PyTorch's init), 20,000 steps, a
+#   checkpoint every 500 (the command of results/nanda_add113_cpu, trained
+#   again here);
 # then the neurons and the Fourier measures at every saved step.
-# About 13 minutes of training and 3 of analyses on a 2-core CPU.
+# About 40 minutes of training and 4 of analyses on a 2-core CPU.
 #
 #   bash sweeps/neurons.sh [train|analyse|all]
 #   ROOT=/tmp/look bash sweeps/neurons.sh     # into /tmp/look/ instead of results/
@@ -31,10 +35,13 @@ if [[ $what == train || $what == all ]]; then
     --out $root/neurons_add97_cpu --no-progress
   python -m grokjax.sweep --spec sweeps/omnigrok_norm.toml --profile nanda_held_cpu --positions learned --mlp-bias \
     --seeds 2 --ckpt-every 100 --ckpt-keep 1000 --out $root/neurons_nanda_held_cpu --no-progress
+  python -m grokjax.sweep --preset nanda --steps 20000 --ckpt-every 500 --ckpt-keep 1000 \
+    --out $root/neurons_nanda_preset_cpu --no-progress
 fi
 
 if [[ $what == analyse || $what == all ]]; then
-  for out in $root/neurons_nanda_cpu $root/neurons_add97_cpu $root/neurons_nanda_held_cpu; do
+  for out in $root/neurons_nanda_cpu $root/neurons_add97_cpu $root/neurons_nanda_held_cpu \
+      $root/neurons_nanda_preset_cpu; do
     python -m grokjax.analysis neurons "$out"
     python -m grokjax.analysis fourier "$out"
   done
