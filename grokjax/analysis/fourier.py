@@ -222,11 +222,7 @@ def run(out, runs=None, step: int | None = None, *, freqs=None, ratio: float = D
     task = check_task(plan)
     p, sign = task.modulus, SIGNS[task.op]
     runs = snapshot.check_runs(plan, runs)
-    steps = snapshot.saved_steps(out)
-    if step is not None:
-        if step not in steps:
-            raise CheckpointError(f"no checkpoint at step {step}; saved steps: {steps}")
-        steps = [step]
+    steps = snapshot.steps_to_measure(out, step)
     masks = choose_keys(out, runs, steps[-1], freqs, ratio, p)
     # where the keys came from, for the figure (redrawn from the CSV alone)
     source = "given" if freqs is not None else f"from step {steps[-1]} (ratio {ratio:g})"

@@ -161,11 +161,7 @@ def run(out, runs=None, step: int | None = None, *, threshold: float = DEFAULT_T
     task = fourier.check_task(plan, "the neurons analysis")
     p = task.modulus
     runs = snapshot.check_runs(plan, runs)
-    steps = snapshot.saved_steps(out)
-    if step is not None:
-        if step not in steps:
-            raise CheckpointError(f"no checkpoint at step {step}; saved steps: {steps}")
-        steps = [step]
+    steps = snapshot.steps_to_measure(out, step)
     rows, last = [], []
     for s in steps:
         snap = snapshot.load(out, runs, s)

@@ -104,6 +104,17 @@ def saved_steps(out) -> list[int]:
     return steps
 
 
+def steps_to_measure(out, step: int | None = None) -> list[int]:
+    """Every saved step of the sweep, oldest first, or ``[step]`` alone (an
+    error if it was not saved): what the analyses over training measure."""
+    steps = saved_steps(out)
+    if step is None:
+        return steps
+    if step not in steps:
+        raise CheckpointError(f"no checkpoint at step {step}; saved steps: {steps}")
+    return [step]
+
+
 def restore(out, runs=None, step: int | None = None):
     """``(plan, runs, programs, checkpoint.Restored)``: the sweep's plan, the
     chosen runs (checked), the programs holding them and their whole states
