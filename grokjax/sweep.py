@@ -270,7 +270,10 @@ def spec_dict(args: argparse.Namespace, given: set[str], base: dict | None = Non
     for key, flags in (("task", TASK_FLAGS), ("model", MODEL_FLAGS)):
         if given & set(flags):
             d[key] = {**d.get(key, {}), **{k: getattr(args, f) for f, k in flags.items() if f in given}}
+    if "imports" in given:
+        d["imports"] = list(dict.fromkeys([*d.get("imports", []), *args.imports]))
     if "modulus" in given:
+        import_modules(d.get("imports", ()))  # an op they register is checked like the built-in ones
         ops = tasks.task_from_dict(d.get("task", {}))
         ops = getattr(ops, "ops", ())
         if ops and not any(tables.get_op(o).uses_modulus for o in ops):
@@ -279,8 +282,6 @@ def spec_dict(args: argparse.Namespace, given: set[str], base: dict | None = Non
         d.pop("train_sizes", None)
     if "train_size" in given:
         d.pop("fracs", None)
-    if "imports" in given:
-        d["imports"] = list(dict.fromkeys([*d.get("imports", []), *args.imports]))
     if "variant" in given:  # replaces the grid, a file's too
         entries = [{"variant": args.variant}]
     else:

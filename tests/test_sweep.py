@@ -211,3 +211,9 @@ def test_a_listing_piped_into_a_reader_that_stopped_is_no_error():
                          text=True)
     os.close(write)
     assert got.returncode == 0 and "BrokenPipe" not in got.stderr and got.stderr == "", got.stderr
+
+
+def test_an_imported_op_takes_a_modulus():
+    # the --import runs before --modulus is checked against the op: `mul` is registered by the module
+    spec = spec_of(["--import", "grokjax.grokfast_task", "--op", "mul", "--modulus", "13"])
+    assert (spec.task.op, spec.task.modulus, spec.imports) == ("mul", 13, ("grokjax.grokfast_task",))
