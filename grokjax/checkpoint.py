@@ -19,6 +19,7 @@ import dataclasses
 
 import contextlib
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -86,6 +87,10 @@ def _tables_only(out: Path) -> str:
         return ""
     if isinstance(command, list):
         command = " ".join(map(str, command))
+    if isinstance(command, str) and command:
+        # its own --out exists (it holds the tables): the same command into a new folder
+        command, n = re.subn(r"--out(=|\s+)\S+", "--out NEW_FOLDER", command)
+        command = command if n else f"{command} --out NEW_FOLDER"
     return ": it holds a sweep's tables without its checkpoints; train it again to a new --out" + (
         f" ({command})" if isinstance(command, str) and command else "")
 

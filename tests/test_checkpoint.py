@@ -298,3 +298,17 @@ def test_resume_is_exact_for_every_stateful_intervention(tiny_spec, tmp_path):
     for k in straight.curves:
         np.testing.assert_array_equal(resumed.curves[k], straight.curves[k], err_msg=k)
     jax.tree.map(np.testing.assert_array_equal, resumed.params(0), straight.params(0))
+
+
+@pytest.mark.parametrize("command, want", [
+    ("python -m grokjax.sweep --spec s.toml --out results/q --no-progress",
+     "(python -m grokjax.sweep --spec s.toml --out NEW_FOLDER --no-progress)"),
+    (["python", "-m", "grokjax.sweep", "--out=results/q"], "(python -m grokjax.sweep --out NEW_FOLDER)"),
+    ("python -m grokjax.sweep --op add", "(python -m grokjax.sweep --op add --out NEW_FOLDER)"),
+])
+def test_a_folder_of_tables_names_the_command_that_remakes_it_elsewhere(tmp_path, command, want):
+    # its own --out holds the tables: the same command there would be refused
+    (tmp_path / "config.json").write_text(json.dumps({"command": command}))
+    with pytest.raises(checkpoint.CheckpointError) as e:
+        checkpoint.read_meta(tmp_path)
+    assert str(e.value).endswith(f"train it again to a new --out {want}")
