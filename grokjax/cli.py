@@ -40,7 +40,11 @@ def print_lines(lines) -> int:
 
 class Parser(argparse.ArgumentParser):
     """argparse, but a bad flag raises UsageError (one line) instead of
-    printing the usage block."""
+    printing the usage block; no flag may be abbreviated."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)  # --seed 3 would run as --seeds 3: a prefix is an unknown flag
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         raise UsageError(message)

@@ -54,6 +54,7 @@ def test_flags_become_a_spec():
         (["--lr", "0"], "lr 0 must be > 0"),
         (["--weight-decay", "-1"], "weight_decay -1 must be >= 0"),
         (["--bogus"], "unrecognized arguments"),
+        (["--seed", "3"], "unrecognized arguments: --seed 3"),  # not --seeds 3: no flag is abbreviated
         (["--orthograd", "0,2"], "orthograd 2 takes 0 or 1"),
         (["--grokfast-alpha", "1"], "grokfast_alpha 1 must be in [0, 1)"),
         (["--update-noise", "-0.1"], "update_noise -0.1 must be >= 0"),
