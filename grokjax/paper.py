@@ -382,7 +382,11 @@ def _latest(out: Path, pattern: str, exclude: str | None = None) -> Path:
     found = sorted((p for p in (out / "analysis").glob(pattern) if not exclude or exclude not in p.name),
                    key=lambda p: int(p.name.split("step")[1].split("_")[0].split(".")[0]))
     if not found:
-        raise FileNotFoundError(f"no {pattern} in {out / 'analysis'}: run python -m grokjax.analysis first")
+        import errno
+
+        what = pattern.split("_")[0]  # the analysis that writes it: tsne, sharpness
+        raise FileNotFoundError(errno.ENOENT, f"no {pattern}: run python -m grokjax.analysis {what} {out} first",
+                                str(out / "analysis"))
     return found[-1]
 
 

@@ -213,6 +213,16 @@ def test_the_command_line_judges_a_folder_and_refuses_a_bad_one(tmp_path, capsys
     assert paper.main(["fig1_left", str(other)]) == 2
     assert "trains the teacher_student task" in capsys.readouterr().err
     assert not (other / "fig1_left.png").exists() and not (other / "fig1_left.json").exists()
+    s5 = tmp_path / "s5"  # a figure the analyses feed, before them: the error names the analysis
+    s5.mkdir()
+    row = {**ROW, "op": "s5_mul", "modulus": None}
+    report.write_runs(s5 / "runs.csv", [{"run": 0, **row, **s, "steps": 2000} for s in summary.summarize(steps, curves)])
+    report.write_curves(s5 / "curves.csv", [{"run": 0, **row}], steps, curves)
+    for figure, analysis in (("fig3", "tsne"), ("fig7", "sharpness")):
+        assert paper.main([figure, str(s5)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and err.endswith(f"run python -m grokjax.analysis {analysis} {s5} first"), err
+        assert "Error" not in err and not (s5 / f"{figure}.json").exists()
 
 
 def test_a_late_collapse_is_an_episode_below_0_9_after_fitting():
