@@ -35,6 +35,7 @@ small norm), the test loss U-shaped (lowest near one "Goldilocks" norm).
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -256,10 +257,16 @@ def main(argv: list[str] | None = None) -> int:
         "of one compiled program. Writes the sweep folder plus landscape.csv and lu.png. The flags of "
         "python -m grokjax.sweep apply, except --resume and --fork (resume or fork the folder with grokjax.sweep), "
         "--weight-norm-target, --variant and --init-scale (--norms sets the norm), and --weight-decay takes one value.")
+    refused = {"resume", "fork", "at", "weight_norm_target", "variant", "init_scale"}  # each said why, below
     for action in parser._actions:  # the sweep's help gives its default, 1, and a comma list
+        if action.dest in refused:
+            action.help = argparse.SUPPRESS
         if action.dest == "weight_decay":
             action.metavar = "X"
             action.help = "AdamW's decoupled weight decay toward 0, one value for every point (0, Omnigrok's)"
+    # a group left with only refused flags goes, its heading and text too
+    parser._action_groups = [g for g in parser._action_groups
+                             if any(a.help is not argparse.SUPPRESS for a in g._group_actions) or not g._group_actions]
     parser.epilog = ("examples:\n"
                      "  python -m grokjax.landscape --task teacher_student --norms 1:100:log:11 --steps 3000\n"
                      "  python -m grokjax.landscape --task digits --norms 1:64:log:12 --sizes 200,500,1000\n"

@@ -48,6 +48,10 @@ def test_the_landscape_help_says_its_weight_decay_is_honoured(tmp_path, monkeypa
     help_text = " ".join(capsys.readouterr().out.split())
     assert "(weight decay 0 unless --weight-decay or the sweep file's grid gives one value)" in help_text
     assert "--weight-decay X AdamW's decoupled weight decay toward 0, one value for every point (0, Omnigrok's)" in help_text
+    options = help_text.split("options:", 1)[1]  # the flags it refuses are not offered
+    for flag in ("--resume", "--fork", "--at ", "--variant", "--init-scale", "--weight-norm-target"):
+        assert flag not in options, flag
+    assert "--norms A:B:log:N" in options and "--steps" in options
     got = {}
 
     def run(spec, out, **kw):  # the spec the landscape would train, and no training
