@@ -65,7 +65,8 @@ def make_parser() -> Parser:
                           "; neurons: every saved step, and with --step only that one)" if what == "neurons" else
                           "; norms: the whole curve, or up to an evaluated step S)" if what == "norms" else
                           "; replay: the saved step to start from)" if what == "replay" else ")"))
-        add_compile_cache_flag(s)
+        if what != "norms":  # norms reads curves.csv and compiles nothing
+            add_compile_cache_flag(s)
         parsers[what] = s
     t = parsers["tsne"]
     t.add_argument("--matrix", choices=("unembed", "embed"), default="unembed",
