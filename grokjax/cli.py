@@ -47,6 +47,9 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message):
+        if message.startswith("argument --") and message.endswith("expected one argument"):
+            flag = message.removeprefix("argument ").split(":")[0].split("/")[0]  # say, --norms -1,2: read as a flag
+            message += f" (a value that starts with '-' is written {flag}=VALUE)"
         raise UsageError(message)
 
 

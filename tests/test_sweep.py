@@ -55,6 +55,8 @@ def test_flags_become_a_spec():
         (["--weight-decay", "-1"], "weight_decay -1 must be >= 0"),
         (["--bogus"], "unrecognized arguments"),
         (["--seed", "3"], "unrecognized arguments: --seed 3"),  # not --seeds 3: no flag is abbreviated
+        (["--fracs", "-0.1,0.5"], "argument --fracs: expected one argument (a value that starts with '-' is written "
+                                  "--fracs=VALUE)"),  # argparse reads "-0.1,0.5" as a flag
         (["--orthograd", "0,2"], "orthograd 2 takes 0 or 1"),
         (["--grokfast-alpha", "1"], "grokfast_alpha 1 must be in [0, 1)"),
         (["--update-noise", "-0.1"], "update_noise -0.1 must be >= 0"),
