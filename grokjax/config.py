@@ -89,6 +89,8 @@ class Config:
             raise SpecError(f"loss {self.loss} needs class labels; the {self.task.describe()} task is a regression: use mse")
         if regression and "outliers" in self.transforms:
             raise SpecError(f"outliers swap class labels; the {self.task.describe()} task is a regression and has none")
+        if "messiness" in self.transforms and self.task.data().x_ideal is None:
+            raise SpecError(tasks.no_ideal(self.task))
         unknown = set(self.transforms) - set(TRANSFORMS)
         if unknown:
             raise ValueError(f"unknown transforms {sorted(unknown)}; valid: {', '.join(TRANSFORMS)}")
@@ -134,6 +136,7 @@ class RunParams:
     weight_noise: jax.Array
     dropout: jax.Array
     outliers: jax.Array  # float32 holding a count
+    messiness: jax.Array
     # int32: which of the program's stacked tables the run learns (TableTask.ops); 0 for one task
     op_index: jax.Array
 

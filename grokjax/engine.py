@@ -232,11 +232,12 @@ def evaluate_run(config, row: dict, params) -> dict:
     with jax.enable_x64(config.x64), jax.default_matmul_precision(config.matmul_precision):
         run = jax.tree.map(lambda v: v[0], make_runs(data, [row]))
         order = training.run_order(config, run)
-        y = training.run_labels(config, jax.numpy.asarray(data.y), order, run)
+        x, y = training.run_table(config, jax.numpy.asarray(data.x), jax.numpy.asarray(data.y), run)
+        y = training.run_labels(config, y, order, run)
         mask = tasks.train_mask(order, run.n_train, data.size)
-        metrics = xla_options.jit(training.evaluate, static_argnums=0)(config, data.x, y, mask, params)
+        metrics = xla_options.jit(training.evaluate, static_argnums=0)(config, x, y, mask, params)
         model = training.model_for(config)
-        out = xla_options.jit(lambda p, x: model.apply(p, x, path=config.model_path))(params, data.x)
+        out = xla_options.jit(lambda p, x: model.apply(p, x, path=config.model_path))(params, x)
         return {
             "metrics": {k: float(v) for k, v in metrics.items()},
             "output": np.asarray(out),

@@ -25,6 +25,10 @@ def _unit(v) -> str | None:
     return None if 0 <= v < 1 else "must be in [0, 1)"
 
 
+def _closed_unit(v) -> str | None:
+    return None if 0 <= v <= 1 else "must be in [0, 1]"
+
+
 def _switch(v) -> str | None:
     return None if v in (0, 1) else "takes 0 or 1"
 
@@ -66,13 +70,16 @@ KNOBS: tuple[Knob, ...] = (
     Knob("dropout", 0.0, "dropout", _unit, "residual dropout rate; runs the unfactorized model path: same numbers, slower"),
     Knob("outliers", 0, "outliers", _nonneg, "k training answers replaced by answers of other training equations (Power et al. A.4)",
          kind=int),
+    Knob("messiness", 1.0, "messiness", _closed_unit,
+         "Omnigrok §5's representation messiness ξ: the run's inputs are ξ·x + (1−ξ)·x_ideal, from the task's ideal "
+         "representation x_ideal (toy_addition, digits) at 0 to its own inputs at 1"),
 )
 KNOB = {k.name: k for k in KNOBS}
 
 # Transforms a program can hold; the chain's order is optim.py's. The last
-# three act on the model or the data rather than in the optimizer chain.
+# four act on the model or the data rather than in the optimizer chain.
 TRANSFORMS = ("orthograd", "grokfast", "grokfast_ma", "grad_noise", "weight_decay_l2", "weight_decay_init", "update_noise", "weight_norm_target",
-              "weight_noise", "dropout", "outliers")
+              "weight_noise", "dropout", "outliers", "messiness")
 
 
 def transforms_for(rows: list[dict]) -> tuple:
@@ -87,6 +94,7 @@ def transforms_for(rows: list[dict]) -> tuple:
 FIXED = {
     "init_scale": "acts only at the init, which a what-if from a saved state does not redo",
     "outliers": "changes the training labels: a different task, not a different training",
+    "messiness": "changes the inputs: a different task, not a different training",
 }
 
 

@@ -99,8 +99,15 @@ def landscape_spec(spec: SweepSpec, norms, weight_decay: float = 0.0) -> SweepSp
     return spec.replace(grid=grid, name=spec.name or f"landscape_{spec.task.name}")
 
 
+def columns(rows: list[dict]) -> tuple[str, ...]:
+    """landscape.csv's columns: ``messiness`` only where a point leaves 1."""
+    if any(r.get("messiness", 1.0) != 1.0 for r in rows):
+        return COLUMNS[:1] + ("messiness",) + COLUMNS[1:]
+    return COLUMNS
+
+
 def reduce(results) -> list[dict]:
-    """One row per point (w, size, seed): losses and accuracies at the end, at
+    """One row per point (w, ξ, size, seed): losses and accuracies at the end, at
     the evaluation of lowest training loss, and each column's own best
     (evaluations after step 0)."""
     c, rows = results.curves, []
@@ -110,7 +117,8 @@ def reduce(results) -> list[dict]:
         train_loss = c["train_loss"][1:, i]
         best = int(np.nanargmin(train_loss)) if np.isfinite(train_loss).any() else len(train_loss) - 1
         rows.append({
-            "weight_norm_target": run["weight_norm_target"], "n_train": run["n_train"], "frac": run["frac"],
+            "weight_norm_target": run["weight_norm_target"], "messiness": run.get("messiness", 1.0),
+            "n_train": run["n_train"], "frac": run["frac"],
             "seed": run["seed"], "final_weight_norm": float(c["weight_norm"][-1, i]),
             "final_train_loss": float(c["train_loss"][-1, i]), "final_val_loss": float(c["val_loss"][-1, i]),
             "final_train_acc": float(c["train_acc"][-1, i]), "final_val_acc": float(c["val_acc"][-1, i]),
@@ -125,13 +133,113 @@ def reduce(results) -> list[dict]:
 
 
 def write(out: Path, rows: list[dict], spec: SweepSpec) -> list[Path]:
-    """landscape.csv and lu.png in ``out``."""
+    """landscape.csv and lu.png in ``out``; over several messiness values
+    lu_messiness.png and messiness.json instead of lu.png."""
+    import json
+
     from grokjax import report
 
-    report.write_atomic(out / "landscape.csv", report.table_text(COLUMNS, rows, float32=not spec.x64))
+    report.write_atomic(out / "landscape.csv", report.table_text(columns(rows), rows, float32=not spec.x64))
+    if len({r["messiness"] for r in rows}) > 1:
+        png = out / "lu_messiness.png"
+        plot_messiness(png, rows, spec)
+        report.write_atomic(out / "messiness.json", json.dumps(representation_dependence(rows), indent=1) + "\n")
+        return [out / "landscape.csv", png, out / "messiness.json"]
     png = out / "lu.png"
     plot(png, rows, spec)
     return [out / "landscape.csv", png]
+
+
+READING = ("min_train_loss", "val_loss_at_min_train", "train_acc_at_min_train", "val_acc_at_min_train")
+
+
+def _grid(rows: list[dict], n: int, key: str) -> tuple[np.ndarray, list, list]:
+    """``key`` at training size ``n`` as a [messiness, norm] array, the mean over seeds."""
+    xis = sorted({r["messiness"] for r in rows})
+    norms = sorted({r["weight_norm_target"] for r in rows})
+    a = np.array([[np.mean([r[key] for r in rows if r["n_train"] == n and r["messiness"] == m
+                            and r["weight_norm_target"] == w]) for w in norms] for m in xis])
+    return a, xis, norms
+
+
+def representation_dependence(rows: list[dict]) -> dict:
+    """How much the reduced train and test numbers depend on the
+    representation (Omnigrok §5: on the toy addition the test loss depends
+    strongly on the messiness ξ and the train loss weakly; on MNIST both
+    weakly). Per training size, over the norms: the spread max − min over ξ
+    of train and test accuracy at the run's lowest train loss (the mean over
+    norms, and at each norm), and of the losses' log10."""
+    out = {"reading": "at the run's lowest training loss (Omnigrok's reduced loss); mean over seeds",
+           "messiness": sorted({r["messiness"] for r in rows}),
+           "norms": sorted({r["weight_norm_target"] for r in rows}), "sizes": {}}
+    for n in sorted({r["n_train"] for r in rows}):
+        got = {}
+        for key in READING:
+            a, _, _ = _grid(rows, n, key)
+            if "loss" in key:
+                a = np.log10(np.maximum(a, 1e-12))
+                name = f"log10_{key}_spread"
+            else:
+                name = f"{key}_spread"
+            spread = a.max(0) - a.min(0)
+            got[name] = {"mean_over_norms": round(float(spread.mean()), 6),
+                         "per_norm": [round(float(v), 6) for v in spread]}
+        out["sizes"][str(n)] = got
+    return out
+
+
+def plot_messiness(path: Path, rows: list[dict], spec: SweepSpec):
+    """Omnigrok Figures 6a-b and 8a-b: the reduced train and test loss and
+    accuracy over weight norm (x, log spaced) × messiness ξ (y), one row of
+    panels per training size, with the train loss's contours at 10⁻³ and
+    10⁻². Returns the figure."""
+    from matplotlib.colors import LogNorm
+    from matplotlib.figure import Figure
+
+    from grokjax import plots
+
+    sizes = sorted({r["n_train"] for r in rows})
+    loss = LOSS_NAMES.get(spec.loss or spec.task.default_loss, spec.loss or spec.task.default_loss)
+    titles = (f"train loss ({loss})", f"test loss ({loss})", "train accuracy", "test accuracy")
+    means = _accuracy_means(spec)
+    fig = Figure(figsize=(15, 3.3 * len(sizes) + 1.6), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(len(sizes), 4, squeeze=False))
+    floor = plots.zero_floor([r[k] for r in rows for k in READING[:2]])
+    for i, n in enumerate(sizes):
+        train, xis, norms = _grid(rows, n, READING[0])
+        ext = [-0.5, len(norms) - 0.5, -0.5, len(xis) - 0.5]
+        for j, (key, title) in enumerate(zip(READING, titles)):
+            ax = axes[i, j]
+            a, _, _ = _grid(rows, n, key)
+            if "loss" in key:
+                im = ax.imshow(np.maximum(a, floor), origin="lower", aspect="auto", cmap="Reds", extent=ext,
+                               norm=LogNorm(vmin=floor, vmax=max(np.nanmax(a), floor * 10)))
+            else:
+                im = ax.imshow(a, origin="lower", aspect="auto", cmap="viridis", vmin=0, vmax=1, extent=ext)
+            levels = [v for v in (1e-3, 1e-2) if train.min() < v < train.max()]
+            if levels:
+                cs = ax.contour(np.arange(len(norms)), np.arange(len(xis)), train, levels=levels,
+                                colors="gold", linestyles="dashed", linewidths=1.2)
+                ax.clabel(cs, fmt=lambda v: f"train {v:g}", fontsize=7)
+            fig.colorbar(im, ax=ax, shrink=0.9)
+            step = max(1, len(norms) // 6)
+            ax.set_xticks(range(0, len(norms), step), [f"{norms[k]:.3g}" for k in range(0, len(norms), step)])
+            ystep = max(1, len(xis) // 5)
+            ax.set_yticks(range(0, len(xis), ystep), [f"{xis[k]:g}" for k in range(0, len(xis), ystep)])
+            ax.set_title(f"{title}, {n:,} training samples", fontsize=10)
+            ax.set_xlabel("weight norm ‖θ‖ (held fixed; log spaced)")
+            if j == 0:
+                ax.set_ylabel("representation messiness ξ\n(0 ideal, 1 the task's own inputs)")
+    seeds = len({r["seed"] for r in rows})
+    runs = [{**spec.task.parts()[0].columns(), **s, "n_train": n} for p in spec.grid for s in p.settings() for n in sizes]
+    d = spec.to_dict()
+    shared = plots.settings_line(runs, {k: d.get(k) for k in ("model", "batch_size", "loss")}, width=150)
+    fig.suptitle(f"Reduced landscape over weight norm and representation: {spec.task.describe()}, {spec.steps:,} steps at "
+                 f"fixed norm and fixed inputs, {'mean of ' if seeds > 1 else ''}{seeds} seed{'s' if seeds > 1 else ''}, "
+                 f"read at each run's lowest train loss (a loss of 0 at {floor:g}); accuracy: {means}\n{shared}\nOmnigrok §5: on algorithmic "
+                 f"data the test loss depends strongly on ξ and the train loss weakly; on MNIST both weakly", fontsize=10)
+    fig.savefig(path, dpi=110)
+    return fig
 
 
 LOSS_NAMES = {"softmax": "cross-entropy", "stablemax": "StableMax cross-entropy", "mse": "MSE"}
@@ -141,6 +249,8 @@ def _accuracy_means(spec: SweepSpec) -> str:
     """What "correct" is for the task: the argmax, or (teacher-student) a
     squared error under the task's threshold."""
     threshold = getattr(spec.task, "threshold", None)
+    if spec.task.data().targets is not None:
+        return "output nearest its class vector"
     return "argmax correct" if threshold is None else f"share of samples with MSE < {threshold:g}"
 
 
@@ -312,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = landscape_spec(spec, norms, decay)
         out = args.out or sweep.default_out(spec)
         results = api.run(spec, out, progress=not args.no_progress, command=["-m", "grokjax.landscape", *argv])
-        reduce(results)
+        rows = reduce(results)
     except (UsageError, SpecError, api.OutputError) as e:
         return UsageError(str(e)).report("grokjax.landscape")
     if results.stop_reason not in ("budget", "stop_at"):  # a signal: 128 + its number, as grokjax.sweep
@@ -323,7 +433,8 @@ def main(argv: list[str] | None = None) -> int:
               f"python -c 'import grokjax; from grokjax import landscape; landscape.reduce(grokjax.load(\"{out}\"))'",
               file=sys.stderr)
         return 128 + signal.Signals[results.stop_reason].value
-    print(f"{len(results.runs)} landscape points; wrote {out}/landscape.csv and {out}/lu.png "
+    drawn = "lu_messiness.png and messiness.json" if len({r["messiness"] for r in rows}) > 1 else "lu.png"
+    print(f"{len(results.runs)} landscape points; wrote {out}/landscape.csv and {out}/{drawn} "
           f"(compile {results.timing['compile_s']:.1f}s, train {results.timing['train_s']:.1f}s)")
     return 0
 

@@ -10,7 +10,8 @@ float ``[B, K]`` targets (regression). Losses:
   (classification, Omnigrok §4) or the targets (regression).
 
 Correct is the argmax for classification, and for regression a mean squared
-error below ``threshold`` (Omnigrok §3 uses 10⁻³).
+error below ``threshold`` (Omnigrok §3 uses 10⁻³), or the nearest of a few
+class vectors (Omnigrok §5.1).
 """
 
 from __future__ import annotations
@@ -47,9 +48,15 @@ def per_example(loss: str, out_BxO, y_B):
     return optax.softmax_cross_entropy_with_integer_labels(out_BxO, y_B)
 
 
-def correct(out_BxO, y_B, threshold: float):
+def correct(out_BxO, y_B, threshold: float, targets_CxO=None):
     """1.0 where an example is right: the argmax is its class, or (regression)
-    its squared error, averaged over outputs, is below ``threshold``."""
+    its squared error, averaged over outputs, is below ``threshold``, or,
+    given the task's class vectors ``targets_CxO``, its output lies nearest
+    the vector of its target (Omnigrok's toy addition)."""
     if y_B.ndim == 1:
         return (jnp.argmax(out_BxO, -1) == y_B).astype(out_BxO.dtype)
+    if targets_CxO is not None:
+        t = jnp.asarray(targets_CxO, out_BxO.dtype)
+        nearest = lambda v: jnp.argmin(((v[:, None, :] - t[None]) ** 2).sum(-1), -1)  # noqa: E731
+        return (nearest(out_BxO) == nearest(y_B)).astype(out_BxO.dtype)
     return (squared_error(out_BxO, y_B) < threshold).astype(out_BxO.dtype)

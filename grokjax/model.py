@@ -390,7 +390,9 @@ def _uniform_bias(fan_in: int):
     return float32_draws(lambda key, shape, dtype: jax.random.uniform(key, shape, dtype, -bound, bound))
 
 
-ACTIVATIONS = {"relu": nn.relu, "tanh": jnp.tanh, "silu": nn.silu, "gelu": nn.gelu}
+ACTIVATIONS = {"relu": nn.relu, "tanh": jnp.tanh, "silu": nn.silu, "gelu": nn.gelu,
+               # Omnigrok's toy-addition decoder: PyTorch's LeakyReLU(0.2)
+               "leaky_relu_0.2": lambda x: nn.leaky_relu(x, 0.2)}
 
 
 # ---------------------------------------------------------------- model specs

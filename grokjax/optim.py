@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import optax
 
 # transforms of config.TRANSFORMS that act on the model or the data, not in the chain (see train.py)
-MODEL_TRANSFORMS = ("weight_noise", "dropout", "outliers")
+MODEL_TRANSFORMS = ("weight_noise", "dropout", "outliers", "messiness")
 
 
 def warmup(lr, warmup_steps: int):

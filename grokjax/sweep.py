@@ -118,7 +118,8 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument("--op", help=f"table: the binary operation; see --list-ops ({task.op}). A comma list or 'all' "
                    "trains several side by side, the op one more per-run choice: ops of one vocabulary share a program "
                    "(--op all: two, the mod-p ops and the S5 ops)")
-    t.add_argument("--modulus", type=int, help=f"table: modulus p of the arithmetic ops; prime for div, mix ({task.modulus})")
+    t.add_argument("--modulus", type=int, help=f"table: modulus p of the arithmetic ops; prime for div, mix ({task.modulus}). "
+                   "toy_addition: its p (10)")
     t.add_argument("--data", metavar="FILE.npz", help="arrays: the file of x and y, optionally x_test and y_test")
     t.add_argument("--n-test", type=int, metavar="N", help="teacher_student: test samples (100)")
     t.add_argument("--threshold", type=float, metavar="MSE",
@@ -126,7 +127,7 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument("--fracs", help="training fractions of the task's pool: a:b (step 0.1, ends included), a:b:step, "
                    "or a,b,c (table: 0.3:0.6)")
     t.add_argument("--train-size", metavar="N[,M...]", help="training-set sizes, as counts instead of --fracs "
-                   "(teacher_student: 100; digits: 1000)")
+                   "(teacher_student: 100; digits: 1000; toy_addition: 45)")
     t.add_argument("--seeds", type=int, help=f"seeds per setting: 0..N-1, or from --first-seed on; a seed fixes init, split "
                    f"and batches ({d.seeds})")
     t.add_argument("--first-seed", type=int, metavar="S", help="the first seed: --first-seed 3 --seeds 2 trains seeds 3 and 4, "

@@ -2,7 +2,7 @@
 
 A task supplies its data (``TaskData``: arrays ``x`` and ``y``, the pool a run
 draws its training set from, the held-out rows), the model family that fits
-it, its default loss, and what "correct" means. Four tasks:
+it, its default loss, and what "correct" means. Five tasks:
 
 - ``table``: an operation table of Power et al. (``grokjax.tables``), learned
   by the transformer with cross-entropy; correct is the argmax.
@@ -11,6 +11,9 @@ it, its default loss, and what "correct" means. Four tasks:
   when its squared error, averaged over outputs, is below ``threshold``.
 - ``digits``: scikit-learn's 8×8 digits (stands in for Omnigrok §4's MNIST),
   learned by a ReLU MLP with MSE on one-hot targets; correct is the argmax.
+- ``toy_addition`` (Omnigrok §5.1): (i + j) mod p from fixed 2-D symbol
+  vectors, learned by an MLP with MSE onto 30-D class vectors; correct is
+  the nearest class vector.
 - ``arrays``: a user's own ``.npz`` file of ``x`` and ``y`` (and optionally
   ``x_test``, ``y_test``); integer ``y`` is classification, float ``y`` regression.
 
@@ -59,6 +62,12 @@ class TaskData:
     # in order (None: the whole pool): a pool grown for larger train sizes
     # then leaves the smaller runs' subsets as they were (teacher_student)
     n_shuffled: int | None = None
+    # Omnigrok §5's ideal representation of each row, shaped as x: a run at
+    # messiness ξ sees ξ·x + (1−ξ)·x_ideal (None: the task has none)
+    x_ideal: np.ndarray | None = None
+    # regression onto one of a few vectors (toy_addition's class vectors, [C, K]):
+    # a row is correct when its output is nearest its own target's vector
+    targets: np.ndarray | None = None
 
     @property
     def size(self) -> int:
@@ -71,6 +80,12 @@ class TaskData:
     @property
     def kind(self) -> str:
         return "regression" if self.n_classes is None else "classification"
+
+
+def no_ideal(task) -> str:
+    """The error for messiness on a task without an ideal representation."""
+    return (f"messiness interpolates toward a task's ideal representation; the {task.describe()} task has none "
+            f"(toy_addition and digits have one)")
 
 
 def _int(name: str, v, low: int) -> int:
@@ -349,7 +364,77 @@ class DigitsTask(_Task):
             raise SpecError("the digits task needs scikit-learn: pip install scikit-learn") from None
         d = load_digits()
         x = (d.data / 16.0).astype(np.float32)
-        return TaskData(x, d.target.astype(np.int32), x.shape[0], 10, 10)
+        # Omnigrok Fig. 8's linearly separable images: every pixel of a c at
+        # linspace(−0.5, 0.5, 10)[c] (its MNIST notebook's templates)
+        ideal = np.repeat(np.linspace(-0.5, 0.5, 10)[d.target][:, None], x.shape[1], axis=1).astype(np.float32)
+        return TaskData(x, d.target.astype(np.int32), x.shape[0], 10, 10, x_ideal=ideal)
+
+
+# ---------------------------------------------------------------- toy addition
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ToyAdditionTask(_Task):
+    """Omnigrok §5.1, the toy addition of Liu et al. (2022) that its Figure 6
+    maps: symbols 0..p−1 (p = ``modulus``), each a fixed 2-D vector; a row is
+    an unordered pair i ≤ j (p(p+1)/2 rows), its input the sum of the two
+    vectors (the decoder's hard-coded addition), its target the 30-D vector of
+    class (i + j) mod p, and it is correct when the output lies nearest that
+    class's vector (MSE regression, as the authors' notebook).
+
+    The vectors, all drawn once from ``representation_seed``: the task's own
+    (messiness 1) uniform in [−1, 1]²; the ideal (messiness 0) a line, symbol
+    k at (2k/(p−1) − 1, 0.3·u), u uniform in [−1, 1]; the class vectors
+    N(0, I). The representation is data, not parameters: only the decoder
+    trains (the notebook's landscape analysis)."""
+
+    name: ClassVar[str] = "toy_addition"
+    summary: ClassVar[str] = ("Omnigrok §5.1: (i + j) mod p from fixed 2-D symbol vectors, 30-D class vectors; "
+                              "MLP, MSE (--messiness)")
+    family: ClassVar[str] = "mlp"
+    default_loss: ClassVar[str] = "mse"
+    # the authors' landscape notebook: Adam lr 1e-2, betas (0.9, 0.99), no decay, full batch of 45
+    defaults: ClassVar[dict] = {"batch_size": 512, "beta2": 0.99, "warmup_steps": 0}
+    knob_defaults: ClassVar[dict] = {"lr": 1e-2, "weight_decay": 0.0}
+    modulus: int = 10
+    dim: int = 30  # width of the class vectors
+    representation_seed: int = 0
+
+    def __post_init__(self):
+        _set(self, modulus=_int("modulus", self.modulus, 2), dim=_int("dim", self.dim, 1),
+             representation_seed=_int("representation_seed", self.representation_seed, 0))
+
+    def vectors(self) -> dict[str, np.ndarray]:
+        """The symbols' own vectors ``own`` and ideal ones ``ideal`` [p, 2],
+        and the class vectors ``targets`` [p, dim]."""
+        p = self.modulus
+        rng = np.random.default_rng(self.representation_seed)
+        own = rng.uniform(-1, 1, (p, 2))
+        ideal = np.stack([np.linspace(-1, 1, p), 0.3 * rng.uniform(-1, 1, p)], axis=1)
+        return {"own": own, "ideal": ideal, "targets": rng.standard_normal((p, self.dim))}
+
+    def pairs(self) -> np.ndarray:
+        """The rows' pairs (i, j), i ≤ j, i major: [p(p+1)/2, 2]."""
+        i, j = np.triu_indices(self.modulus)
+        return np.stack([i, j], axis=1)
+
+    def build(self) -> TaskData:
+        v, ij = self.vectors(), self.pairs()
+        label = ij.sum(1) % self.modulus
+        f32 = np.float32
+        return TaskData((v["own"][ij[:, 0]] + v["own"][ij[:, 1]]).astype(f32), v["targets"][label].astype(f32),
+                        ij.shape[0], self.dim, None,
+                        x_ideal=(v["ideal"][ij[:, 0]] + v["ideal"][ij[:, 1]]).astype(f32),
+                        targets=v["targets"].astype(f32))
+
+    def default_model(self):
+        return MLPSpec(depth=3, width=200, activation="leaky_relu_0.2")
+
+    def default_sizes(self) -> dict:
+        return {"train_sizes": (45,)}  # the notebook's Figure 6: 45 of 55
+
+    def describe(self) -> str:
+        return f"toy-addition mod {self.modulus}"
 
 
 # ---------------------------------------------------------------- arrays
@@ -480,8 +565,8 @@ def read_arrays(path: Path) -> TaskData:
 
 # ---------------------------------------------------------------- the registry
 
-TASKS = {t.name: t for t in (TableTask, TeacherStudentTask, DigitsTask, ArraysTask)}
-Task = TableTask | TeacherStudentTask | DigitsTask | ArraysTask
+TASKS = {t.name: t for t in (TableTask, TeacherStudentTask, DigitsTask, ToyAdditionTask, ArraysTask)}
+Task = TableTask | TeacherStudentTask | DigitsTask | ToyAdditionTask | ArraysTask
 
 
 def task_from_dict(d: dict):

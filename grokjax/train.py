@@ -61,10 +61,19 @@ def run_order(config: Config, run: RunParams) -> jax.Array:
 
 def run_table(config: Config, x, y, run: RunParams):
     """The run's own table: ``x`` and ``y`` as given, or in a program of
-    several ops the run's op's, picked from the stack."""
+    several ops the run's op's, picked from the stack; at messiness ξ the
+    inputs ξ·x + (1−ξ)·x_ideal (Omnigrok §5)."""
+    if "messiness" in config.transforms:
+        ideal = jnp.asarray(config.task.data().x_ideal, x.dtype)  # small: a constant of the program
+        x = run.messiness.astype(x.dtype) * x + (1 - run.messiness.astype(x.dtype)) * ideal
     if not config.task.stacked:
         return x, y
     return x[run.op_index], y[run.op_index]
+
+
+def is_correct(config: Config, out_BxO, y_B):
+    """1.0 where an example is right, by the task's rule (``losses.correct``)."""
+    return losses.correct(out_BxO, y_B, getattr(config.task, "threshold", 0.0), config.task.data().targets)
 
 
 def run_pool(config: Config, run: RunParams):
@@ -89,7 +98,7 @@ def init_run(config: Config, x: jax.Array, run: RunParams) -> TrainState:
 def answer_loss(logits_BxV, y_B, w_B, config: Config = Config()):
     """Weighted mean loss and accuracy."""
     loss_B = losses.per_example(config.loss, logits_BxV, y_B)
-    correct_B = losses.correct(logits_BxV, y_B, getattr(config.task, "threshold", 0.0))
+    correct_B = is_correct(config, logits_BxV, y_B)
     total = jnp.maximum(w_B.sum(), 1.0)
     return (loss_B * w_B).sum() / total, (correct_B * w_B).sum() / total
 
@@ -250,7 +259,6 @@ def evaluate(config: Config, x, y, train_mask, params, n_pool=None) -> dict:
     def blocks(a):
         return jnp.pad(a, ((0, pad),) + ((0, 0),) * (a.ndim - 1)).reshape(-1, rows, *a.shape[1:])
 
-    threshold = getattr(config.task, "threshold", 0.0)
     if config.task.stacked:
         held_out = ~train_mask & (jnp.arange(size) < n_pool)
     else:
@@ -261,7 +269,7 @@ def evaluate(config: Config, x, y, train_mask, params, n_pool=None) -> dict:
         xc, yc, vc, tc, hc = block
         out = model.apply(params, xc, path=config.model_path)
         loss = losses.per_example(config.loss, out, yc)
-        ok = losses.correct(out, yc, threshold).astype(loss.dtype)
+        ok = is_correct(config, out, yc).astype(loss.dtype)
         t, v = (tc & vc).astype(loss.dtype), (hc & vc).astype(loss.dtype)
         return jnp.stack([(loss * t).sum(), (ok * t).sum(), t.sum(), (loss * v).sum(), (ok * v).sum(), v.sum()])
 

@@ -157,6 +157,7 @@ def _program(config: Config, measure, x, y, run_params, params, extra):
     from grokjax import train
 
     def one(x, y, run, p, e):
+        x, y = train.run_table(config, x, y, run)  # a group is one op: only messiness can change x
         return measure(config, x, y, run, p, e)
 
     return train.over_runs(config, one, (x, y), run_params, params, extra)
