@@ -347,7 +347,8 @@ class DigitsTask(_Task):
     inside scikit-learn, so it needs no download; the pool is all 1,797."""
 
     name: ClassVar[str] = "digits"
-    summary: ClassVar[str] = "scikit-learn's 8×8 digits (for Omnigrok §4's MNIST); ReLU MLP, MSE on one-hot targets"
+    summary: ClassVar[str] = ("scikit-learn's 8×8 digits (for Omnigrok §4's MNIST); ReLU MLP, MSE on one-hot targets "
+                              "(--messiness)")
     family: ClassVar[str] = "mlp"
     default_loss: ClassVar[str] = "mse"
     # the authors' MNIST notebook: batch 200, AdamW lr 1e-3, weight decay 0.01
@@ -390,7 +391,7 @@ class ToyAdditionTask(_Task):
 
     name: ClassVar[str] = "toy_addition"
     summary: ClassVar[str] = ("Omnigrok §5.1: (i + j) mod p from fixed 2-D symbol vectors, 30-D class vectors; "
-                              "MLP, MSE (--messiness)")
+                              "MLP, MSE (--modulus, --messiness)")
     family: ClassVar[str] = "mlp"
     default_loss: ClassVar[str] = "mse"
     # the authors' landscape notebook: Adam lr 1e-2, betas (0.9, 0.99), no decay, full batch of 45

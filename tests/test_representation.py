@@ -113,7 +113,9 @@ def test_representation_dependence_reads_the_spread_over_messiness_at_each_norm(
     assert got["val_acc_at_min_train_spread"]["per_norm"] == [0.7, 0.3]
     assert got["val_acc_at_min_train_spread"]["mean_over_norms"] == 0.5
     assert got["train_acc_at_min_train_spread"]["mean_over_norms"] == 0.0
-    np.testing.assert_allclose(got["log10_val_loss_at_min_train_spread"]["per_norm"], [0.7, 0.3], atol=1e-6)
+    np.testing.assert_allclose(got["val_loss_at_min_train_spread"]["per_norm"], [10 ** -0.2 - 10 ** -0.9,
+                                                                               10 ** -0.7 - 10 ** -1.0], atol=1e-6)
+    assert got["best_val_acc_at_min_train_per_messiness"] == [1.0, 1.0, 0.7]
 
 
 def test_the_landscape_over_norm_and_messiness_from_the_command_line(tmp_path):
