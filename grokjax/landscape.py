@@ -31,6 +31,12 @@ or from Python::
 
 Omnigrok's claim: the reduced training loss is L-shaped in w (low beyond a
 small norm), the test loss U-shaped (lowest near one "Goldilocks" norm).
+
+Over norm × representation (Omnigrok §5, Figures 6 and 8): with several
+values of the ``messiness`` knob ξ (tasks with an ideal representation:
+toy_addition, digits) every (w, ξ, size, seed) is a point, and ``write``
+draws ``lu_messiness.png`` (``plot_messiness``) and writes
+``messiness.json`` (``representation_dependence``) instead of ``lu.png``.
 """
 
 from __future__ import annotations
@@ -188,6 +194,16 @@ def representation_dependence(rows: list[dict]) -> dict:
     return out
 
 
+def _spacing(values) -> str:
+    """How a heat map's evenly drawn cells space their values."""
+    v = np.asarray(values, float)
+    if len(v) < 3 or np.allclose(np.diff(v), v[1] - v[0], rtol=1e-3):
+        return "evenly spaced"
+    if (v > 0).all() and np.allclose(np.diff(np.log(v)), np.log(v[1] / v[0]), rtol=1e-3):
+        return "log spaced"
+    return "cells not to scale"
+
+
 def plot_messiness(path: Path, rows: list[dict], spec: SweepSpec):
     """Omnigrok Figures 6a-b and 8a-b: the reduced train and test loss and
     accuracy over weight norm (x, log spaced) × messiness ξ (y), one row of
@@ -233,9 +249,9 @@ def plot_messiness(path: Path, rows: list[dict], spec: SweepSpec):
             ystep = -(-len(xis) // 7)
             ax.set_yticks(range(0, len(xis), ystep), [f"{xis[k]:g}" for k in range(0, len(xis), ystep)])
             ax.set_title(f"{title}, {n:,} training samples", fontsize=10)
-            ax.set_xlabel("weight norm ‖θ‖ (held fixed; log spaced)")
+            ax.set_xlabel(f"weight norm ‖θ‖ (held fixed; {_spacing(norms)})")
             if j == 0:
-                ax.set_ylabel("representation messiness ξ\n(0 ideal, 1 the task's own inputs)")
+                ax.set_ylabel(f"representation messiness ξ ({_spacing(xis)})\n(0 ideal, 1 the task's own inputs)")
     seeds = len({r["seed"] for r in rows})
     runs = [{**spec.task.parts()[0].columns(), **s, "n_train": n} for p in spec.grid for s in p.settings() for n in sizes]
     d = spec.to_dict()
@@ -372,7 +388,9 @@ def main(argv: list[str] | None = None) -> int:
         "Omnigrok's LU landscape: for each weight norm w and training-set size, train from the standard init "
         "rescaled to norm w with the norm held at w after every step (weight decay 0 unless --weight-decay or the "
         "sweep file's grid gives one value), and record the reduced train and test loss and accuracy. Every (w, size, seed) is one run "
-        "of one compiled program. Writes the sweep folder plus landscape.csv and lu.png. The flags of "
+        "of one compiled program. Writes the sweep folder plus landscape.csv and lu.png. With several --messiness values "
+        "(toy_addition, digits: Omnigrok §5's representation, Figures 6 and 8) every (w, messiness, size, seed) is a point, "
+        "and it draws lu_messiness.png (heat maps over norm × messiness) and writes messiness.json instead of lu.png. The flags of "
         "python -m grokjax.sweep apply, except --resume and --fork (resume or fork the folder with grokjax.sweep), "
         "--weight-norm-target, --variant and --init-scale (--norms sets the norm), and --weight-decay takes one value.")
     refused = {"resume", "fork", "at", "weight_norm_target", "variant", "init_scale"}  # each said why, below
@@ -388,7 +406,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.epilog = ("examples:\n"
                      "  python -m grokjax.landscape --task teacher_student --norms 1:100:log:11 --steps 3000\n"
                      "  python -m grokjax.landscape --task digits --norms 1:64:log:12 --sizes 200,500,1000\n"
-                     "  python -m grokjax.landscape --op add --modulus 23 --norms 5:80:log:9 --fracs 0.3,0.6")
+                     "  python -m grokjax.landscape --op add --modulus 23 --norms 5:80:log:9 --fracs 0.3,0.6\n"
+                     "  python -m grokjax.landscape --task toy_addition --norms 4:160:log:10 --messiness 0,0.05,0.2,1 --sizes 25,45")
     g = parser.add_argument_group("the landscape")
     g.add_argument("--norms", metavar="A:B:log:N", help="weight norms: a:b:log:N, a:b:N or a,b,c (required, or a "
                    "sweep file's norms = \"...\")")
@@ -441,8 +460,8 @@ def main(argv: list[str] | None = None) -> int:
               f"python -c 'import grokjax; from grokjax import landscape; landscape.reduce(grokjax.load(\"{out}\"))'",
               file=sys.stderr)
         return 128 + signal.Signals[results.stop_reason].value
-    drawn = "lu_messiness.png and messiness.json" if len({r["messiness"] for r in rows}) > 1 else "lu.png"
-    print(f"{len(results.runs)} landscape points; wrote {out}/landscape.csv and {out}/{drawn} "
+    drawn = ["lu_messiness.png", "messiness.json"] if len({r["messiness"] for r in rows}) > 1 else ["lu.png"]
+    print(f"{len(results.runs)} landscape points; wrote " + ", ".join(f"{out}/{f}" for f in ["landscape.csv", *drawn]) + " "
           f"(compile {results.timing['compile_s']:.1f}s, train {results.timing['train_s']:.1f}s)")
     return 0
 

@@ -559,7 +559,14 @@ class SweepSpec:
         if "task" in kw:
             kw["task"] = task_from_dict(kw["task"])
         if "model" in kw:
-            kw["model"] = model_from_dict(kw["model"], kw.get("task", TableTask()).family)
+            task, model = kw.get("task", TableTask()), kw["model"]
+            default = task.default_model()
+            if isinstance(model, dict) and model.get("name", task.family) == default.name:
+                # what it leaves unset is the task's model's (--width on teacher_student keeps tanh):
+                # the settings where that differs from the family's own defaults, so derived ones stay derived
+                bare = type(default)().to_dict()
+                model = {**{k: v for k, v in default.to_dict().items() if v != bare[k]}, **model}
+            kw["model"] = model_from_dict(model, task.family)
         if "grid" in kw:
             entries = kw["grid"] if isinstance(kw["grid"], (list, tuple)) else [kw["grid"]]
             kw["grid"] = tuple(p for e in entries for p in products_from_dict(e))

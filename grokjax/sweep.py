@@ -149,7 +149,7 @@ def make_parser() -> argparse.ArgumentParser:
                         "table it reads the one-hot tokens)")
     s.add_argument("--depth", type=int, help="MLP: linear layers (3)")
     s.add_argument("--width", type=int, help="MLP: hidden width (teacher_student 100, else 200)")
-    s.add_argument("--activation", choices=tuple(ACTIVATIONS), help="MLP: nonlinearity (teacher_student tanh, else relu)")
+    s.add_argument("--activation", choices=tuple(ACTIVATIONS), help="MLP: nonlinearity (teacher_student tanh, toy_addition leaky_relu_0.2, else relu)")
     s.add_argument("--n-layers", type=int, help=f"transformer layers ({model.n_layers})")
     s.add_argument("--d-model", type=int, help=f"transformer width ({model.d_model})")
     s.add_argument("--n-heads", type=int, help=f"attention heads; must divide --d-model ({model.n_heads})")
@@ -170,8 +170,8 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=int, help=f"minibatch B; table runs use min(B, ⌈n_train/2⌉) as in the paper, "
                    f"others min(B, n_train) (table {d.batch_size}, digits 200)")
     s.add_argument("--loss", choices=LOSSES, help="cross-entropy over softmax or StableMax, or mean squared error "
-                   "(on one-hot classes, or the targets) (table: softmax; teacher_student, digits: mse)")
-    s.add_argument("--beta2", type=float, help="Adam's beta2 (table 0.98, the paper; else 0.999, PyTorch's)")
+                   "(on one-hot classes, or the targets) (table: softmax; teacher_student, digits, toy_addition: mse)")
+    s.add_argument("--beta2", type=float, help="Adam's beta2 (table 0.98, the paper; toy_addition 0.99, its notebook; else 0.999, PyTorch's)")
     s.add_argument("--adam-eps", type=float, metavar="EPS", help="Adam's epsilon (1e-8, PyTorch's and optax's)")
     s.add_argument("--batches", choices=("fresh", "epoch"), help="minibatches of distinct rows drawn afresh each step "
                    "(fresh, the default), or a new permutation of the training rows each epoch, the last batch the "

@@ -125,7 +125,7 @@ def test_the_landscape_over_norm_and_messiness_from_the_command_line(tmp_path):
                           "--eval-every", "10", "--devices", "1", "--out", str(out), "--no-progress"],
                          capture_output=True, text=True, cwd=tmp_path)
     assert got.returncode == 0, got.stderr
-    assert "lu_messiness.png and messiness.json" in got.stdout
+    assert f"{out}/lu_messiness.png, {out}/messiness.json" in got.stdout
     text = (out / "landscape.csv").read_text().splitlines()
     assert text[0].startswith("weight_norm_target,messiness,n_train") and len(text) == 1 + 3 * 2 * 2
     assert (out / "lu_messiness.png").stat().st_size > 20_000 and not (out / "lu.png").exists()
@@ -133,3 +133,12 @@ def test_the_landscape_over_norm_and_messiness_from_the_command_line(tmp_path):
     assert dep["messiness"] == [0.0, 1.0] and set(dep["sizes"]) == {"30", "45"}
     res = grokjax.load(out)
     assert sorted({r["messiness"] for r in res.runs}) == [0.0, 1.0]
+    # --width changes the width alone: the rest is the task's model, LeakyReLU(0.2) included
+    assert res.spec.model == MLPSpec(depth=3, width=16, activation="leaky_relu_0.2")
+
+
+def test_a_model_flag_keeps_the_rest_of_the_tasks_model():
+    d = {"task": {"name": "teacher_student"}, "model": {"width": 8}}
+    assert SweepSpec.from_dict(d).model == MLPSpec(depth=3, width=8, activation="tanh")
+    d = {"task": {"name": "table", "op": "add", "modulus": 7}, "model": {"name": "mlp", "width": 8}}
+    assert SweepSpec.from_dict(d).model == MLPSpec(depth=3, width=8, activation="relu")  # not the table's family

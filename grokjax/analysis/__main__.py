@@ -107,7 +107,7 @@ def make_parser() -> Parser:
                     "parameter array (columns such as grad_norm_blocks_0.fc1.kernel), not only of each layer")
     rp.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
                     help="a what-if: change a per-run number from the saved step on, e.g. --set weight_decay=0 "
-                         "(repeat for several): any a fork may change (not init_scale or outliers, nor one that turns "
+                         "(repeat for several): any a fork may change (not init_scale, outliers or messiness, nor one that turns "
                          "on a transform the run's program lacks; turning one off, grokfast_lambda=0, is fine). The "
                          "path is then not training's, so nothing is checked")
     rp.add_argument("--no-progress", action="store_true", help="no progress bar")
