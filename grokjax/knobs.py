@@ -72,7 +72,7 @@ KNOBS: tuple[Knob, ...] = (
          kind=int),
     Knob("messiness", 1.0, "messiness", _closed_unit,
          "Omnigrok §5's representation messiness ξ: the run's inputs are ξ·x + (1−ξ)·x_ideal, from the task's ideal "
-         "representation x_ideal (toy_addition, digits) at 0 to its own inputs at 1"),
+         "representation x_ideal (toy_addition, digits, an arrays file's x_ideal) at 0 to its own inputs at 1"),
 )
 KNOB = {k.name: k for k in KNOBS}
 

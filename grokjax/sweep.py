@@ -120,7 +120,8 @@ def make_parser() -> argparse.ArgumentParser:
                    "(--op all: two, the mod-p ops and the S5 ops)")
     t.add_argument("--modulus", type=int, help=f"table: modulus p of the arithmetic ops; prime for div, mix ({task.modulus}). "
                    "toy_addition: its p (10)")
-    t.add_argument("--data", metavar="FILE.npz", help="arrays: the file of x and y, optionally x_test and y_test")
+    t.add_argument("--data", metavar="FILE.npz", help="arrays: the file of x and y, optionally x_test and y_test, and x_ideal "
+                   "(x_test_ideal) for --messiness")
     t.add_argument("--n-test", type=int, metavar="N", help="teacher_student: test samples (100)")
     t.add_argument("--threshold", type=float, metavar="MSE",
                    help="teacher_student, arrays regression: a sample is correct below this mean squared error (1e-3)")

@@ -85,7 +85,7 @@ class TaskData:
 def no_ideal(task) -> str:
     """The error for messiness on a task without an ideal representation."""
     return (f"messiness interpolates toward a task's ideal representation; the {task.describe()} task has none "
-            f"(toy_addition and digits have one)")
+            f"(toy_addition and digits have one; an arrays file may hold x_ideal)")
 
 
 def _int(name: str, v, low: int) -> int:
@@ -452,7 +452,9 @@ def file_digest(path: Path) -> str:
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ArraysTask(_Task):
     """A user's ``.npz`` file: ``x`` ``[N, ...]`` (flattened to features) and
-    ``y`` ``[N]`` or ``[N, K]``, and optionally ``x_test`` and ``y_test``.
+    ``y`` ``[N]`` or ``[N, K]``, and optionally ``x_test`` and ``y_test``, and
+    an ideal representation for the ``messiness`` knob: ``x_ideal`` (and
+    ``x_test_ideal``), shaped as ``x`` (and ``x_test``).
     Integer ``y`` means classification (labels 0..C-1), float ``y``
     regression (correct: mean squared error below ``threshold``). Without a
     test set, the pool rows a run does not train on are its test set.
@@ -461,7 +463,7 @@ class ArraysTask(_Task):
     recorded sweep whose file has since changed will not load."""
 
     name: ClassVar[str] = "arrays"
-    summary: ClassVar[str] = "your own arrays: --data FILE.npz with x, y [, x_test, y_test]; MLP"
+    summary: ClassVar[str] = "your own arrays: --data FILE.npz with x, y [, x_test, y_test] [, x_ideal, x_test_ideal]; MLP"
     family: ClassVar[str] = "mlp"
     knob_defaults: ClassVar[dict] = {"lr": 1e-3, "weight_decay": 0.01}  # PyTorch's AdamW
     data_path: str = ""
@@ -539,6 +541,7 @@ def read_arrays(path: Path) -> TaskData:
         ys.append(y)
     if len({x.shape[1] for x in xs}) > 1:
         raise SpecError(f"data file {path}: x has {xs[0].shape[1]} features but x_test has {xs[1].shape[1]}")
+    ideal = _ideal_arrays(path, arrays, [kx for kx, _ in parts])
     integer = [np.issubdtype(y.dtype, np.integer) or y.dtype == bool for y in ys]
     if len(set(integer)) > 1:
         raise SpecError(f"data file {path}: y and y_test must both be integer (classes) or both float (targets)")
@@ -556,12 +559,33 @@ def read_arrays(path: Path) -> TaskData:
                             "number the classes 0..C-1")
         if n_classes < 2:
             raise SpecError(f"data file {path}: classification needs at least 2 classes, y holds only 0")
-        return TaskData(x, y.astype(np.int32), n_pool, n_classes, n_classes)
+        return TaskData(x, y.astype(np.int32), n_pool, n_classes, n_classes, x_ideal=ideal)
     ys = [y.reshape(y.shape[0], -1) for y in ys]
     if len({y.shape[1] for y in ys}) > 1:
         raise SpecError(f"data file {path}: y has {ys[0].shape[1]} targets per row but y_test has {ys[1].shape[1]}")
     y = np.concatenate(ys).astype(np.float32)
-    return TaskData(x, y, n_pool, y.shape[1], None)
+    return TaskData(x, y, n_pool, y.shape[1], None, x_ideal=ideal)
+
+
+def _ideal_arrays(path: Path, arrays: dict, xs: list[str]) -> np.ndarray | None:
+    """The file's ideal representation (``x_ideal``, and ``x_test_ideal``
+    with a test set), each shaped as its ``x``, flattened and stacked as x
+    is; None without one."""
+    keys = [f"{k}_ideal" for k in xs]
+    if not any(k in arrays for k in keys):
+        return None
+    for k, kx in zip(keys, xs):
+        if k not in arrays:
+            raise SpecError(f"data file {path} has {', '.join(k for k in keys if k in arrays)} but no {k}: "
+                            f"an ideal representation covers every x")
+        a = arrays[k]
+        if a.shape != arrays[kx].shape:
+            raise SpecError(f"data file {path}: {k} has shape {a.shape} but {kx} has {arrays[kx].shape}")
+        if not np.issubdtype(a.dtype, np.floating) and not np.issubdtype(a.dtype, np.integer):
+            raise SpecError(f"data file {path}: {k} is not real numbers ({a.dtype})")
+        if not np.isfinite(a.astype(np.float32)).all():
+            raise SpecError(f"data file {path}: {k} holds non-finite values (NaN or inf, or beyond float32)")
+    return np.concatenate([arrays[k].reshape(arrays[k].shape[0], -1) for k in keys]).astype(np.float32)
 
 
 # ---------------------------------------------------------------- the registry

@@ -100,7 +100,7 @@ def test_messiness_is_refused_where_a_task_has_no_ideal_representation_and_by_fo
     got = subprocess.run([sys.executable, "-m", "grokjax.sweep", "--op", "add", "--modulus", "7", "--messiness", "0",
                           "--out", "never"], capture_output=True, text=True)
     lines = got.stderr.strip().splitlines()
-    assert got.returncode == 2 and len(lines) == 1 and "has none (toy_addition and digits have one)" in lines[0]
+    assert got.returncode == 2 and len(lines) == 1 and "has none (toy_addition and digits have one" in lines[0]
 
 
 def test_representation_dependence_reads_the_spread_over_messiness_at_each_norm():
@@ -142,3 +142,23 @@ def test_a_model_flag_keeps_the_rest_of_the_tasks_model():
     assert SweepSpec.from_dict(d).model == MLPSpec(depth=3, width=8, activation="tanh")
     d = {"task": {"name": "table", "op": "add", "modulus": 7}, "model": {"name": "mlp", "width": 8}}
     assert SweepSpec.from_dict(d).model == MLPSpec(depth=3, width=8, activation="relu")  # not the table's family
+
+
+def test_an_arrays_file_may_bring_its_own_ideal_representation(tmp_path):
+    rng = np.random.default_rng(0)
+    x, x_test = rng.normal(size=(30, 2, 3)), rng.normal(size=(10, 2, 3))
+    y, y_test = np.arange(30) % 3, np.arange(10) % 3
+    ideal, ideal_test = np.broadcast_to(y[:, None, None], x.shape) * 1.0, np.broadcast_to(y_test[:, None, None], x_test.shape) * 1.0
+    np.savez(tmp_path / "d.npz", x=x, y=y, x_test=x_test, y_test=y_test, x_ideal=ideal, x_test_ideal=ideal_test)
+    task = tasks.ArraysTask(data_path=str(tmp_path / "d.npz"))
+    d = task.data()
+    np.testing.assert_array_equal(d.x_ideal, np.concatenate([ideal, ideal_test]).reshape(40, 6).astype(np.float32))
+    spec = SweepSpec(task=task, model=MLPSpec(width=8), grid=(Product(messiness=(0.0, 1.0)),), steps=5, devices=1)
+    assert len(grokjax.run(spec, progress=False).runs) == 2
+    bad = {"x_ideal.npz": (dict(x=x, y=y, x_test=x_test, y_test=y_test, x_ideal=ideal), "but no x_test_ideal"),
+           "shape.npz": (dict(x=x, y=y, x_ideal=ideal[:, 0]), "x_ideal has shape (30, 3) but x has (30, 2, 3)"),
+           "nan.npz": (dict(x=x, y=y, x_ideal=np.full(x.shape, np.nan)), "x_ideal holds non-finite")}
+    for name, (arrays, message) in bad.items():
+        np.savez(tmp_path / name, **arrays)
+        with pytest.raises(SpecError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            tasks.ArraysTask(data_path=str(tmp_path / name))
