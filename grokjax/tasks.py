@@ -385,7 +385,8 @@ class ToyAdditionTask(_Task):
 
     The vectors, all drawn once from ``representation_seed``: the task's own
     (messiness 1) uniform in [−1, 1]²; the ideal (messiness 0) a line, symbol
-    k at (2k/(p−1) − 1, 0.3·u), u uniform in [−1, 1]; the class vectors
+    k at (2k/(p−1) − 1, ``line_noise``·u), u uniform in [−1, 1] (0.3, the
+    notebook's; 0 makes it exactly a line); the class vectors
     N(0, I). The representation is data, not parameters: only the decoder
     trains (the notebook's landscape analysis)."""
 
@@ -400,10 +401,14 @@ class ToyAdditionTask(_Task):
     modulus: int = 10
     dim: int = 30  # width of the class vectors
     representation_seed: int = 0
+    line_noise: float = 0.3  # the ideal line's second coordinate, times u (the notebook's noise_scale)
 
     def __post_init__(self):
+        noise = self.line_noise
+        if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise < float("inf"):
+            raise SpecError(f"line_noise must be a number >= 0, got {noise!r}")
         _set(self, modulus=_int("modulus", self.modulus, 2), dim=_int("dim", self.dim, 1),
-             representation_seed=_int("representation_seed", self.representation_seed, 0))
+             representation_seed=_int("representation_seed", self.representation_seed, 0), line_noise=float(noise))
 
     def vectors(self) -> dict[str, np.ndarray]:
         """The symbols' own vectors ``own`` and ideal ones ``ideal`` [p, 2],
@@ -411,7 +416,7 @@ class ToyAdditionTask(_Task):
         p = self.modulus
         rng = np.random.default_rng(self.representation_seed)
         own = rng.uniform(-1, 1, (p, 2))
-        ideal = np.stack([np.linspace(-1, 1, p), 0.3 * rng.uniform(-1, 1, p)], axis=1)
+        ideal = np.stack([np.linspace(-1, 1, p), self.line_noise * rng.uniform(-1, 1, p)], axis=1)
         return {"own": own, "ideal": ideal, "targets": rng.standard_normal((p, self.dim))}
 
     def pairs(self) -> np.ndarray:

@@ -37,6 +37,14 @@ def test_toy_addition_pairs_each_unordered_pair_once_with_its_sum_mod_p():
     np.testing.assert_array_equal(tasks.ToyAdditionTask().data().x, d.x)
     assert not np.allclose(tasks.ToyAdditionTask(representation_seed=1).data().x, d.x)
     assert tasks.ToyAdditionTask(modulus=7).data().x.shape == (28, 2)
+    # line_noise scales the ideal line's second coordinate and nothing else
+    flat = tasks.ToyAdditionTask(line_noise=0.0)
+    np.testing.assert_array_equal(flat.vectors()["ideal"][:, 1], 0.0)
+    np.testing.assert_array_equal(flat.data().x, d.x)
+    np.testing.assert_array_equal(flat.data().y, d.y)
+    np.testing.assert_allclose(flat.data().x_ideal[:, 0], d.x_ideal[:, 0], atol=1e-6)
+    with pytest.raises(SpecError, match="line_noise"):
+        tasks.ToyAdditionTask(line_noise=-1)
 
 
 def test_digits_ideal_images_are_one_grey_level_per_class():
