@@ -535,10 +535,7 @@ def read_arrays(path: Path) -> TaskData:
         if x.shape[0] != y.shape[0]:
             raise SpecError(f"data file {path}: {kx} has {x.shape[0]} rows but {ky} has {y.shape[0]}")
         for k, a in ((kx, x), (ky, y)):
-            if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool) or np.issubdtype(a.dtype, np.complexfloating):
-                raise SpecError(f"data file {path}: {k} is not real numbers ({a.dtype})")
-            if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a.astype(np.float32)).all():
-                raise SpecError(f"data file {path}: {k} holds non-finite values (NaN or inf, or beyond float32)")
+            _check_real(path, k, a)
         x = x.reshape(x.shape[0], -1)
         if x.shape[1] == 0:
             raise SpecError(f"data file {path}: {kx} has no features")
@@ -572,6 +569,14 @@ def read_arrays(path: Path) -> TaskData:
     return TaskData(x, y, n_pool, y.shape[1], None, x_ideal=ideal)
 
 
+def _check_real(path: Path, k: str, a: np.ndarray) -> None:
+    """A SpecError unless array ``k`` holds finite real numbers (float32's range)."""
+    if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool) or np.issubdtype(a.dtype, np.complexfloating):
+        raise SpecError(f"data file {path}: {k} is not real numbers ({a.dtype})")
+    if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a.astype(np.float32)).all():
+        raise SpecError(f"data file {path}: {k} holds non-finite values (NaN or inf, or beyond float32)")
+
+
 def _ideal_arrays(path: Path, arrays: dict, xs: list[str]) -> np.ndarray | None:
     """The file's ideal representation (``x_ideal``, and ``x_test_ideal``
     with a test set), each shaped as its ``x``, flattened and stacked as x
@@ -586,10 +591,7 @@ def _ideal_arrays(path: Path, arrays: dict, xs: list[str]) -> np.ndarray | None:
         a = arrays[k]
         if a.shape != arrays[kx].shape:
             raise SpecError(f"data file {path}: {k} has shape {a.shape} but {kx} has {arrays[kx].shape}")
-        if not np.issubdtype(a.dtype, np.floating) and not np.issubdtype(a.dtype, np.integer):
-            raise SpecError(f"data file {path}: {k} is not real numbers ({a.dtype})")
-        if not np.isfinite(a.astype(np.float32)).all():
-            raise SpecError(f"data file {path}: {k} holds non-finite values (NaN or inf, or beyond float32)")
+        _check_real(path, k, a)
     return np.concatenate([arrays[k].reshape(arrays[k].shape[0], -1) for k in keys]).astype(np.float32)
 
 
