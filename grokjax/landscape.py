@@ -206,7 +206,7 @@ def _spacing(values) -> str:
 
 def plot_messiness(path: Path, rows: list[dict], spec: SweepSpec):
     """Omnigrok Figures 6a-b and 8a-b: the reduced train and test loss and
-    accuracy over weight norm (x, log spaced) × messiness ξ (y), one row of
+    accuracy over weight norm (x) × messiness ξ (y), each axis labelled with its spacing, one row of
     panels per training size, each loss panel on its own log colour scale,
     the train loss's contour at 10⁻² dashed on every panel. Returns the figure."""
     from matplotlib.colors import LogNorm
