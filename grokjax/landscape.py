@@ -140,7 +140,8 @@ def reduce(results) -> list[dict]:
 
 def write(out: Path, rows: list[dict], spec: SweepSpec) -> list[Path]:
     """landscape.csv and lu.png in ``out``; over several messiness values
-    lu_messiness.png and messiness.json instead of lu.png."""
+    lu_messiness.png, messiness.json and the train loss's contours
+    (``grokjax.contours``: Figure 6e) instead of lu.png."""
     import json
 
     from grokjax import report
@@ -150,7 +151,10 @@ def write(out: Path, rows: list[dict], spec: SweepSpec) -> list[Path]:
         png = out / "lu_messiness.png"
         plot_messiness(png, rows, spec)
         report.write_atomic(out / "messiness.json", json.dumps(representation_dependence(rows), indent=1) + "\n")
-        return [out / "landscape.csv", png, out / "messiness.json"]
+        from grokjax import contours
+
+        drawn, _ = contours.write(out, rows, contours.title_of(spec, rows))
+        return [out / "landscape.csv", png, out / "messiness.json", *drawn]
     png = out / "lu.png"
     plot(png, rows, spec)
     return [out / "landscape.csv", png]
@@ -460,7 +464,8 @@ def main(argv: list[str] | None = None) -> int:
               f"python -c 'import grokjax; from grokjax import landscape; landscape.reduce(grokjax.load(\"{out}\"))'",
               file=sys.stderr)
         return 128 + signal.Signals[results.stop_reason].value
-    drawn = ["lu_messiness.png", "messiness.json"] if len({r["messiness"] for r in rows}) > 1 else ["lu.png"]
+    drawn = (["lu_messiness.png", "messiness.json", "contours.png"] if len({r["messiness"] for r in rows}) > 1
+             else ["lu.png"])
     print(f"{len(results.runs)} landscape points; wrote " + ", ".join(f"{out}/{f}" for f in ["landscape.csv", *drawn]) + " "
           f"(compile {results.timing['compile_s']:.1f}s, train {results.timing['train_s']:.1f}s)")
     return 0

@@ -133,7 +133,7 @@ def test_the_landscape_over_norm_and_messiness_from_the_command_line(tmp_path):
                           "--eval-every", "10", "--devices", "1", "--out", str(out), "--no-progress"],
                          capture_output=True, text=True, cwd=tmp_path)
     assert got.returncode == 0, got.stderr
-    assert f"{out}/lu_messiness.png, {out}/messiness.json" in got.stdout
+    assert f"{out}/lu_messiness.png, {out}/messiness.json, {out}/contours.png" in got.stdout
     text = (out / "landscape.csv").read_text().splitlines()
     assert text[0].startswith("weight_norm_target,messiness,n_train") and len(text) == 1 + 3 * 2 * 2
     assert (out / "lu_messiness.png").stat().st_size > 20_000 and not (out / "lu.png").exists()
@@ -143,6 +143,15 @@ def test_the_landscape_over_norm_and_messiness_from_the_command_line(tmp_path):
     assert sorted({r["messiness"] for r in res.runs}) == [0.0, 1.0]
     # --width changes the width alone: the rest is the task's model, LeakyReLU(0.2) included
     assert res.spec.model == MLPSpec(depth=3, width=16, activation="leaky_relu_0.2")
+    # Figure 6e's contours come with it, at the paper's level; another level beside them, from the folder
+    assert len((out / "contours.csv").read_text().splitlines()) == 1 + 2 * 2  # sizes × ξ, one seed
+    assert json.loads((out / "contours.json").read_text())["level"] == 0.02 and (out / "contours.png").is_file()
+    from grokjax import contours
+
+    assert contours.main([str(out), "--level", "0.5"]) == 0
+    assert json.loads((out / "contours_level0.5.json").read_text())["level"] == 0.5
+    assert {p.name for p in out.glob("contours_level0.5.*")} == {"contours_level0.5.csv", "contours_level0.5.json",
+                                                                 "contours_level0.5.png"}
 
 
 def test_a_model_flag_keeps_the_rest_of_the_tasks_model():
