@@ -36,7 +36,8 @@ Over norm × representation (Omnigrok §5, Figures 6 and 8): with several
 values of the ``messiness`` knob ξ (tasks with an ideal representation:
 toy_addition, digits) every (w, ξ, size, seed) is a point, and ``write``
 draws ``lu_messiness.png`` (``plot_messiness``) and writes
-``messiness.json`` (``representation_dependence``) instead of ``lu.png``.
+``messiness.json`` (``representation_dependence``) and the train loss's
+contours per size (``grokjax.contours``: Figure 6e) instead of ``lu.png``.
 """
 
 from __future__ import annotations
@@ -151,9 +152,12 @@ def write(out: Path, rows: list[dict], spec: SweepSpec) -> list[Path]:
         png = out / "lu_messiness.png"
         plot_messiness(png, rows, spec)
         report.write_atomic(out / "messiness.json", json.dumps(representation_dependence(rows), indent=1) + "\n")
-        from grokjax import contours
+        from grokjax import contours, plots
 
-        drawn, _ = contours.write(out, rows, contours.title_of(spec, rows))
+        drawn = []
+        if contours.one_run_per_point(rows):  # a landscape that varied another setting has no one contour
+            drawn, _ = contours.write(out, rows, contours.title_of(spec, rows),
+                                      loss=f"train loss ({plots.loss_name(spec.loss or spec.task.default_loss)})")
         return [out / "landscape.csv", png, out / "messiness.json", *drawn]
     png = out / "lu.png"
     plot(png, rows, spec)
@@ -219,7 +223,7 @@ def plot_messiness(path: Path, rows: list[dict], spec: SweepSpec):
     from grokjax import plots
 
     sizes = sorted({r["n_train"] for r in rows})
-    loss = LOSS_NAMES.get(spec.loss or spec.task.default_loss, spec.loss or spec.task.default_loss)
+    loss = plots.loss_name(spec.loss or spec.task.default_loss)
     titles = (f"train loss ({loss})", f"test loss ({loss})", "train accuracy", "test accuracy")
     fig = Figure(figsize=(16, 3.4 * len(sizes) + 1.9), layout="constrained")
     axes = np.atleast_2d(fig.subplots(len(sizes), 4, squeeze=False))
@@ -270,9 +274,6 @@ def plot_messiness(path: Path, rows: list[dict], spec: SweepSpec):
     return fig
 
 
-LOSS_NAMES = {"softmax": "cross-entropy", "stablemax": "StableMax cross-entropy", "mse": "MSE"}
-
-
 def _accuracy_means(spec: SweepSpec) -> str:
     """What "correct" is for the task: the argmax, or (teacher-student) a
     squared error under the task's threshold."""
@@ -292,11 +293,11 @@ def plot(path: Path, rows: list[dict], spec: SweepSpec):
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
-    from grokjax.plots import end_ticks, plain_log_ticks, zero_floor
+    from grokjax.plots import end_ticks, loss_name, plain_log_ticks, zero_floor
 
     sizes = sorted({r["n_train"] for r in rows})
     norms = sorted({r["weight_norm_target"] for r in rows})
-    loss = LOSS_NAMES.get(spec.loss or spec.task.default_loss, spec.loss or spec.task.default_loss)
+    loss = loss_name(spec.loss or spec.task.default_loss)
     fig = Figure(figsize=(10, 7.8), layout="constrained")
     axes = fig.subplots(2, 2, sharex=True)
     colors = [f"C{i}" for i in range(len(sizes))]
@@ -464,8 +465,10 @@ def main(argv: list[str] | None = None) -> int:
               f"python -c 'import grokjax; from grokjax import landscape; landscape.reduce(grokjax.load(\"{out}\"))'",
               file=sys.stderr)
         return 128 + signal.Signals[results.stop_reason].value
-    drawn = (["lu_messiness.png", "messiness.json", "contours.png"] if len({r["messiness"] for r in rows}) > 1
-             else ["lu.png"])
+    from grokjax import contours
+
+    drawn = (["lu_messiness.png", "messiness.json"] + ["contours.csv", "contours.png", "contours.json"]
+             * contours.one_run_per_point(rows) if len({r["messiness"] for r in rows}) > 1 else ["lu.png"])
     print(f"{len(results.runs)} landscape points; wrote " + ", ".join(f"{out}/{f}" for f in ["landscape.csv", *drawn]) + " "
           f"(compile {results.timing['compile_s']:.1f}s, train {results.timing['train_s']:.1f}s)")
     return 0

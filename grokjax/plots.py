@@ -275,6 +275,14 @@ def _runs(n: int) -> str:
     return f"{n} run" if n == 1 else f"{n} runs"
 
 
+LOSS_NAMES = {"softmax": "cross-entropy", "stablemax": "StableMax cross-entropy", "mse": "MSE"}
+
+
+def loss_name(loss: str) -> str:
+    """A loss as a figure names it: ``MSE``, ``cross-entropy``."""
+    return LOSS_NAMES.get(loss, loss)
+
+
 def _save(fig: Figure, path: Path, dpi: int = 130) -> None:
     fig.savefig(path, dpi=dpi)
 

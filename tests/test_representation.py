@@ -133,7 +133,7 @@ def test_the_landscape_over_norm_and_messiness_from_the_command_line(tmp_path):
                           "--eval-every", "10", "--devices", "1", "--out", str(out), "--no-progress"],
                          capture_output=True, text=True, cwd=tmp_path)
     assert got.returncode == 0, got.stderr
-    assert f"{out}/lu_messiness.png, {out}/messiness.json, {out}/contours.png" in got.stdout
+    assert f"{out}/lu_messiness.png, {out}/messiness.json, {out}/contours.csv" in got.stdout
     text = (out / "landscape.csv").read_text().splitlines()
     assert text[0].startswith("weight_norm_target,messiness,n_train") and len(text) == 1 + 3 * 2 * 2
     assert (out / "lu_messiness.png").stat().st_size > 20_000 and not (out / "lu.png").exists()
