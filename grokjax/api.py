@@ -349,13 +349,31 @@ def load(out) -> Results:
     and curves ``run`` returned (curves.csv holds every number exactly).
     ``.params(run, step)`` then opens its checkpoints."""
     out = Path(out)
-    record_path = out / "config.json"
-    if not record_path.is_file() or not (out / "curves.csv").is_file():
+    if not (out / "config.json").is_file() or not (out / "curves.csv").is_file():
         what = "a sweep stopped before writing its tables: resume it first" if (out / checkpoint.CKPT_DIR).is_dir() \
             else "not a sweep folder"
         raise CheckpointError(f"{out} has no config.json and curves.csv ({what})")
+    spec, record = _load_record(out)
+    plan = expand(spec, devices=1)
+    steps, curves = report.read_curves(out / "curves.csv", plan.n_runs, np.float64 if spec.x64 else np.float32)
+    reason = record.get("stop_reason", "budget")
+    return Results(spec, _run_rows(plan, steps, curves, reason), steps, curves, out, reason,
+                   record.get("timing", {}), _plan=plan)
+
+
+def load_spec(out) -> SweepSpec:
+    """The sweep spec a folder's config.json records, without its curves (a
+    folder whose curves.csv was left out of git still names its sweep)."""
+    out = Path(out)
+    if not (out / "config.json").is_file():
+        raise CheckpointError(f"{out} has no config.json (not a sweep folder)")
+    return _load_record(out)[0]
+
+
+def _load_record(out: Path) -> tuple[SweepSpec, dict]:
     import json
 
+    record_path = out / "config.json"
     try:
         record = json.loads(record_path.read_text())
     except ValueError:
@@ -365,14 +383,9 @@ def load(out) -> Results:
         raise CheckpointError(f"{out} was written by grokjax {version}, which recorded no spec; "
                               f"its tables still read with grokjax.report.read_sweep")
     try:
-        spec = SweepSpec.from_dict(record["spec"])
+        return SweepSpec.from_dict(record["spec"]), record
     except SpecError as e:
         raise CheckpointError(f"{out}: its recorded sweep is no longer valid: {e}") from None
-    plan = expand(spec, devices=1)
-    steps, curves = report.read_curves(out / "curves.csv", plan.n_runs, np.float64 if spec.x64 else np.float32)
-    reason = record.get("stop_reason", "budget")
-    return Results(spec, _run_rows(plan, steps, curves, reason), steps, curves, out, reason,
-                   record.get("timing", {}), _plan=plan)
 
 
 # ---------------------------------------------------------------- the pieces

@@ -242,7 +242,8 @@ def plot(pts: list[dict], got: dict, title: str, loss: str = "train loss"):
             bx.errorbar([int(n)], [fit["slope"]], yerr=[[fit["slope"] - fit["slope_low"]], [fit["slope_high"] - fit["slope"]]],
                         fmt="o", color=colour, capsize=4)
         acc = [np.nan if a is None else a for a in s["mean_val_acc_past_level"]]
-        cx.plot(s["messiness"], acc, "o-", color=colour, label=f"{int(n):,} training samples")
+        tested = f" ({s['n_test']:,} test)" if "n_test" in s else ""
+        cx.plot(s["messiness"], acc, "o-", color=colour, label=f"{int(n):,} training samples{tested}")
     xis = sorted({p["messiness"] for p in pts})
     pad = 0.05 * ((xis[-1] - xis[0]) or 1)
     upto = "" if got["max_messiness"] is None else f", fitted over ξ ≤ {got['max_messiness']:g}"
@@ -287,6 +288,9 @@ def write(out: Path, rows: list[dict], title: str, level: float = LEVEL, max_mes
     pts = points(rows, level)
     upto = fit_range(sorted({p["messiness"] for p in pts}), max_messiness)
     got = summary(pts, level, upto)
+    for r in rows:  # the test set's size beside each size: a test accuracy over 1 pair reads as 0 or 1
+        if r.get("frac"):
+            got["sizes"][str(r["n_train"])].setdefault("n_test", round(r["n_train"] / r["frac"]) - r["n_train"])
     if command is not None:
         got = {"command": command, **got}
     png = io.BytesIO()
@@ -362,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
                              f"({', '.join(f'{x:g}' for x in xis)})")
         if not one_run_per_point(rows):
             points(rows)  # says why
-        spec = api.load(args.out).spec
+        spec = api.load_spec(args.out)
     except (UsageError, CheckpointError, ValueError, OSError) as e:
         return UsageError(os_error_line(e) if isinstance(e, OSError) else str(e)).report("grokjax.contours")
     try:

@@ -152,6 +152,12 @@ def test_the_landscape_over_norm_and_messiness_from_the_command_line(tmp_path):
     assert json.loads((out / "contours_level0.5.json").read_text())["level"] == 0.5
     assert {p.name for p in out.glob("contours_level0.5.*")} == {"contours_level0.5.csv", "contours_level0.5.json",
                                                                  "contours_level0.5.png"}
+    got = json.loads((out / "contours.json").read_text())["sizes"]
+    assert got["30"]["n_test"] == 25 and got["45"]["n_test"] == 10  # of the 55 pairs
+    # a folder whose curves.csv was left out of git (a large landscape) still reads: config.json names its sweep
+    (out / "curves.csv").unlink()
+    assert grokjax.api.load_spec(out) == res.spec
+    assert contours.main([str(out)]) == 0
 
 
 def test_a_model_flag_keeps_the_rest_of_the_tasks_model():
