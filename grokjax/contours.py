@@ -384,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{s['messiness'][0]:g}: {_fmt(s['mean_val_acc_past_level'][0])}, {s['messiness'][-1]:g}: "
               f"{_fmt(s['mean_val_acc_past_level'][-1])}")
     rises = got["slope_rises_with_size"]
-    print("slope rises with size: " + ("no fit at every size" if rises is None else
+    print("slope rises with size: " + ("not judged (it needs a fit at every size, two sizes or more)" if rises is None else
                                        f"{'yes' if rises else 'no'} (beyond the intervals: "
                                        f"{'yes' if got['slope_rises_with_size_beyond_intervals'] else 'no'})"))
     print("wrote " + ", ".join(str(p) for p in paths))
