@@ -395,7 +395,9 @@ def main(argv: list[str] | None = None) -> int:
         "sweep file's grid gives one value), and record the reduced train and test loss and accuracy. Every (w, size, seed) is one run "
         "of one compiled program. Writes the sweep folder plus landscape.csv and lu.png. With several --messiness values "
         "(toy_addition, digits: Omnigrok §5's representation, Figures 6 and 8) every (w, messiness, size, seed) is a point, "
-        "and it draws lu_messiness.png (heat maps over norm × messiness) and writes messiness.json instead of lu.png. The flags of "
+        "and it draws lu_messiness.png (heat maps over norm × messiness) and writes messiness.json, and contours.csv, .png "
+        "and .json (Figure 6e: where the train loss falls to 0.02, per size; python -m grokjax.contours), instead of "
+        "lu.png. The flags of "
         "python -m grokjax.sweep apply, except --resume and --fork (resume or fork the folder with grokjax.sweep), "
         "--weight-norm-target, --variant and --init-scale (--norms sets the norm), and --weight-decay takes one value.")
     refused = {"resume", "fork", "at", "weight_norm_target", "variant", "init_scale"}  # each said why, below
