@@ -469,8 +469,11 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + signal.Signals[results.stop_reason].value
     from grokjax import contours
 
-    drawn = (["lu_messiness.png", "messiness.json"] + ["contours.csv", "contours.png", "contours.json"]
-             * contours.one_run_per_point(rows) if len({r["messiness"] for r in rows}) > 1 else ["lu.png"])
+    drawn = ["lu.png"]
+    if len({r["messiness"] for r in rows}) > 1:
+        drawn = ["lu_messiness.png", "messiness.json"]
+        if contours.one_run_per_point(rows):  # as write decided
+            drawn += ["contours.csv", "contours.png", "contours.json"]
     print(f"{len(results.runs)} landscape points; wrote " + ", ".join(f"{out}/{f}" for f in ["landscape.csv", *drawn]) + " "
           f"(compile {results.timing['compile_s']:.1f}s, train {results.timing['train_s']:.1f}s)")
     return 0
