@@ -36,6 +36,10 @@ class Config:
     # optimization
     batch_size: int = 512
     warmup_steps: int = 10
+    # the learning rate times lr_drop_factor every lr_drop_every updates (0: never; the
+    # Omnigrok notebooks' 0.2 every 5,000)
+    lr_drop_every: int = 0
+    lr_drop_factor: float = 1.0
     beta1: float = 0.9
     beta2: float = 0.98
     eps: float = 1e-8

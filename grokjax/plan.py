@@ -134,6 +134,7 @@ def expand(spec: SweepSpec, devices: int | None = None) -> Plan:
                         was.append({**setting, **dict(product.was)})
     base = Config(
         task=task.parts()[0], model=spec.model, beta2=spec.beta2, eps=spec.adam_eps, batches=spec.batches, warmup_steps=spec.warmup_steps,
+        lr_drop_every=spec.lr_drop_every, lr_drop_factor=spec.lr_drop_factor,
         batch_size=spec.batch_size, run_axis=resolve_run_axis(spec.run_axis),
         devices=resolve_devices(spec.devices if devices is None else devices),
         matmul_precision=spec.matmul_precision, loss=spec.loss, x64=spec.x64,

@@ -343,6 +343,8 @@ class SweepSpec:
     adam_eps: float = 1e-8  # Adam's ε, PyTorch's and optax's default (the late-collapse study raises it)
     batches: str = "fresh"  # minibatches drawn afresh each step, or "epoch": a permutation per epoch (the paper's code)
     warmup_steps: int | None = None  # linear learning-rate warmup: 10 for the table task, else 0
+    lr_drop_every: int = 0  # the learning rate times lr_drop_factor every this many updates (0: never)
+    lr_drop_factor: float = 1.0  # the Omnigrok notebooks: 0.2 every 5,000
     x64: bool = False  # model, optimizer and loss in float64
     matmul_precision: str = "highest"  # exact float32; "tensorfloat32"/"bfloat16" are opt-in GPU speed-ups
     run_axis: str = "auto"  # vmap or map over runs; auto: map on CPU, vmap elsewhere
@@ -424,12 +426,16 @@ class SweepSpec:
         adam_eps = _number("adam_eps", self.adam_eps)
         if adam_eps <= 0:
             raise SpecError(f"adam_eps {adam_eps:g} must be > 0")
+        lr_drop_factor = _number("lr_drop_factor", self.lr_drop_factor)
+        if not 0 < lr_drop_factor <= 1:
+            raise SpecError(f"lr_drop_factor {lr_drop_factor:g} must be in (0, 1]")
         _set(
             self, model=model, fracs=fracs, train_sizes=sizes, grid=grid, eval_every=eval_every, stop_at=stop_at, stop_share=stop_share,
             seeds=_int("seeds", self.seeds, 1), first_seed=_int("first_seed", self.first_seed, 0), steps=_int("steps", self.steps, 1),
             batch_size=_int("batch_size", d["batch_size"] if self.batch_size is None else self.batch_size, 1),
             loss=loss, beta2=beta2, adam_eps=adam_eps, batches=_choice("batches", self.batches, BATCHES),
             warmup_steps=_int("warmup_steps", d["warmup_steps"] if self.warmup_steps is None else self.warmup_steps, 0),
+            lr_drop_every=_int("lr_drop_every", self.lr_drop_every, 0), lr_drop_factor=lr_drop_factor,
             x64=_bool("x64", self.x64),
             ckpt_every=_int("ckpt_every", self.ckpt_every, 0), ckpt_keep=_int("ckpt_keep", self.ckpt_keep, 1),
             devices=_int("devices", self.devices, 0), run_axis=_choice("run_axis", self.run_axis, RUN_AXES),
@@ -533,6 +539,8 @@ class SweepSpec:
             "adam_eps": self.adam_eps,
             "batches": self.batches,
             "warmup_steps": self.warmup_steps,
+            "lr_drop_every": self.lr_drop_every,
+            "lr_drop_factor": self.lr_drop_factor,
             "x64": self.x64,
             "matmul_precision": self.matmul_precision,
             "run_axis": self.run_axis,

@@ -47,6 +47,8 @@ FIELDS = {
     "adam_eps": ("adam_eps", float),
     "batches": ("batches", str),
     "warmup_steps": ("warmup_steps", int),
+    "lr_drop_every": ("lr_drop_every", int),
+    "lr_drop_factor": ("lr_drop_factor", float),
     "x64": ("x64", bool),
     "matmul_precision": ("matmul_precision", str),
     "run_axis": ("run_axis", str),
@@ -178,6 +180,10 @@ def make_parser() -> argparse.ArgumentParser:
                    "(fresh, the default), or a new permutation of the training rows each epoch, the last batch the "
                    "remainder (epoch: the paper's code and the PyTorch reference)")
     s.add_argument("--warmup-steps", type=int, help="linear learning-rate warmup (table 10; else 0)")
+    s.add_argument("--lr-drop-every", type=int, metavar="N", help="multiply the learning rate by --lr-drop-factor "
+                   "every N updates (0, the default: never; the Omnigrok notebooks: 5000)")
+    s.add_argument("--lr-drop-factor", type=float, metavar="F", help="the factor of --lr-drop-every, in (0, 1] "
+                   "(1; the Omnigrok notebooks: 0.2)")
     s.add_argument("--x64", action=argparse.BooleanOptionalAction, default=None, help="model, optimizer and loss in float64")
     s.add_argument("--matmul-precision", choices=("highest", "tensorfloat32", "bfloat16"),
                    help="float32 matmul precision; tensorfloat32/bfloat16 are opt-in GPU speed-ups that round (highest)")

@@ -27,6 +27,25 @@ def test_warmup_is_linear_over_the_first_updates():
     np.testing.assert_allclose([s(jnp.int32(t)) for t in (0, 4, 9, 10, 1000)], [1e-4, 5e-4, 1e-3, 1e-3, 1e-3], rtol=1e-6)
 
 
+def test_the_learning_rate_drops_by_its_factor_every_n_updates_after_warmup():
+    s = warmup(1e-2, 0, drop_every=5000, drop_factor=0.2)  # the Omnigrok notebooks' schedule
+    np.testing.assert_allclose([s(jnp.int32(t)) for t in (0, 4999, 5000, 9999, 10000, 14999)],
+                               [1e-2, 1e-2, 2e-3, 2e-3, 4e-4, 4e-4], rtol=1e-6)
+    s = warmup(1e-3, 10, drop_every=3, drop_factor=0.5)  # both: warmup times the drop
+    np.testing.assert_allclose([s(jnp.int32(t)) for t in (0, 2, 3, 9, 10)],
+                               [1e-4, 3e-4, 0.5 * 4e-4, 0.125 * 1e-3, 0.125 * 1e-3], rtol=1e-6)
+    assert warmup(1e-3, 10, 0, 0.2)(jnp.int32(10**6)) == pytest.approx(1e-3)  # every 0: never
+
+
+def test_the_drop_gives_what_optax_piecewise_constant_schedule_gives():
+    """lr 1e-2 dropping ×0.5 at update 3 of 6, against optax's own schedule."""
+    params = _tree(jax.random.PRNGKey(0))
+    grads = [_tree(jax.random.PRNGKey(i + 1)) for i in range(6)]
+    drop = _rollout(optax.adam(warmup(1e-2, 0, 3, 0.5)), params, grads)
+    ref = _rollout(optax.adam(optax.piecewise_constant_schedule(1e-2, {3: 0.5})), params, grads)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), drop, ref)
+
+
 def _rollout(opt, params, grads_seq):
     state = opt.init(params)
     for g in grads_seq:

@@ -158,6 +158,10 @@ def test_the_landscape_over_norm_and_messiness_from_the_command_line(tmp_path):
     (out / "curves.csv").unlink()
     assert grokjax.api.load_spec(out) == res.spec
     assert contours.main([str(out)]) == 0
+    # the reduced trajectory needs a gradient in ξ: two values are refused in one line, nothing written
+    from grokjax import trajectory
+
+    assert trajectory.main([str(out)]) == 2 and not (out / "trajectory.json").exists()
 
 
 def test_a_model_flag_keeps_the_rest_of_the_tasks_model():

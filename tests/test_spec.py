@@ -145,6 +145,8 @@ def test_bad_sweep_files_say_what_is_wrong(tmp_path, text, message):
         (dict(model=lambda: TransformerSpec(weight_init="xavier")), "unknown weight_init 'xavier'; valid: torch, nanda"),
         (dict(loss="hinge"), "unknown loss 'hinge'"),
         (dict(first_seed=-1), "first_seed must be >= 0, got -1"),
+        (dict(lr_drop_factor=0), "lr_drop_factor 0 must be in (0, 1]"),
+        (dict(lr_drop_every=-1), "lr_drop_every must be >= 0, got -1"),
         (dict(first_seed=2**31 - 2, seeds=3), "seeds 2,147,483,646..2,147,483,648 pass the largest seed (int32)"),
         (dict(imports=("no_such_module_here",)), "import no_such_module_here"),
     ],
@@ -166,6 +168,19 @@ def test_the_grid_is_a_union_of_cross_products_crossed_with_fractions_and_seeds(
     assert [r["variant"] for r in rows] == [""] * 16 + ["adam_dropout"] * 4
     assert all(r["dropout"] == 0.1 and r["weight_decay"] == 0 for r in rows[16:])
     assert set(rows[0]) >= {k.name for k in KNOBS}
+
+
+def test_the_learning_rate_drop_reaches_the_program_and_an_older_config_reads_without_it():
+    spec = SweepSpec(fracs=(0.5,), lr_drop_every=5000, lr_drop_factor=0.2)
+    assert SweepSpec.from_dict(spec.to_dict()) == spec
+    config = expand(spec).run_config(0)
+    assert (config.lr_drop_every, config.lr_drop_factor) == (5000, 0.2)
+    old = SweepSpec(fracs=(0.5,)).to_dict()
+    del old["lr_drop_every"], old["lr_drop_factor"]  # a config.json written before the drop existed
+    assert SweepSpec.from_dict(old) == SweepSpec(fracs=(0.5,))
+    argv = ["--fracs", "0.5", "--lr-drop-every", "5000", "--lr-drop-factor", "0.2"]
+    args = sweep.make_parser().parse_args(argv)
+    assert sweep.spec_from_args(args, sweep.given_flags(sweep.make_parser(), argv)) == spec
 
 
 def test_first_seed_shifts_the_seeds_and_nothing_else():
