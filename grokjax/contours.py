@@ -323,6 +323,22 @@ def read_rows(table: Path) -> list[dict]:
     return rows
 
 
+def read_folder(out: Path) -> list[dict]:
+    """A landscape folder's rows, over several ξ and one run per point;
+    ValueError saying what is missing (no landscape.csv, one ξ, a landscape
+    that varied another setting too)."""
+    table = out / "landscape.csv"
+    if not table.is_file():
+        raise ValueError(f"{out} has no landscape.csv (make one with python -m grokjax.landscape)")
+    rows = read_rows(table)
+    if len({r.get("messiness", 1.0) for r in rows}) < 2:
+        raise ValueError(f"{table} holds one messiness value: reading over ξ needs a landscape run with several "
+                         f"(--messiness 0,0.05,0.1)")
+    if not one_run_per_point(rows):
+        points(rows)  # says why
+    return rows
+
+
 def title_of(spec, rows: list[dict]) -> str:
     """The figure's title: the task, the budget, the grid and the seeds."""
     seeds = len({r["seed"] for r in rows})
@@ -353,19 +369,11 @@ def main(argv: list[str] | None = None) -> int:
         args = p.parse_args(argv)
         if not (np.isfinite(args.level) and args.level > 0):
             raise UsageError(f"--level must be a train loss > 0, got {args.level:g}")
-        table = args.out / "landscape.csv"
-        if not table.is_file():
-            raise UsageError(f"{args.out} has no landscape.csv (make one with python -m grokjax.landscape)")
-        rows = read_rows(table)
+        rows = read_folder(args.out)
         xis = sorted({r.get("messiness", 1.0) for r in rows})
-        if len(xis) < 2:
-            raise UsageError(f"{table} holds one messiness value: a contour over ξ needs a landscape run with "
-                             f"several (--messiness 0,0.05,0.1)")
         if args.max_messiness is not None and sum(x <= args.max_messiness for x in xis) < 2:
             raise UsageError(f"--max-messiness {args.max_messiness:g} leaves fewer than 2 of the landscape's ξ "
                              f"({', '.join(f'{x:g}' for x in xis)})")
-        if not one_run_per_point(rows):
-            points(rows)  # says why
         spec = api.load_spec(args.out)
     except (UsageError, CheckpointError, ValueError, OSError) as e:
         return UsageError(os_error_line(e) if isinstance(e, OSError) else str(e)).report("grokjax.contours")

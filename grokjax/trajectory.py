@@ -56,7 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grokjax.contours import read_rows
+from grokjax.contours import read_folder
 
 TRAIN = "min_train_loss"  # the reduced train loss, as grokjax.contours reads it
 TEST = "val_loss_at_min_train"  # the test loss at that moment
@@ -66,7 +66,9 @@ BAND = 3.0  # "near the contour": a train loss within this factor of the level
 SIGMA = 1.0  # the notebook's smoothing, in grid steps
 GAMMA = 1e-4  # on the toy addition's landscape the boundary's balance then lies inside the contour
 ETA_SCAN = (1.0, 1e-1, 1e-2, 1e-3, 1e-4)  # times η_r
-REACH = 0.9  # generalized: the test loss has come this share of the way (in log loss) from the worst fitted point's to the best's
+# generalized: the test loss has come this share of the way (in log loss) from
+# the worst fitted grid point's to the best's
+REACH = 0.9
 FIT_SLACK = 2.0  # and the train loss is at most this times the level
 SWING = 0.1  # a descent or rise of the test loss counts from this change in ln loss
 GAMMA_SCAN = (0.25, 0.5, 1.0, 2.0, 4.0)  # times --gamma
@@ -394,7 +396,8 @@ def analyse(rows: list[dict], n_train: int, gamma: float = GAMMA, eta_r: float =
     train, test = surface(gt, sigma), surface(gv, sigma)
     starts = starts_on(gt) if starts is None else starts
     best = generalizing_solution(train, test, level)
-    gen = float(np.exp(np.log(best["test_loss"]) + (1 - reach) * np.log(best["worst_fitted_test_loss"] / best["test_loss"])))
+    spread = np.log(best["worst_fitted_test_loss"] / best["test_loss"])
+    gen = float(best["test_loss"] * np.exp((1 - reach) * spread))
     crossings = crossings_of(train, test, gamma, gen, level)
     paths = {k: integrate(train, s, gamma, eta_r, crossings=crossings) for k, s in starts.items()}
     described = [describe_path(k, p, train, test, gamma) for k, p in paths.items()]
@@ -624,18 +627,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"--sigma must be a number >= 0, got {args.sigma:g}")
         if not 0 < args.reach <= 1:
             raise UsageError(f"--reach must be a share in (0, 1], got {args.reach:g}")
-        table = args.out / "landscape.csv"
-        if not table.is_file():
-            raise UsageError(f"{args.out} has no landscape.csv (make one with python -m grokjax.landscape)")
-        rows = read_rows(table)
-        if len({r.get("messiness", 1.0) for r in rows}) < 2:
-            raise UsageError(f"{table} holds one messiness value: a trajectory over ξ needs a landscape run with "
-                             f"several (--messiness 0,0.05,0.1)")
-        from grokjax.contours import one_run_per_point
-
-        if not one_run_per_point(rows):
-            raise UsageError("the landscape has several runs at one (size, seed, messiness, norm): it varied "
-                             "another setting too; make a landscape per setting")
+        rows = read_folder(args.out)
         sizes = sorted({r["n_train"] for r in rows})
         n = sizes[-1] if args.size is None else args.size
         if n not in sizes:
