@@ -137,6 +137,7 @@ def _folder(tmp_path, rows):
     (["--gamma", "0"], "--gamma must be a number > 0"),
     (["--reach", "1.5"], "--reach must be a share in (0, 1]"),
     (["--sigma", "-1"], "--sigma must be a number >= 0"),
+    (["--test-sigma", "nan"], "--test-sigma must be a number >= 0"),
     (["--start", "30"], "--start takes W,XI"),
     (["--size", "30"], "--size 30: the landscape's training sizes are 45"),
 ])
