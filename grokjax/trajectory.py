@@ -368,9 +368,8 @@ def eta_scan(train: Surface, test: Surface, starts: dict, gamma: float, eta_r: f
     its cleaning of ξ that comes after it meets the boundary (the paper's
     drift along the boundary: near 1; cleaning while still in region II:
     near 0), its t_gen and its test-loss descents."""
-    runs = []
+    runs, crossings = [], crossings_of(train, test, gamma, gen_test_loss, level)
     for f in factors:
-        crossings = crossings_of(train, test, gamma, gen_test_loss, level)
         described = [describe_path(k, integrate(train, s, gamma, eta_r * f, crossings=crossings), train, test, gamma)
                      for k, s in starts.items()]
         runs.append({"eta_r": eta_r * f, "paths": {
