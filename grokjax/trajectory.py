@@ -613,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
                         "vectors minus the ideal ones: gradient flow at one learning rate for both; 1 for a task "
                         "without symbol vectors)")
     p.add_argument("--test-sigma", type=float, default=TEST_SIGMA,
-                   help="smooth the test loss read along the paths by SIGMA grid steps (default 0: as measured)")
+                   help="smooth the test loss read along the paths by TEST_SIGMA grid steps (default 0: as measured)")
     p.add_argument("--sigma", type=float, default=SIGMA,
                    help=f"smooth the train loss by a Gaussian of SIGMA grid steps before the flow (default "
                         f"{SIGMA:g}, the notebook's; 0: as measured, where noise may trap a path in a pit of its own)")
@@ -647,6 +647,13 @@ def main(argv: list[str] | None = None) -> int:
         starts = None
         if args.start:
             starts = {f"S{i + 1}": parse_start(t) for i, t in enumerate(args.start)}
+            mine = [r for r in rows if r["n_train"] == n]
+            norms = [r["weight_norm_target"] for r in mine]
+            xis = [r.get("messiness", 1.0) for r in mine]
+            for w, xi in starts.values():
+                if not (min(norms) <= w <= max(norms) and min(xis) <= xi <= max(xis)):
+                    raise UsageError(f"--start {w:g},{xi:g} lies outside the landscape (norms {min(norms):g}-"
+                                     f"{max(norms):g}, messiness {min(xis):g}-{max(xis):g})")
         spec = api.load_spec(args.out)
         eta_r = eta_r_of(spec.task) if args.eta_r is None else args.eta_r
         paths, got, train, test = analyse(rows, n, args.gamma, eta_r, args.sigma, args.level, starts, args.reach,

@@ -139,6 +139,7 @@ def _folder(tmp_path, rows):
     (["--sigma", "-1"], "--sigma must be a number >= 0"),
     (["--test-sigma", "nan"], "--test-sigma must be a number >= 0"),
     (["--start", "30"], "--start takes W,XI"),
+    (["--start", "500,0.1"], "--start 500,0.1 lies outside the landscape (norms 10-100, messiness 0-0.2)"),
     (["--size", "30"], "--size 30: the landscape's training sizes are 45"),
 ])
 def test_the_command_refuses_bad_flags_in_one_line_and_writes_nothing(tmp_path, capsys, args, says):
