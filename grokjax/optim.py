@@ -29,7 +29,7 @@ import optax
 MODEL_TRANSFORMS = ("weight_noise", "dropout", "outliers", "messiness")
 
 
-def warmup(lr, warmup_steps: int, drop_every: int = 0, drop_factor: float = 1.0):
+def lr_schedule(lr, warmup_steps: int, drop_every: int = 0, drop_factor: float = 1.0):
     """Linear warmup, then steps down: update ``t = 0, 1, …`` uses
     ``lr·min(1, (t+1)/warmup_steps)·drop_factor^⌊t/drop_every⌋`` (no drop
     when ``drop_every`` is 0)."""
@@ -221,8 +221,8 @@ def make_optimizer(config, run) -> optax.GradientTransformation:
         parts.append(decay_toward_init(run.weight_decay_init))
     if "update_noise" in on:
         parts.append(add_constant_noise(run.update_noise, update_key))
-    parts.append(optax.scale_by_learning_rate(warmup(run.lr, config.warmup_steps, config.lr_drop_every,
-                                                     config.lr_drop_factor)))
+    parts.append(optax.scale_by_learning_rate(lr_schedule(run.lr, config.warmup_steps, config.lr_drop_every,
+                                                          config.lr_drop_factor)))
     if "weight_norm_target" in on:
         parts.append(project_weight_norm(run.weight_norm_target))
     return optax.chain(*parts)

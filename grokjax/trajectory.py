@@ -323,13 +323,15 @@ def describe_path(name: str, path: dict, train: Surface, test: Surface, gamma: f
 
 
 def gamma_scan(train: Surface, test: Surface, start: tuple[float, float], gamma: float, eta_r: float,
-               gen_test_loss: float, level: float = LEVEL, factors=GAMMA_SCAN) -> dict:
+               gen_test_loss: float, level: float = LEVEL, factors=GAMMA_SCAN, done: dict | None = None) -> dict:
     """t_gen from ``start`` at γ times each factor, and the slope of ln t_gen
     against ln γ (the paper: −1, time ∝ 1/γ); None where a path never
-    generalizes or fewer than two do."""
+    generalizes or fewer than two do. ``done``: the path at γ itself, already
+    integrated."""
     out = []
     for f in factors:
-        p = integrate(train, start, gamma * f, eta_r, crossings=crossings_of(train, test, gamma * f, gen_test_loss, level))
+        p = done if f == 1.0 and done is not None else integrate(
+            train, start, gamma * f, eta_r, crossings=crossings_of(train, test, gamma * f, gen_test_loss, level))
         g = p["crossed"]["generalized"]
         out.append({"gamma": gamma * f, "t_gen": None if g is None else round(g[0], 6)})
     ok = [r for r in out if r["t_gen"]]
@@ -363,15 +365,17 @@ def share_after_boundary(d: dict) -> float | None:
 
 
 def eta_scan(train: Surface, test: Surface, starts: dict, gamma: float, eta_r: float, gen_test_loss: float,
-             level: float = LEVEL, factors=ETA_SCAN) -> dict:
+             level: float = LEVEL, factors=ETA_SCAN, done: list[dict] | None = None) -> dict:
     """The region-II paths at η_r times each factor: per path the share of
     its cleaning of ξ that comes after it meets the boundary (the paper's
     drift along the boundary: near 1; cleaning while still in region II:
-    near 0), its t_gen and its test-loss descents."""
+    near 0), its t_gen and its test-loss descents. ``done``: the paths at
+    η_r itself, already described."""
     runs, crossings = [], crossings_of(train, test, gamma, gen_test_loss, level)
     for f in factors:
-        described = [describe_path(k, integrate(train, s, gamma, eta_r * f, crossings=crossings), train, test, gamma)
-                     for k, s in starts.items()]
+        described = done if f == 1.0 and done is not None else [
+            describe_path(k, integrate(train, s, gamma, eta_r * f, crossings=crossings), train, test, gamma)
+            for k, s in starts.items()]
         runs.append({"eta_r": eta_r * f, "paths": {
             d["path"]: {"share_after_boundary": share_after_boundary(d), "t_gen": d["t_gen"],
                         "test_loss_descents": d["test_loss_descents"]}
@@ -425,9 +429,9 @@ def analyse(rows: list[dict], n_train: int, gamma: float = GAMMA, eta_r: float =
         "paths": described,
         "boundary_gradients": {"measured": boundary_gradients(gt, level), "smoothed": boundary_gradients(gt, level,
                                                                                                        sigma=sigma)},
-        "gamma_scan": gamma_scan(train, test, starts[scan_from], gamma, eta_r, gen, level)
+        "gamma_scan": gamma_scan(train, test, starts[scan_from], gamma, eta_r, gen, level, done=paths[scan_from])
         | {"path": scan_from},
-        "eta_r_scan": eta_scan(train, test, starts, gamma, eta_r, gen, level),
+        "eta_r_scan": eta_scan(train, test, starts, gamma, eta_r, gen, level, done=described),
         "claims": {
             "6a-b, 6f": "from region II the path slides down in norm, meets the boundary, then drifts along it to "
                         "smaller messiness and the generalizing solution",

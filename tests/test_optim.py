@@ -7,7 +7,7 @@ import pytest
 from grokjax import optim
 from grokjax.config import Config
 from grokjax.knobs import KNOBS, TRANSFORMS
-from grokjax.optim import make_optimizer, warmup
+from grokjax.optim import lr_schedule, make_optimizer
 
 
 class Run:
@@ -23,25 +23,25 @@ def _tree(key, scale=1.0):
 
 
 def test_warmup_is_linear_over_the_first_updates():
-    s = warmup(1e-3, 10)
+    s = lr_schedule(1e-3, 10)
     np.testing.assert_allclose([s(jnp.int32(t)) for t in (0, 4, 9, 10, 1000)], [1e-4, 5e-4, 1e-3, 1e-3, 1e-3], rtol=1e-6)
 
 
 def test_the_learning_rate_drops_by_its_factor_every_n_updates_after_warmup():
-    s = warmup(1e-2, 0, drop_every=5000, drop_factor=0.2)  # the Omnigrok notebooks' schedule
+    s = lr_schedule(1e-2, 0, drop_every=5000, drop_factor=0.2)  # the Omnigrok notebooks' schedule
     np.testing.assert_allclose([s(jnp.int32(t)) for t in (0, 4999, 5000, 9999, 10000, 14999)],
                                [1e-2, 1e-2, 2e-3, 2e-3, 4e-4, 4e-4], rtol=1e-6)
-    s = warmup(1e-3, 10, drop_every=3, drop_factor=0.5)  # both: warmup times the drop
+    s = lr_schedule(1e-3, 10, drop_every=3, drop_factor=0.5)  # both: warmup times the drop
     np.testing.assert_allclose([s(jnp.int32(t)) for t in (0, 2, 3, 9, 10)],
                                [1e-4, 3e-4, 0.5 * 4e-4, 0.125 * 1e-3, 0.125 * 1e-3], rtol=1e-6)
-    assert warmup(1e-3, 10, 0, 0.2)(jnp.int32(10**6)) == pytest.approx(1e-3)  # every 0: never
+    assert lr_schedule(1e-3, 10, 0, 0.2)(jnp.int32(10**6)) == pytest.approx(1e-3)  # every 0: never
 
 
 def test_the_drop_gives_what_optax_piecewise_constant_schedule_gives():
     """lr 1e-2 dropping ×0.5 at update 3 of 6, against optax's own schedule."""
     params = _tree(jax.random.PRNGKey(0))
     grads = [_tree(jax.random.PRNGKey(i + 1)) for i in range(6)]
-    drop = _rollout(optax.adam(warmup(1e-2, 0, 3, 0.5)), params, grads)
+    drop = _rollout(optax.adam(lr_schedule(1e-2, 0, 3, 0.5)), params, grads)
     ref = _rollout(optax.adam(optax.piecewise_constant_schedule(1e-2, {3: 0.5})), params, grads)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), drop, ref)
 
@@ -70,7 +70,7 @@ def test_warmup_scales_the_whole_adamw_update_weight_decay_included():
     params = {"w": jax.random.normal(k1, (5, 3)), "b": jnp.ones(3)}
     grads = [jax.tree.map(lambda p, i=i: jax.random.normal(jax.random.fold_in(k2, i), p.shape), params) for i in range(12)]
     ours = _rollout(make_optimizer(Config(warmup_steps=10), Run(1e-3, 1.0)), params, grads)
-    ref = _rollout(optax.adamw(warmup(1e-3, 10), b1=0.9, b2=0.98, eps=1e-8, weight_decay=1.0), params, grads)
+    ref = _rollout(optax.adamw(lr_schedule(1e-3, 10), b1=0.9, b2=0.98, eps=1e-8, weight_decay=1.0), params, grads)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), ours, ref)
 
 
