@@ -93,8 +93,14 @@ class Config:
             raise SpecError(f"loss {self.loss} needs class labels; the {self.task.describe()} task is a regression: use mse")
         if regression and "outliers" in self.transforms:
             raise SpecError(f"outliers swap class labels; the {self.task.describe()} task is a regression and has none")
-        if "messiness" in self.transforms and self.task.data().x_ideal is None:
+        data = self.task.data()
+        if "messiness" in self.transforms and data.x_ideal is None and data.symbols is None:
             raise SpecError(tasks.no_ideal(self.task))
+        if "representation_lr" in self.transforms and data.symbols is None:
+            raise SpecError(tasks.no_trained_representation(self.task, "representation_lr"))
+        if "weight_norm_target" in self.transforms and data.symbols is not None:
+            raise SpecError("weight_norm_target holds the norm of every parameter, the trained representation's too; "
+                            "hold the decoder's with representation = \"fixed\"")
         unknown = set(self.transforms) - set(TRANSFORMS)
         if unknown:
             raise ValueError(f"unknown transforms {sorted(unknown)}; valid: {', '.join(TRANSFORMS)}")
@@ -141,6 +147,7 @@ class RunParams:
     dropout: jax.Array
     outliers: jax.Array  # float32 holding a count
     messiness: jax.Array
+    representation_lr: jax.Array
     # int32: which of the program's stacked tables the run learns (TableTask.ops); 0 for one task
     op_index: jax.Array
 

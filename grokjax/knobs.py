@@ -72,14 +72,18 @@ KNOBS: tuple[Knob, ...] = (
          kind=int),
     Knob("messiness", 1.0, "messiness", _closed_unit,
          "Omnigrok §5's representation messiness ξ: the run's inputs are ξ·x + (1−ξ)·x_ideal, from the task's ideal "
-         "representation x_ideal (toy_addition, digits, an arrays file's x_ideal) at 0 to its own inputs at 1"),
+         "representation x_ideal (toy_addition, digits, an arrays file's x_ideal) at 0 to its own inputs at 1; "
+         "with a trained representation, where it starts"),
+    Knob("representation_lr", 1.0, "representation_lr", _positive,
+         "a trained representation's learning rate over the decoder's, η_r/η (toy_addition with representation "
+         "= \"trained\"; Omnigrok's reduced trajectory assumes it small)"),
 )
 KNOB = {k.name: k for k in KNOBS}
 
 # Transforms a program can hold; the chain's order is optim.py's. The last
 # four act on the model or the data rather than in the optimizer chain.
-TRANSFORMS = ("orthograd", "grokfast", "grokfast_ma", "grad_noise", "weight_decay_l2", "weight_decay_init", "update_noise", "weight_norm_target",
-              "weight_noise", "dropout", "outliers", "messiness")
+TRANSFORMS = ("orthograd", "grokfast", "grokfast_ma", "grad_noise", "weight_decay_l2", "weight_decay_init", "update_noise",
+              "representation_lr", "weight_norm_target", "weight_noise", "dropout", "outliers", "messiness")
 
 
 def transforms_for(rows: list[dict]) -> tuple:

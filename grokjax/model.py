@@ -335,6 +335,13 @@ class MLP(nn.Module):
     ``d_in`` is positions × vocabulary and the first layer is one embedding
     per position, summed (``TokenDense``).
 
+    With ``representation = (P, D)`` integer inputs are instead ids of P
+    symbols, each a learned vector of D numbers (the parameter
+    ``representation``), and a row's input is the sum of its symbols' vectors:
+    Omnigrok's toy addition with its representation trained (its decoder's
+    hard-coded addition). Its init is a placeholder: the task sets it
+    (``train.init_run``).
+
     Dropout, when a rate is given, drops each hidden activation."""
 
     n_outputs: int
@@ -342,6 +349,7 @@ class MLP(nn.Module):
     width: int = 200
     activation: str = "relu"
     dtype: jnp.dtype = jnp.float32
+    representation: tuple[int, int] | None = None
 
     @nn.compact
     def __call__(self, x_BxI, path: str | None = None, dropout_rate=None):
@@ -349,6 +357,9 @@ class MLP(nn.Module):
         act = ACTIVATIONS[self.activation]
         tokens = jnp.issubdtype(x_BxI.dtype, jnp.integer)
         h = x_BxI if tokens else x_BxI.astype(self.dtype)
+        if tokens and self.representation is not None:
+            rep_PxD = self.param("representation", nn.initializers.zeros, self.representation, self.dtype)
+            h, tokens = rep_PxD[x_BxI].sum(axis=-2), False
         for i in range(self.depth):
             last = i == self.depth - 1
             features = self.n_outputs if last else self.width
@@ -484,12 +495,16 @@ def model_from_dict(d: dict, default_name: str = "transformer"):
     return MODELS[name](**d)
 
 
-def make_model(spec, n_outputs: int, x64: bool = False) -> nn.Module:
+def make_model(spec, n_outputs: int, x64: bool = False, representation: tuple[int, int] | None = None) -> nn.Module:
     """The Flax module of a model spec, with ``n_outputs`` outputs (the
-    transformer: its vocabulary, input and output)."""
+    transformer: its vocabulary, input and output), and for an MLP a trained
+    representation of shape ``representation`` (P symbols × D) if given."""
     dtype = jnp.float64 if x64 else jnp.float32
     if isinstance(spec, MLPSpec):
-        return MLP(n_outputs=n_outputs, depth=spec.depth, width=spec.width, activation=spec.activation, dtype=dtype)
+        return MLP(n_outputs=n_outputs, depth=spec.depth, width=spec.width, activation=spec.activation, dtype=dtype,
+                   representation=representation)
+    if representation is not None:
+        raise SpecError("a trained representation feeds an MLP decoder, not the transformer")
     return Transformer(vocab_size=n_outputs, n_layers=spec.n_layers, d_model=spec.d_model, n_heads=spec.n_heads,
                        d_mlp=spec.d_mlp, dtype=dtype, layer_norm=spec.layer_norm, weight_init=spec.weight_init,
                        positions=spec.positions, mlp_bias=spec.mlp_bias)

@@ -223,6 +223,15 @@ def make_optimizer(config, run) -> optax.GradientTransformation:
         parts.append(add_constant_noise(run.update_noise, update_key))
     parts.append(optax.scale_by_learning_rate(lr_schedule(run.lr, config.warmup_steps, config.lr_drop_every,
                                                           config.lr_drop_factor)))
+    if "representation_lr" in on:  # its step and its decay, as a parameter group of its own learning rate
+        parts.append(optax.masked(optax.scale(run.representation_lr), representation_only))
     if "weight_norm_target" in on:
         parts.append(project_weight_norm(run.weight_norm_target))
     return optax.chain(*parts)
+
+
+def representation_only(params):
+    """True on the trained representation's leaves (``model.MLP``'s ``representation``)."""
+    return jax.tree_util.tree_map_with_path(
+        lambda path, _: any(getattr(k, "key", None) == "representation" for k in path), params)
+

@@ -388,8 +388,10 @@ class SweepSpec:
             raise SpecError("grid lists one product twice: its runs would repeat")
         n_trains = [tasks.n_train(f, d) for f in fracs for d in parts] if fracs else list(sizes)
         for p in grid:
-            if any(m != 1 for m in p.messiness) and data.x_ideal is None:
+            if any(m != 1 for m in p.messiness) and data.x_ideal is None and data.symbols is None:
                 raise SpecError(tasks.no_ideal(task))
+            if any(v != 1 for v in p.representation_lr) and data.symbols is None:
+                raise SpecError(tasks.no_trained_representation(task, "representation_lr"))
             for k in p.outliers:
                 if k and data.kind == "regression":
                     raise SpecError(f"outliers swap class labels; the {task.describe()} task is a regression and has none")

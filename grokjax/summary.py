@@ -17,12 +17,20 @@ METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "weight_norm")
 # add up to weight_norm² (Omnigrok Figure 7a follows them over training).
 LAYER_NORM_PREFIX = "norm_"
 
+# ...and with a trained representation (the toy addition's full trajectory):
+# the decoder's norm, the landscape's w, and where the representation stands
+# (grokjax.representation: its distance from an evenly spaced line, and its
+# position ξ on the landscape's own-to-ideal segment and distance off it)
+REPRESENTATION_METRICS = ("decoder_norm", "line_residual", "messiness_projected", "off_path")
+
 
 def metric_names(names) -> list[str]:
     """The metrics among ``names`` (curves' keys, or curves.csv's columns):
-    METRICS first, then the per-layer norms, in their order."""
+    METRICS first, then the per-layer norms, in their order, then a trained
+    representation's."""
     names = list(names)
-    return [*(m for m in METRICS if m in names), *(m for m in names if m.startswith(LAYER_NORM_PREFIX))]
+    return [*(m for m in METRICS if m in names), *(m for m in names if m.startswith(LAYER_NORM_PREFIX)),
+            *(m for m in REPRESENTATION_METRICS if m in names)]
 
 
 FALLEN = 0.9  # accuracy below this after reaching 0.99: a late collapse

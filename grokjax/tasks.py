@@ -68,6 +68,10 @@ class TaskData:
     # regression onto one of a few vectors (toy_addition's class vectors, [C, K]):
     # a row is correct when its output is nearest its own target's vector
     targets: np.ndarray | None = None
+    # a trained representation's own and ideal symbol vectors, [2, P, D]: x
+    # holds symbol ids, the model learns a vector per symbol and sums a row's,
+    # and a run at messiness ξ starts it at ξ·own + (1−ξ)·ideal (None: none)
+    symbols: np.ndarray | None = None
 
     @property
     def size(self) -> int:
@@ -86,6 +90,12 @@ def no_ideal(task) -> str:
     """The error for messiness on a task without an ideal representation."""
     return (f"messiness interpolates toward a task's ideal representation; the {task.describe()} task has none "
             f"(toy_addition and digits have one; an arrays file may hold x_ideal)")
+
+
+def no_trained_representation(task, what: str) -> str:
+    """The error for a setting that needs a trained representation."""
+    return (f"{what} acts on a trained representation; the {task.describe()} task has none "
+            f"(toy_addition with representation = \"trained\")")
 
 
 def _int(name: str, v, low: int) -> int:
@@ -373,6 +383,9 @@ class DigitsTask(_Task):
 
 # ---------------------------------------------------------------- toy addition
 
+# how the toy addition's symbol vectors are held: data, or parameters that learn
+REPRESENTATIONS = ("fixed", "trained")
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ToyAdditionTask(_Task):
@@ -387,12 +400,19 @@ class ToyAdditionTask(_Task):
     (messiness 1) uniform in [−1, 1]²; the ideal (messiness 0) a line, symbol
     k at (2k/(p−1) − 1, ``line_noise``·u), u uniform in [−1, 1] (0.3, the
     notebook's; 0 makes it exactly a line); the class vectors
-    N(0, I). The representation is data, not parameters: only the decoder
-    trains (the notebook's landscape analysis)."""
+    N(0, I). With ``representation = "fixed"`` the representation is data,
+    not parameters: only the decoder trains (the notebook's landscape
+    analysis). With ``"trained"`` each symbol's vector is a parameter too,
+    started at ξ·own + (1−ξ)·ideal (the ``messiness`` knob) and learned with
+    the decoder: the paper's full trajectory (its Table 1), which its reduced
+    trajectory approximates. Weight decay acts on every parameter, as AdamW
+    on any model; ``representation_lr`` sets the representation's learning
+    rate (its step and its decay) relative to the decoder's."""
 
     name: ClassVar[str] = "toy_addition"
     summary: ClassVar[str] = ("Omnigrok §5.1: (i + j) mod p from fixed 2-D symbol vectors, 30-D class vectors; "
-                              "MLP, MSE (--modulus, --messiness)")
+                              "MLP, MSE (--modulus, --messiness; a spec file's task table also takes line_noise, and "
+                              "representation = \"trained\" to learn the vectors: the full trajectory)")
     family: ClassVar[str] = "mlp"
     default_loss: ClassVar[str] = "mse"
     # the authors' landscape notebook: Adam lr 1e-2, betas (0.9, 0.99), no decay, full batch of 45
@@ -402,8 +422,11 @@ class ToyAdditionTask(_Task):
     dim: int = 30  # width of the class vectors
     representation_seed: int = 0
     line_noise: float = 0.3  # the ideal line's second coordinate, times u (the notebook's noise_scale)
+    representation: str = "fixed"  # or "trained": the symbol vectors learn too (REPRESENTATIONS)
 
     def __post_init__(self):
+        if self.representation not in REPRESENTATIONS:
+            raise SpecError(f"unknown representation {self.representation!r}; valid: {', '.join(REPRESENTATIONS)}")
         noise = self.line_noise
         if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise < float("inf"):
             raise SpecError(f"line_noise must be a number >= 0, got {noise!r}")
@@ -428,6 +451,9 @@ class ToyAdditionTask(_Task):
         v, ij = self.vectors(), self.pairs()
         label = ij.sum(1) % self.modulus
         f32 = np.float32
+        if self.representation == "trained":
+            return TaskData(ij.astype(np.int32), v["targets"][label].astype(f32), ij.shape[0], self.dim, None,
+                            targets=v["targets"].astype(f32), symbols=np.stack([v["own"], v["ideal"]]).astype(f32))
         return TaskData((v["own"][ij[:, 0]] + v["own"][ij[:, 1]]).astype(f32), v["targets"][label].astype(f32),
                         ij.shape[0], self.dim, None,
                         x_ideal=(v["ideal"][ij[:, 0]] + v["ideal"][ij[:, 1]]).astype(f32),
@@ -440,7 +466,8 @@ class ToyAdditionTask(_Task):
         return {"train_sizes": (45,)}  # the notebook's Figure 6: 45 of 55
 
     def describe(self) -> str:
-        return f"toy-addition mod {self.modulus}"
+        trained = ", trained representation" if self.representation == "trained" else ""
+        return f"toy-addition mod {self.modulus}{trained}"
 
 
 # ---------------------------------------------------------------- arrays

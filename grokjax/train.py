@@ -17,7 +17,7 @@ import numpy as np
 import optax
 from jax.sharding import PartitionSpec as P
 
-from grokjax import losses, optim, summary, tasks, xla_options
+from grokjax import losses, optim, representation, summary, tasks, xla_options
 from grokjax.config import Config, RunParams
 from grokjax.model import make_model
 from grokjax.optim import make_optimizer
@@ -33,7 +33,9 @@ class TrainState:
 
 
 def model_for(config: Config):
-    return make_model(config.model, config.task.data().n_outputs, config.x64)
+    data = config.task.data()
+    shape = None if data.symbols is None else data.symbols.shape[1:]
+    return make_model(config.model, data.n_outputs, config.x64, shape)
 
 
 def run_keys(run: RunParams):
@@ -63,7 +65,7 @@ def run_table(config: Config, x, y, run: RunParams):
     """The run's own table: ``x`` and ``y`` as given, or in a program of
     several ops the run's op's, picked from the stack; at messiness ξ the
     inputs ξ·x + (1−ξ)·x_ideal (Omnigrok §5)."""
-    if "messiness" in config.transforms:
+    if "messiness" in config.transforms and config.task.data().symbols is None:
         ideal = jnp.asarray(config.task.data().x_ideal, x.dtype)  # small: a constant of the program
         x = run.messiness.astype(x.dtype) * x + (1 - run.messiness.astype(x.dtype)) * ideal
     if not config.task.stacked:
@@ -91,6 +93,11 @@ def init_run(config: Config, x: jax.Array, run: RunParams) -> TrainState:
         # a held norm holds from step 0: the init rescaled to ‖θ‖ = w (Omnigrok §5's landscapes)
         scale = run.weight_norm_target / optax.tree.norm(params)
         params = jax.tree.map(lambda p: jnp.where(run.weight_norm_target > 0, p * scale, p).astype(p.dtype), params)
+    symbols = config.task.data().symbols
+    if symbols is not None:
+        # a trained representation starts at the run's messiness, whatever α: α scales the decoder alone
+        rep = representation.start(run.messiness, jnp.asarray(symbols)).astype(params_dtype(params))
+        params = {**params, "params": {**params["params"], "representation": rep}}
     opt_state = make_optimizer(config, run).init(params)
     return TrainState(params=params, opt_state=opt_state, step=jnp.zeros((), jnp.int32))
 
@@ -282,7 +289,21 @@ def evaluate(config: Config, x, y, train_mask, params, n_pool=None) -> dict:
         "val_acc": s[4] / n_va,
         "weight_norm": optax.tree.norm(params),
         **layer_norms(params),
+        **representation_measures(config, params),
     }
+
+
+def representation_measures(config: Config, params) -> dict:
+    """For a trained representation: the decoder's norm (the landscape's w)
+    and where the representation stands (``representation.measures``)."""
+    symbols = config.task.data().symbols
+    if symbols is None:
+        return {}
+    top = params["params"]
+    rep = top["representation"]
+    decoder = {k: v for k, v in top.items() if k != "representation"}
+    return {"decoder_norm": optax.tree.norm(decoder),
+            **representation.measures(rep, jnp.asarray(symbols, rep.dtype))}
 
 
 def layer_norms(params, prefix: str = summary.LAYER_NORM_PREFIX) -> dict:

@@ -1,6 +1,7 @@
 """Omnigrok §5's representation: the toy-addition task, the messiness knob
 that moves a run's inputs toward a task's ideal representation, the
-nearest-class-vector rule, and the landscape over weight norm × messiness."""
+nearest-class-vector rule, the landscape over weight norm × messiness, and a
+trained representation (the full trajectory) with its measures."""
 
 import json
 import subprocess
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 import grokjax
-from grokjax import knobs, landscape, losses, tasks, train
+from grokjax import knobs, landscape, losses, representation, summary, tasks, train
 from grokjax.config import Config, make_runs
 from grokjax.errors import SpecError
 from grokjax.model import ACTIVATIONS, MLPSpec
@@ -189,3 +190,143 @@ def test_an_arrays_file_may_bring_its_own_ideal_representation(tmp_path):
         np.savez(tmp_path / name, **arrays)
         with pytest.raises(SpecError, match=message.replace("(", r"\(").replace(")", r"\)")):
             tasks.ArraysTask(data_path=str(tmp_path / name))
+
+
+# ---------------------------------------------------------------- a trained representation (full trajectory)
+
+TRAINED = tasks.ToyAdditionTask(representation="trained", line_noise=0.0)
+
+
+def test_line_residual_is_zero_on_any_evenly_spaced_line_and_blind_to_where_it_lies():
+    k = np.arange(10.0)[:, None]
+    line = np.array([0.3, -1.0]) + k * np.array([0.2, 0.5])
+    assert float(representation.line_residual(jnp.asarray(line))) < 1e-6
+    turn = np.array([[np.cos(1.0), -np.sin(1.0)], [np.sin(1.0), np.cos(1.0)]])
+    bent = line.copy()
+    bent[4] += [0.0, 0.7]
+    moved = 3.0 * bent @ turn.T + np.array([5.0, -2.0])  # scaled, rotated, shifted
+    r = float(representation.line_residual(jnp.asarray(bent)))
+    assert 0.05 < r < 1 and abs(float(representation.line_residual(jnp.asarray(moved))) - r) < 1e-5
+    # the same line in reverse order is as good; shuffled symbols are not
+    assert float(representation.line_residual(jnp.asarray(line[::-1]))) < 1e-6
+    assert float(representation.line_residual(jnp.asarray(line[[3, 1, 4, 0, 5, 9, 2, 6, 8, 7]]))) > 0.5
+
+
+def test_projected_messiness_recovers_xi_on_the_segment_and_measures_the_distance_off_it():
+    v = TRAINED.vectors()
+    own, ideal = jnp.asarray(v["own"]), jnp.asarray(v["ideal"])
+    for xi in (0.0, 0.12, 1.0, 1.5):
+        got, off = representation.projected_messiness(xi * own + (1 - xi) * ideal, own, ideal)
+        assert abs(float(got) - xi) < 1e-6 and float(off) < 1e-6
+    # a step orthogonal to the segment, of length 0.5‖own − ideal‖: ξ unchanged, 0.5 off it
+    delta = own - ideal
+    side = jnp.zeros_like(delta).at[0, 0].set(1.0)
+    side = side - jnp.sum(side * delta) / jnp.sum(delta * delta) * delta
+    side = side / jnp.linalg.norm(side) * 0.5 * jnp.linalg.norm(delta)
+    got, off = representation.projected_messiness(0.3 * own + 0.7 * ideal + side, own, ideal)
+    assert abs(float(got) - 0.3) < 1e-6 and abs(float(off) - 0.5) < 1e-6
+
+
+def test_a_trained_representation_task_holds_symbol_ids_and_both_sets_of_vectors():
+    d, v = TRAINED.data(), TRAINED.vectors()
+    assert d.x.dtype == np.int32 and d.x.shape == (55, 2) and d.x_ideal is None
+    np.testing.assert_array_equal(d.x, TRAINED.pairs())
+    np.testing.assert_allclose(d.symbols, np.stack([v["own"], v["ideal"]]), rtol=1e-6)
+    np.testing.assert_array_equal(d.y, tasks.ToyAdditionTask(line_noise=0.0).data().y)  # the same task
+    assert "trained representation" in TRAINED.describe()
+    with pytest.raises(SpecError, match="unknown representation 'learned'; valid: fixed, trained"):
+        tasks.ToyAdditionTask(representation="learned")
+
+
+def _trained_runs(task, rows):
+    return make_runs(task.data(), [dict(seed=0, n_train=45, lr=1e-2, weight_decay=0.1, **r) for r in rows])
+
+
+def test_a_trained_representation_starts_at_its_messiness_and_computes_what_the_fixed_one_does():
+    xis = (0.0, 0.12, 1.0)
+    runs = _trained_runs(TRAINED, [dict(messiness=xi, init_scale=3.0) for xi in xis])
+    trained = _config(TRAINED, transforms=("messiness",))
+    fixed = _config(tasks.ToyAdditionTask(line_noise=0.0), transforms=("messiness",))
+    dt, df = TRAINED.data(), fixed.task.data()
+    states_t = train.sweep_init(trained, jnp.asarray(dt.x), runs)
+    states_f = train.sweep_init(fixed, jnp.asarray(df.x), runs)
+    for i, xi in enumerate(xis):
+        rep = states_t.params["params"]["representation"][i]
+        np.testing.assert_allclose(rep, xi * dt.symbols[0] + (1 - xi) * dt.symbols[1], rtol=1e-6, atol=1e-7)
+        # α scales the decoder alone, which is the fixed representation's decoder
+        for name, layer in states_f.params["params"].items():
+            jax.tree.map(lambda a, b: np.testing.assert_array_equal(a[i], b[i]), layer, states_t.params["params"][name])
+        run_t, run_f = (jax.tree.map(lambda a: a[i], r) for r in (runs, runs))
+        params_t = jax.tree.map(lambda a: a[i], states_t.params)
+        params_f = jax.tree.map(lambda a: a[i], states_f.params)
+        x_f, _ = train.run_table(fixed, jnp.asarray(df.x), jnp.asarray(df.y), run_f)
+        x_t, _ = train.run_table(trained, jnp.asarray(dt.x), jnp.asarray(dt.y), run_t)
+        np.testing.assert_array_equal(x_t, dt.x)  # symbol ids: messiness acts on the start, not the inputs
+        np.testing.assert_allclose(train.outputs(trained, x_t, params_t), train.outputs(fixed, x_f, params_f),
+                                   rtol=1e-4, atol=1e-4)
+    # the representation learns: after a few steps it has left its start (the chunk takes the states: copy first)
+    start = np.asarray(states_t.params["params"]["representation"])
+    after, m = train.sweep_chunk(trained, jnp.asarray(dt.x), jnp.asarray(dt.y), runs, states_t, 5)
+    assert float(np.abs(np.asarray(after.params["params"]["representation"]) - start).max()) > 1e-3
+
+
+def test_an_evaluation_records_the_decoder_norm_and_where_the_representation_stands():
+    runs = _trained_runs(TRAINED, [dict(messiness=0.12, init_scale=8.0), dict(messiness=1.0)])
+    config = _config(TRAINED, transforms=("messiness",))
+    _, m = _sweep(config, runs, 0)
+    assert set(summary.REPRESENTATION_METRICS) <= set(m)
+    np.testing.assert_allclose(m["messiness_projected"], [0.12, 1.0], atol=1e-6)
+    np.testing.assert_allclose(m["off_path"], 0.0, atol=1e-6)
+    np.testing.assert_allclose(m["decoder_norm"] ** 2 + m["norm_representation"] ** 2, m["weight_norm"] ** 2, rtol=1e-5)
+    assert float(m["decoder_norm"][0]) > 5 * float(m["decoder_norm"][1])  # α = 8 against 1
+    # the flat line's ideal is evenly spaced: a run at ξ = 0 starts with no residual
+    _, m0 = _sweep(config, _trained_runs(TRAINED, [dict(messiness=0.0)]), 0)
+    assert float(m0["line_residual"][0]) < 1e-5 and float(m["line_residual"][1]) > 0.5
+    assert summary.metric_names([*m, "other"])[-4:] == list(summary.REPRESENTATION_METRICS)
+
+
+def test_representation_lr_scales_the_representation_s_step_and_nothing_else():
+    rows = [dict(messiness=0.5, representation_lr=r) for r in (1.0, 0.25)]
+    config = _config(TRAINED, transforms=("messiness", "representation_lr"))
+    runs = _trained_runs(TRAINED, rows)
+    d = TRAINED.data()
+    before = train.sweep_init(config, jnp.asarray(d.x), runs)
+    start = jax.tree.map(np.asarray, before.params)  # the chunk takes the states
+    after, _ = train.sweep_chunk(config, jnp.asarray(d.x), jnp.asarray(d.y), runs, before, 1)
+    step = jax.tree.map(lambda a, b: np.asarray(a) - b, after.params, start)
+    # (steps of 2e-3 read off parameters near 1: float32 leaves them 1e-7 apart)
+    np.testing.assert_allclose(step["params"]["representation"][1], 0.25 * step["params"]["representation"][0],
+                               rtol=1e-4, atol=2e-7)
+    assert float(np.abs(step["params"]["representation"][0]).max()) > 1e-3
+    for name in ("linear0", "linear1", "linear2"):  # one step: the same gradient, the same decoder step
+        jax.tree.map(lambda a: np.testing.assert_allclose(a[1], a[0], rtol=1e-4, atol=2e-7), step["params"][name])
+
+
+def test_settings_that_need_or_cannot_take_a_trained_representation_are_refused():
+    with pytest.raises(SpecError, match="representation_lr acts on a trained representation; the toy-addition mod 10 "
+                                        "task has none"):
+        SweepSpec(task=TOY, grid=(Product(representation_lr=(0.1,)),), steps=2)
+    with pytest.raises(SpecError, match="weight_norm_target holds the norm of every parameter"):
+        _config(TRAINED, transforms=("weight_norm_target",))
+    with pytest.raises(SpecError, match="learned by the mlp, not the transformer"):
+        SweepSpec(task=TRAINED, model=grokjax.TransformerSpec(), steps=2)
+    with pytest.raises(SpecError, match="representation_lr 0 must be > 0"):
+        SweepSpec(task=TRAINED, grid=(Product(representation_lr=(0.0,)),), steps=2)
+
+
+def test_a_full_trajectory_sweep_from_a_spec_file_writes_the_representation_s_curves(tmp_path):
+    spec_file = tmp_path / "full.toml"
+    spec_file.write_text('[profile.tiny]\ntask = { name = "toy_addition", representation = "trained" }\n'
+                         'model = { name = "mlp", width = 8, activation = "leaky_relu_0.2" }\ntrain_sizes = [45]\n'
+                         'grid = { messiness = [0.1], representation_lr = [1, 0.1] }\nsteps = 20\neval_every = 10\n')
+    out = tmp_path / "full"
+    got = subprocess.run([sys.executable, "-m", "grokjax.sweep", "--spec", str(spec_file), "--profile", "tiny",
+                          "--out", str(out), "--no-progress"], capture_output=True, text=True, cwd=tmp_path)
+    assert got.returncode == 0, got.stderr
+    loaded = grokjax.load(out)
+    assert [r["representation_lr"] for r in loaded.runs] == [1.0, 0.1]
+    assert loaded.curves["messiness_projected"].shape == (3, 2)
+    np.testing.assert_allclose(loaded.curves["messiness_projected"][0], 0.1, atol=1e-6)
+    header = (out / "curves.csv").read_text().splitlines()[0].split(",")
+    assert {"decoder_norm", "line_residual", "messiness_projected", "off_path", "norm_representation"} <= set(header)
+    assert json.loads((out / "config.json").read_text())["spec"]["task"]["representation"] == "trained"

@@ -1,0 +1,117 @@
+"""The full trajectory's reading (grokjax.full_trajectory): per-run steps,
+falls and counts from a trained representation's curves, and the command."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from grokjax import full_trajectory
+
+STEPS = np.arange(0, 2100, 100)
+
+
+def test_first_step_and_half_fallen_read_the_first_evaluation_past_the_mark():
+    assert full_trajectory.first_step(STEPS, STEPS >= 350) == 400
+    assert full_trajectory.first_step(STEPS, STEPS > 5000) is None
+    y = np.array([10.0, 9, 7, 5.5, 5, 4, 2, 2, 3, 4, 6])  # lowest 2: half the way is 6, first reached at 300
+    assert full_trajectory.half_fallen(STEPS[:11], y) == 300
+    assert full_trajectory.half_fallen(STEPS[:11], np.linspace(1, 2, 11)) is None  # never below its start
+
+
+def _curves(**over):
+    """Three runs: 0 fits then generalizes late with its representation cleaned early,
+    1 fits and never generalizes with its representation messier, 2 never fits."""
+    n = len(STEPS)
+    c = {k: np.zeros((n, 3)) for k in ("train_acc", "val_acc", "train_loss", "val_loss", "weight_norm")}
+    c["train_acc"][:, 0] = STEPS >= 100
+    c["val_acc"][:, 0] = STEPS >= 1500
+    c["train_acc"][:, 1] = STEPS >= 200
+    c["val_acc"][:, 1] = 0.5
+    c["train_acc"][:, 2] = 0.3
+    c["decoder_norm"] = np.stack([np.linspace(100, 40, n), np.full(n, 30.0), np.linspace(10, 40, n)], axis=1)
+    c["line_residual"] = np.stack([np.r_[0.4, 0.1, np.zeros(n - 2)], np.linspace(0.2, 0.6, n), np.full(n, 0.9)], axis=1)
+    c["messiness_projected"] = np.stack([np.linspace(0.12, 0.0, n), np.full(n, 0.12), np.ones(n)], axis=1)
+    c["off_path"] = np.stack([np.full(n, 0.05), np.linspace(0, 0.3, n), np.zeros(n)], axis=1)
+    c["norm_representation"] = np.full((n, 3), 2.0)
+    c.update(over)
+    return c
+
+
+ROWS = [dict(seed=s, n_train=45, lr=1e-3, weight_decay=0.1, representation_lr=1.0, messiness=m, init_scale=a)
+        for s, m, a in ((0, 0.12, 8.0), (0, 0.12, 1.0), (0, 1.0, 1.0))]
+
+
+def test_analyse_counts_fitting_generalizing_grokking_and_the_representation_s_fate():
+    runs, got = full_trajectory.analyse(ROWS, STEPS, _curves())
+    first = runs[0]
+    assert first["steps_to_99_train"] == 100 and first["steps_to_99_val"] == 1500
+    assert first["start_norm"] == 100 and first["final_norm"] == 40 and first["lowest_norm"] == 40
+    assert first["step_norm_half_fallen"] == 1000 and first["step_line_residual_half_fallen"] == 100
+    assert runs[1]["steps_to_99_val"] is None and runs[2]["steps_to_99_train"] is None
+    assert runs[2]["step_norm_half_fallen"] is None  # its norm only rose
+    assert (got["runs"], got["fitted"], got["generalized_ever"], got["generalized_at_end"]) == (3, 2, 1, 1)
+    assert got["grokked"] == 1 and "1,000 steps (10 evaluations)" in got["grokked_reads"]  # 1,400 steps after fitting
+    soon = _curves()
+    soon["val_acc"][:, 0] = STEPS >= 1000  # 900 steps after fitting: not grokking
+    assert full_trajectory.analyse(ROWS, STEPS, soon)[1]["grokked"] == 0
+    assert got["representation_cleaner_at_end"] == 1 and got["representation_messier_at_end"] == 1
+    assert got["cleaned_before_norm_half_fell"] == 1 and got["off_path_above_0.1"] == 1
+
+
+def test_analyse_refuses_curves_without_a_trained_representation():
+    c = _curves()
+    del c["line_residual"]
+    with pytest.raises(ValueError, match="no line_residual: it trained no representation"):
+        full_trajectory.analyse(ROWS, STEPS, c)
+
+
+def _run(args, cwd):
+    return subprocess.run([sys.executable, "-m", *args, "--no-progress"], capture_output=True, text=True, cwd=cwd)
+
+
+def test_the_command_reads_a_full_trajectory_sweep_over_its_landscape_and_refuses_what_it_cannot(tmp_path):
+    spec = tmp_path / "full.toml"
+    spec.write_text('[profile.tiny]\ntask = { name = "toy_addition", representation = "trained", line_noise = 0.0 }\n'
+                    'model = { name = "mlp", width = 8, activation = "leaky_relu_0.2" }\ntrain_sizes = [35, 45]\n'
+                    'grid = { messiness = [0.1, 1], init_scale = [2], representation_lr = [1, 0.1] }\n'
+                    'steps = 30\neval_every = 10\n')
+    lands = tmp_path / "land.toml"  # the sweep's task (line_noise 0), and another
+    lands.write_text("".join(f'[profile.{name}]\ntask = {{ name = "toy_addition", line_noise = {noise} }}\n'
+                             f'model = {{ name = "mlp", width = 8, activation = "leaky_relu_0.2" }}\n'
+                             f'norms = "4:40:3"\ntrain_sizes = [45]\ngrid = {{ messiness = [0, 0.1, 0.2] }}\n'
+                             f'steps = 10\neval_every = 10\n' for name, noise in (("flat", 0), ("noisy", 0.3))))
+    full, land, other, fixed = (tmp_path / n for n in ("full", "land", "other", "fixed"))
+    got = _run(["grokjax.sweep", "--spec", str(spec), "--profile", "tiny", "--out", str(full)], tmp_path)
+    assert got.returncode == 0, got.stderr
+    for out, name in ((land, "flat"), (other, "noisy")):
+        got = _run(["grokjax.landscape", "--spec", str(lands), "--profile", name, "--devices", "1",
+                    "--out", str(out)], tmp_path)
+        assert got.returncode == 0, got.stderr
+    got = _run(["grokjax.sweep", "--task", "toy_addition", "--width", "8", "--train-size", "45", "--steps", "10",
+                "--out", str(fixed)], tmp_path)
+    assert got.returncode == 0, got.stderr
+
+    assert full_trajectory.main([str(full), "--landscape", str(land)]) == 0
+    back = json.loads((full / "full_trajectory.json").read_text())
+    assert back["n_train"] == 45 and back["runs"] == 4 and len(back["per_run"]) == 4
+    assert back["command"] == f"python -m grokjax.full_trajectory {full} --landscape {land}"
+    assert [r["messiness"] for r in back["per_run"]] == [0.1, 0.1, 1.0, 1.0]
+    assert back["per_run"][0]["start_messiness"] == pytest.approx(0.1, abs=1e-6)
+    lines = (full / "full_trajectory.csv").read_text().splitlines()
+    assert lines[0] == ",".join(full_trajectory.COLUMNS) and len(lines) == 5
+    assert (full / "full_trajectory.png").stat().st_size > 50_000
+    assert full_trajectory.main([str(full), "--size", "35"]) == 0  # no landscape: paths on bare axes
+    assert json.loads((full / "full_trajectory.json").read_text())["n_train"] == 35
+
+    before = sorted(p.name for p in full.iterdir())
+    for args, says in (([str(full), "--size", "50"], "--size 50: the sweep's training sizes are 35, 45"),
+                       ([str(full), "--landscape", str(other)], "maps another task"),
+                       ([str(fixed)], "it trained no representation")):
+        got = subprocess.run([sys.executable, "-m", "grokjax.full_trajectory", *args], capture_output=True, text=True)
+        lines = got.stderr.strip().splitlines()
+        assert got.returncode == 2 and len(lines) == 1 and says in lines[0], got.stderr
+    assert sorted(p.name for p in full.iterdir()) == before
+    assert not (fixed / "full_trajectory.csv").exists()
