@@ -16,7 +16,7 @@ from grokjax import report
 from grokjax.spec import Product
 
 PACKAGE = Path(grokjax.__file__).parent
-CLI_MODULES = {"sweep", "inspect", "bench", "landscape", "contours", "trajectory", "scaling", "analysis.__main__"}
+CLI_MODULES = {"sweep", "inspect", "bench", "landscape", "contours", "trajectory", "full_trajectory", "scaling", "analysis.__main__"}
 
 
 def same_results(a, b):

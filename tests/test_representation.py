@@ -302,6 +302,14 @@ def test_representation_lr_scales_the_representation_s_step_and_nothing_else():
         jax.tree.map(lambda a: np.testing.assert_allclose(a[1], a[0], rtol=1e-4, atol=2e-7), step["params"][name])
 
 
+def test_representation_lr_at_1_trains_exactly_as_without_it():
+    runs = _trained_runs(TRAINED, [dict(messiness=0.3)])
+    with_it, m = _sweep(_config(TRAINED, transforms=("messiness", "representation_lr")), runs, 10)
+    plain, m_plain = _sweep(_config(TRAINED, transforms=("messiness",)), runs, 10)
+    jax.tree.map(np.testing.assert_array_equal, with_it.params, plain.params)
+    assert float(m["train_loss"][0]) == float(m_plain["train_loss"][0])
+
+
 def test_settings_that_need_or_cannot_take_a_trained_representation_are_refused():
     with pytest.raises(SpecError, match="representation_lr acts on a trained representation; the toy-addition mod 10 "
                                         "task has none"):
