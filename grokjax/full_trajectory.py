@@ -36,13 +36,17 @@ import numpy as np
 from grokjax.summary import REPRESENTATION_METRICS
 
 THRESHOLD = 0.99  # fitted / generalized: train / test accuracy at least this
+# the representation still on the landscape's segment: off_path at most this
+# (a tenth of the segment's length), where the landscape's coordinates describe it
+ON_PATH = 0.1
+MIN_ON_MAP = 10  # evaluations on the map a run needs for its lag to count
 HALF = 0.5  # "most of its fall": the first evaluation past this share of the way from start to lowest
 SETTINGS = ("seed", "n_train", "lr", "weight_decay", "representation_lr", "messiness", "init_scale")
 COLUMNS = (*SETTINGS, "start_norm", "start_messiness", "steps_to_99_train", "steps_to_99_val", "best_val_acc",
            "final_val_acc", "final_train_acc", "lowest_norm", "step_lowest_norm", "step_norm_half_fallen",
            "final_norm", "final_messiness", "max_off_path", "start_line_residual", "lowest_line_residual",
            "final_line_residual", "step_line_residual_half_fallen", "start_representation_norm",
-           "final_representation_norm")
+           "final_representation_norm", "evaluations_on_map", "median_log10_train_over_landscape")
 
 
 def first_step(steps: np.ndarray, ok: np.ndarray) -> int | None:
@@ -60,9 +64,33 @@ def half_fallen(steps: np.ndarray, y: np.ndarray) -> int | None:
     return first_step(steps, y <= y[0] - HALF * (y[0] - low))
 
 
-def run_summary(row: dict, steps: np.ndarray, curves: dict[str, np.ndarray], r: int) -> dict:
-    """One run's row of full_trajectory.csv from its curves (column ``r``)."""
+def lag(c: dict[str, np.ndarray], surface) -> tuple[int, float | None]:
+    """The scale-separation check of one run (its curves ``c``): at the
+    evaluations from its first fit on (train accuracy ≥ ``THRESHOLD``: past
+    the fast phase) where the representation is on the segment
+    (off_path ≤ ``ON_PATH``) and (w, ξ) inside the landscape's grid, the
+    median of log10(train loss / the landscape's reduced train loss there).
+    About 0 when the decoder keeps up with w and ξ, as the reduced trajectory
+    assumes; above 0 when it lags. (count, median), None without a map or
+    with fewer than ``MIN_ON_MAP`` such evaluations."""
+    if surface is None:
+        return 0, None
+    g = surface.grid
+    w, xi = c["decoder_norm"], c["messiness_projected"]
+    on = ((c["off_path"] <= ON_PATH) & (w >= g.norms[0]) & (w <= g.norms[-1]) & (xi >= g.xis[0]) & (xi <= g.xis[-1])
+          & (np.cumsum(c["train_acc"] >= THRESHOLD) > 0) & (c["train_loss"] > 0))
+    n = int(on.sum())
+    if n < MIN_ON_MAP:
+        return n, None
+    ratio = (np.log(c["train_loss"][on]) - surface.ln(w[on], xi[on])) / np.log(10)
+    return n, float(np.median(ratio))
+
+
+def run_summary(row: dict, steps: np.ndarray, curves: dict[str, np.ndarray], r: int, surface=None) -> dict:
+    """One run's row of full_trajectory.csv from its curves (column ``r``);
+    with a landscape's train-loss ``surface``, its lag behind it (``lag``)."""
     c = {k: np.asarray(v[:, r], float) for k, v in curves.items()}
+    on_map, behind = lag(c, surface)
     w, res = c["decoder_norm"], c["line_residual"]
     lowest = int(np.argmin(w))
     return {
@@ -78,20 +106,24 @@ def run_summary(row: dict, steps: np.ndarray, curves: dict[str, np.ndarray], r: 
         "step_line_residual_half_fallen": half_fallen(steps, res),
         "start_representation_norm": c["norm_representation"][0],
         "final_representation_norm": c["norm_representation"][-1],
+        "evaluations_on_map": on_map, "median_log10_train_over_landscape": behind,
     }
 
 
-def analyse(rows: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray]) -> tuple[list[dict], dict]:
+def analyse(rows: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray],
+            surface=None) -> tuple[list[dict], dict]:
     """Every run's summary, and the counts: fitted, generalized (ever, and at
     the end), grokked (generalized at least 10 evaluations after fitting),
     cleaner or messier representation at the end, and among runs whose
-    representation cleaned, how many did so before the norm's half fall.
-    ValueError when the curves hold no trained representation."""
+    representation cleaned, how many did so before the norm's half fall;
+    with a landscape's train-loss ``surface``, the lag behind it per
+    representation_lr. ValueError when the curves hold no trained
+    representation."""
     missing = [m for m in REPRESENTATION_METRICS if m not in curves]
     if missing:
         raise ValueError(f"the sweep's curves have no {missing[0]}: it trained no representation (run "
                          f"toy_addition with representation = \"trained\")")
-    runs = [run_summary(row, steps, curves, r) for r, row in enumerate(rows)]
+    runs = [run_summary(row, steps, curves, r, surface) for r, row in enumerate(rows)]
     gap = 10 * int(np.median(np.diff(steps))) if len(steps) > 1 else 0
 
     def count(pred):
@@ -113,8 +145,22 @@ def analyse(rows: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray]) 
             1 for d in cleaned if d["step_line_residual_half_fallen"] is not None
             and d["step_norm_half_fallen"] is not None
             and d["step_line_residual_half_fallen"] < d["step_norm_half_fallen"]),
-        "off_path_above_0.1": count(lambda d: d["max_off_path"] > 0.1),
+        "off_path_above_0.1": count(lambda d: d["max_off_path"] > ON_PATH),
     }
+    if surface is not None:
+        by_rate = {}
+        for rate in sorted({d["representation_lr"] for d in runs}, reverse=True):
+            lags = [d["median_log10_train_over_landscape"] for d in runs
+                    if d["representation_lr"] == rate and d["median_log10_train_over_landscape"] is not None]
+            by_rate[f"{rate:g}"] = {"runs": len(lags), "median": float(np.median(lags)) if lags else None,
+                                    "range": [float(min(lags)), float(max(lags))] if lags else None}
+        got["lag_behind_landscape"] = {
+            "reads": (f"per run, the median over evaluations from its first 99% train accuracy on, with the "
+                      f"representation on the segment (off_path <= "
+                      f"{ON_PATH:g}) and inside the map of log10(train loss / the landscape's train loss at that w "
+                      f"and xi), runs with {MIN_ON_MAP} such evaluations at least; 0: the decoder keeps up (the "
+                      f"reduced trajectory's scale separation), > 0: it lags"),
+            "by_representation_lr": by_rate}
     return runs, got
 
 
@@ -189,12 +235,14 @@ def plot(rows: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray], got
 
 def landscape_map(folder: Path, n_train: int, level: float = 0.05) -> dict:
     """The landscape's reduced train loss at ``n_train`` on its grid, seeds
-    averaged in log loss, for the background of the paths."""
+    averaged in log loss, for the background of the paths, and its surface
+    (smoothed and splined as the reduced trajectory reads it) for the lag."""
     from grokjax import trajectory
     from grokjax.contours import read_folder
 
     g = trajectory.grid(read_folder(folder), n_train, trajectory.TRAIN)
-    return {"norms": g.norms, "xis": g.xis, "log10_train_loss": g.z / np.log(10), "level": level}
+    return {"norms": g.norms, "xis": g.xis, "log10_train_loss": g.z / np.log(10), "level": level,
+            "surface": trajectory.surface(g)}
 
 
 def write(out: Path, runs: list[dict], got: dict, fig) -> list[Path]:
@@ -244,7 +292,6 @@ def main(argv: list[str] | None = None) -> int:
         mine = [i for i, r in enumerate(loaded.runs) if r["n_train"] == n]
         rows = [loaded.runs[i] for i in mine]
         curves = {k: np.asarray(v)[:, mine] for k, v in loaded.curves.items()}
-        runs, got = analyse(rows, np.asarray(loaded.steps), curves)
         spec = api.load_spec(args.out)
         land = None
         if args.landscape is not None:
@@ -255,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError(f"--landscape {args.landscape} maps another task ({other.task.describe()}, "
                                  f"{theirs}) than the sweep's ({mine})")
             land = landscape_map(args.landscape, n)
+        runs, got = analyse(rows, np.asarray(loaded.steps), curves, None if land is None else land["surface"])
     except (UsageError, CheckpointError, ValueError, OSError) as e:
         return UsageError(os_error_line(e) if isinstance(e, OSError) else str(e)).report("grokjax.full_trajectory")
     got = {"command": report.command_line(argv, "grokjax.full_trajectory"), "n_train": n, **got}
@@ -271,6 +319,11 @@ def main(argv: list[str] | None = None) -> int:
           f"({got['generalized_at_end']} at the end, {got['grokked']} grokked: {got['grokked_reads']}); the "
           f"representation cleaner in {got['representation_cleaner_at_end']} ({got['cleaned_before_norm_half_fell']} "
           f"of them before the norm's half fall), messier in {got['representation_messier_at_end']}")
+    if "lag_behind_landscape" in got:
+        print("the decoder's lag behind the landscape (median log10 train loss / the landscape's, on its segment) "
+              "by η_r/η: " + "; ".join(f"{k}: " + ("no run on the map" if v["median"] is None else
+                                                 f"{v['median']:.2f} ({v['runs']} runs)")
+                                       for k, v in got["lag_behind_landscape"]["by_representation_lr"].items()))
     print("wrote " + ", ".join(str(q) for q in written))
     return 0
 

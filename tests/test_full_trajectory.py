@@ -97,6 +97,7 @@ def test_the_command_reads_a_full_trajectory_sweep_over_its_landscape_and_refuse
     assert full_trajectory.main([str(full), "--landscape", str(land)]) == 0
     back = json.loads((full / "full_trajectory.json").read_text())
     assert back["n_train"] == 45 and back["runs"] == 4 and len(back["per_run"]) == 4
+    assert set(back["lag_behind_landscape"]["by_representation_lr"]) == {"1", "0.1"}
     assert back["command"] == f"python -m grokjax.full_trajectory {full} --landscape {land}"
     assert [r["messiness"] for r in back["per_run"]] == [0.1, 0.1, 1.0, 1.0]
     assert back["per_run"][0]["start_messiness"] == pytest.approx(0.1, abs=1e-6)
@@ -104,7 +105,8 @@ def test_the_command_reads_a_full_trajectory_sweep_over_its_landscape_and_refuse
     assert lines[0] == ",".join(full_trajectory.COLUMNS) and len(lines) == 5
     assert (full / "full_trajectory.png").stat().st_size > 50_000
     assert full_trajectory.main([str(full), "--size", "35"]) == 0  # no landscape: paths on bare axes
-    assert json.loads((full / "full_trajectory.json").read_text())["n_train"] == 35
+    without = json.loads((full / "full_trajectory.json").read_text())
+    assert without["n_train"] == 35 and "lag_behind_landscape" not in without
 
     before = sorted(p.name for p in full.iterdir())
     for args, says in (([str(full), "--size", "50"], "--size 50: the sweep's training sizes are 35, 45"),
@@ -115,3 +117,21 @@ def test_the_command_reads_a_full_trajectory_sweep_over_its_landscape_and_refuse
         assert got.returncode == 2 and len(lines) == 1 and says in lines[0], got.stderr
     assert sorted(p.name for p in full.iterdir()) == before
     assert not (fixed / "full_trajectory.csv").exists()
+
+
+def test_lag_compares_the_train_loss_with_the_landscape_only_where_its_coordinates_hold():
+    from grokjax import trajectory
+
+    norms, xis = np.linspace(10, 120, 5), np.linspace(0, 0.2, 4)
+    flat = trajectory.surface(trajectory.Grid(norms, xis, np.full((4, 5), np.log(1e-3)), 1), sigma=0)
+    c = {k: v[:, 0] for k, v in _curves().items()}  # fitted from step 100; w 100 → 40, ξ 0.12 → 0, on the segment
+    c["train_loss"] = np.full(len(STEPS), 1e-2)
+    c["train_loss"][0] = 1e3  # before the fit: not counted
+    assert full_trajectory.lag(c, flat) == (20, pytest.approx(1.0))  # ten times the landscape's loss
+    c["off_path"][:15] = 0.5  # off the segment for its first 15 evaluations: 6 left, too few
+    assert full_trajectory.lag(c, flat) == (6, None)
+    assert full_trajectory.lag(c, None) == (0, None)
+    runs, got = full_trajectory.analyse(ROWS, STEPS, _curves(train_loss=np.full((len(STEPS), 3), 1e-6)), flat)
+    by_rate = got["lag_behind_landscape"]["by_representation_lr"]
+    assert list(by_rate) == ["1"] and by_rate["1"]["runs"] == 1  # run 0 alone stays on the map
+    assert runs[0]["evaluations_on_map"] == 20 and runs[0]["median_log10_train_over_landscape"] == pytest.approx(-3)
