@@ -297,12 +297,7 @@ def write(out: Path, rows: list[dict], title: str, level: float = LEVEL, max_mes
     plot(pts, got, title, loss).savefig(png, dpi=120, format="png")
     paths = [Path(out) / f"{stem(level)}.{ext}" for ext in ("csv", "png", "json")]  # not with_suffix: 0.5 has a dot
     report.write_atomic(paths[0], report.table_text(COLUMNS, pts))
-    tmp = paths[1].with_name(paths[1].name + ".tmp")
-    try:
-        tmp.write_bytes(png.getvalue())
-        tmp.replace(paths[1])
-    finally:
-        tmp.unlink(missing_ok=True)
+    report.write_atomic(paths[1], png.getvalue())
     report.write_json(paths[2], got)
     return paths, got
 

@@ -253,12 +253,7 @@ def write(out: Path, runs: list[dict], got: dict, fig) -> list[Path]:
     fig.savefig(png, dpi=110, format="png")
     paths = [Path(out) / f"full_trajectory.{ext}" for ext in ("csv", "png", "json")]
     report.write_atomic(paths[0], report.table_text(COLUMNS, runs, float32=False))
-    tmp = paths[1].with_name(paths[1].name + ".tmp")
-    try:
-        tmp.write_bytes(png.getvalue())
-        tmp.replace(paths[1])
-    finally:
-        tmp.unlink(missing_ok=True)
+    report.write_atomic(paths[1], png.getvalue())
     report.write_json(paths[2], {**got, "per_run": runs})
     return paths
 

@@ -49,10 +49,14 @@ def fmt(v, float32: bool = True) -> str:
     return str(v)
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """``path`` holds ``data`` (text, or bytes such as a PNG) whole, or is left as it was."""
     tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(text)
+        if isinstance(data, bytes):
+            tmp.write_bytes(data)
+        else:
+            tmp.write_text(data)
         os.replace(tmp, path)
     except OSError:
         tmp.unlink(missing_ok=True)  # no stray temp file beside a failed write

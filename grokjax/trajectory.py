@@ -573,12 +573,7 @@ def write(out: Path, paths: dict, got: dict, train: Surface, test: Surface, titl
     plot(paths, got, train, test, title, loss).savefig(png, dpi=110, format="png")
     paths_out = [Path(out) / f"trajectory.{ext}" for ext in ("csv", "png", "json")]
     report.write_atomic(paths_out[0], report.table_text(COLUMNS, path_rows(paths, train, test), float32=False))
-    tmp = paths_out[1].with_name(paths_out[1].name + ".tmp")
-    try:
-        tmp.write_bytes(png.getvalue())
-        tmp.replace(paths_out[1])
-    finally:
-        tmp.unlink(missing_ok=True)
+    report.write_atomic(paths_out[1], png.getvalue())
     report.write_json(paths_out[2], got)
     return paths_out
 
