@@ -147,6 +147,8 @@ def analyse(rows: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray],
             and d["step_line_residual_half_fallen"] < d["step_norm_half_fallen"]),
         "off_path_above_0.1": count(lambda d: d["max_off_path"] > ON_PATH),
     }
+    got["by_representation_lr"] = {f"{rate:g}": group_counts([d for d in runs if d["representation_lr"] == rate])
+                                   for rate in sorted({d["representation_lr"] for d in runs}, reverse=True)}
     if surface is not None:
         by_rate = {}
         for rate in sorted({d["representation_lr"] for d in runs}, reverse=True):
@@ -164,11 +166,25 @@ def analyse(rows: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray],
     return runs, got
 
 
-def groups(rows: list[dict]) -> dict[tuple, list[int]]:
-    """Run indices by (messiness, init_scale, weight_decay, representation_lr, lr, n_train): the seeds of one setting."""
-    out: dict[tuple, list[int]] = {}
-    for i, r in enumerate(rows):
-        out.setdefault(tuple(r.get(k) for k in SETTINGS[1:]), []).append(i)
+def group_counts(runs: list[dict]) -> dict:
+    """What a group of runs (one representation_lr) did, split by start: from
+    a random representation (messiness 1) or from near the line."""
+    out = {}
+    for name, mine in (("from_random", [d for d in runs if d["messiness"] == 1]),
+                       ("from_near_the_line", [d for d in runs if d["messiness"] != 1])):
+        if not mine:
+            continue
+        res = np.array([d["final_line_residual"] for d in mine]) - np.array([d["start_line_residual"] for d in mine])
+        out[name] = {
+            "runs": len(mine),
+            "generalized_ever": sum(d["steps_to_99_val"] is not None for d in mine),
+            "generalized_at_end": sum(bool(d["final_val_acc"] >= THRESHOLD) for d in mine),
+            "final_val_acc_median": float(np.median([d["final_val_acc"] for d in mine])),
+            "line_residual_change_median": float(np.median(res)),
+            "line_residual_change_range": [float(res.min()), float(res.max())],
+            "max_off_path_median": float(np.median([d["max_off_path"] for d in mine])),
+            "final_norm_range": [float(min(d["final_norm"] for d in mine)), float(max(d["final_norm"] for d in mine))],
+        }
     return out
 
 

@@ -59,6 +59,10 @@ def test_analyse_counts_fitting_generalizing_grokking_and_the_representation_s_f
     assert full_trajectory.analyse(ROWS, STEPS, soon)[1]["grokked"] == 0
     assert got["representation_cleaner_at_end"] == 1 and got["representation_messier_at_end"] == 1
     assert got["cleaned_before_norm_half_fell"] == 1 and got["off_path_above_0.1"] == 1
+    near, far = got["by_representation_lr"]["1"]["from_near_the_line"], got["by_representation_lr"]["1"]["from_random"]
+    assert (near["runs"], near["generalized_ever"], near["generalized_at_end"], far["runs"]) == (2, 1, 1, 1)
+    assert type(near["generalized_at_end"]) is int
+    assert near["line_residual_change_range"] == pytest.approx([-0.4, 0.4]) and far["line_residual_change_median"] == 0
 
 
 def test_analyse_refuses_curves_without_a_trained_representation():
