@@ -46,7 +46,8 @@ COLUMNS = (*SETTINGS, "start_norm", "start_messiness", "steps_to_99_train", "ste
            "final_val_acc", "final_train_acc", "lowest_norm", "step_lowest_norm", "step_norm_half_fallen",
            "final_norm", "final_messiness", "max_off_path", "start_line_residual", "lowest_line_residual",
            "final_line_residual", "step_line_residual_half_fallen", "start_representation_norm",
-           "final_representation_norm", "evaluations_on_map", "median_log10_train_over_landscape")
+           "final_representation_norm", "messiness_change_after_norm_half_fall", "evaluations_on_map",
+           "median_log10_train_over_landscape")
 
 
 def first_step(steps: np.ndarray, ok: np.ndarray) -> int | None:
@@ -93,6 +94,9 @@ def run_summary(row: dict, steps: np.ndarray, curves: dict[str, np.ndarray], r: 
     on_map, behind = lag(c, surface)
     w, res = c["decoder_norm"], c["line_residual"]
     lowest = int(np.argmin(w))
+    half = half_fallen(steps, w)
+    # the paper's drift along the boundary: ξ's move once the norm has done half its fall
+    drift = None if half is None else c["messiness_projected"][-1] - c["messiness_projected"][list(steps).index(half)]
     return {
         **{k: row.get(k) for k in SETTINGS},
         "start_norm": w[0], "start_messiness": c["messiness_projected"][0],
@@ -100,12 +104,13 @@ def run_summary(row: dict, steps: np.ndarray, curves: dict[str, np.ndarray], r: 
         "steps_to_99_val": first_step(steps, c["val_acc"] >= THRESHOLD),
         "best_val_acc": float(c["val_acc"].max()), "final_val_acc": c["val_acc"][-1],
         "final_train_acc": c["train_acc"][-1],
-        "lowest_norm": w[lowest], "step_lowest_norm": int(steps[lowest]), "step_norm_half_fallen": half_fallen(steps, w),
+        "lowest_norm": w[lowest], "step_lowest_norm": int(steps[lowest]), "step_norm_half_fallen": half,
         "final_norm": w[-1], "final_messiness": c["messiness_projected"][-1], "max_off_path": float(c["off_path"].max()),
         "start_line_residual": res[0], "lowest_line_residual": float(res.min()), "final_line_residual": res[-1],
         "step_line_residual_half_fallen": half_fallen(steps, res),
         "start_representation_norm": c["norm_representation"][0],
         "final_representation_norm": c["norm_representation"][-1],
+        "messiness_change_after_norm_half_fall": drift,
         "evaluations_on_map": on_map, "median_log10_train_over_landscape": behind,
     }
 
@@ -166,6 +171,11 @@ def analyse(rows: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray],
     return runs, got
 
 
+def _median(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return float(np.median(values)) if values else None
+
+
 def group_counts(runs: list[dict]) -> dict:
     """What a group of runs (one representation_lr) did, split by start: from
     a random representation (messiness 1) or from near the line."""
@@ -183,6 +193,8 @@ def group_counts(runs: list[dict]) -> dict:
             "line_residual_change_median": float(np.median(res)),
             "line_residual_change_range": [float(res.min()), float(res.max())],
             "max_off_path_median": float(np.median([d["max_off_path"] for d in mine])),
+            "messiness_change_after_norm_half_fall_median": _median(
+                [d["messiness_change_after_norm_half_fall"] for d in mine]),
             "final_norm_range": [float(min(d["final_norm"] for d in mine)), float(max(d["final_norm"] for d in mine))],
         }
     return out

@@ -50,6 +50,7 @@ def test_analyse_counts_fitting_generalizing_grokking_and_the_representation_s_f
     assert first["steps_to_99_train"] == 100 and first["steps_to_99_val"] == 1500
     assert first["start_norm"] == 100 and first["final_norm"] == 40 and first["lowest_norm"] == 40
     assert first["step_norm_half_fallen"] == 1000 and first["step_line_residual_half_fallen"] == 100
+    assert first["messiness_change_after_norm_half_fall"] == pytest.approx(-0.06)  # ξ 0.12 → 0, half of it after step 1000
     assert runs[1]["steps_to_99_val"] is None and runs[2]["steps_to_99_train"] is None
     assert runs[2]["step_norm_half_fallen"] is None  # its norm only rose
     assert (got["runs"], got["fitted"], got["generalized_ever"], got["generalized_at_end"]) == (3, 2, 1, 1)
@@ -63,6 +64,7 @@ def test_analyse_counts_fitting_generalizing_grokking_and_the_representation_s_f
     assert (near["runs"], near["generalized_ever"], near["generalized_at_end"], far["runs"]) == (2, 1, 1, 1)
     assert type(near["generalized_at_end"]) is int
     assert near["line_residual_change_range"] == pytest.approx([-0.4, 0.4]) and far["line_residual_change_median"] == 0
+    assert near["messiness_change_after_norm_half_fall_median"] == pytest.approx(-0.06)  # run 1's norm never fell
 
 
 def test_analyse_refuses_curves_without_a_trained_representation():
