@@ -26,6 +26,7 @@ landscape folder of the same task is given, and the curves against steps).
 
 from __future__ import annotations
 
+import argparse
 import io
 import sys
 import textwrap
@@ -292,13 +293,16 @@ def main(argv: list[str] | None = None) -> int:
     from grokjax.cli import Parser, UsageError, os_error_line
 
     argv = sys.argv[1:] if argv is None else argv
-    p = Parser(prog="python -m grokjax.full_trajectory",
-               description="Omnigrok's full trajectory (its Table 1) on the toy addition: reads a sweep whose "
+    p = Parser(prog="python -m grokjax.full_trajectory", formatter_class=argparse.RawDescriptionHelpFormatter,
+               description=textwrap.fill("Omnigrok's full trajectory (its Table 1) on the toy addition: reads a sweep whose "
                            "representation trained with the decoder (toy_addition with representation = "
                            "\"trained\") and says per run whether it fitted and generalized, where it went in the "
                            "landscape's coordinates (decoder norm w, projected messiness ξ), and whether the "
                            "representation became cleaner or messier, before or after the norm fell. Writes "
-                           "full_trajectory.csv, .json and .png into the folder.")
+                           "full_trajectory.csv, .json and .png into the folder.", 79),
+               epilog="example:\n  python -m grokjax.sweep --spec sweeps/omnigrok_full_trajectory.toml --profile quick "
+                      "--out /tmp/full\n  python -m grokjax.full_trajectory /tmp/full --landscape "
+                      "results/omnigrok_representation_toy_fine_flat_line_cpu")
     p.add_argument("out", type=Path, help="the sweep's folder (python -m grokjax.sweep ... --out OUT)")
     p.add_argument("--size", type=int, metavar="N",
                    help="read the runs of training size N (default: the sweep's largest)")

@@ -234,4 +234,3 @@ def representation_only(params):
     """True on the trained representation's leaves (``model.MLP``'s ``representation``)."""
     return jax.tree_util.tree_map_with_path(
         lambda path, _: any(getattr(k, "key", None) == "representation" for k in path), params)
-
