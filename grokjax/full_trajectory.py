@@ -349,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     if "lag_behind_landscape" in got:
         print("the decoder's lag behind the landscape (median log10 train loss / the landscape's, on its segment) "
               "by η_r/η: " + "; ".join(f"{k}: " + ("no run on the map" if v["median"] is None else
-                                                 f"{v['median']:.2f} ({v['runs']} runs)")
+                                                 f"{v['median']:.2f} ({v['runs']} run{'' if v['runs'] == 1 else 's'})")
                                        for k, v in got["lag_behind_landscape"]["by_representation_lr"].items()))
     print("wrote " + ", ".join(str(q) for q in written))
     return 0
