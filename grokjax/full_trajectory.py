@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import sys
 import textwrap
 from pathlib import Path
@@ -43,7 +44,7 @@ ON_PATH = 0.1
 MIN_ON_MAP = 10  # evaluations on the map a run needs for its lag to count
 HALF = 0.5  # "most of its fall": the first evaluation past this share of the way from start to lowest
 SETTINGS = ("seed", "n_train", "lr", "weight_decay", "representation_lr", "messiness", "init_scale")
-COLUMNS = (*SETTINGS, "start_norm", "start_messiness", "steps_to_99_train", "steps_to_99_val", "best_val_acc",
+COLUMNS = (*SETTINGS, "diverged_step", "start_norm", "start_messiness", "steps_to_99_train", "steps_to_99_val", "best_val_acc",
            "final_val_acc", "final_train_acc", "lowest_norm", "step_lowest_norm", "step_norm_half_fallen",
            "final_norm", "final_messiness", "max_off_path", "start_line_residual", "lowest_line_residual",
            "final_line_residual", "step_line_residual_half_fallen", "start_representation_norm",
@@ -58,12 +59,26 @@ def first_step(steps: np.ndarray, ok: np.ndarray) -> int | None:
 
 
 def half_fallen(steps: np.ndarray, y: np.ndarray) -> int | None:
-    """The first step where ``y`` has come ``HALF`` of the way from its start
-    to its lowest value; None when it never fell."""
-    low = float(np.min(y))
-    if not low < y[0]:
+    """The first step where ``y`` has come ``HALF`` of the way from its
+    highest value to its lowest after it (a norm that grows while the run
+    fits, then falls, counts its fall from the top); None when it never fell."""
+    top = int(np.argmax(y))
+    low = float(np.min(y[top:]))
+    if not low < y[top]:
         return None
-    return first_step(steps, y <= y[0] - HALF * (y[0] - low))
+    after = np.arange(len(y)) >= top
+    return first_step(steps, after & (y <= y[top] - HALF * (y[top] - low)))
+
+
+def finite_prefix(c: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int | None]:
+    """A run's curves up to its last evaluation before any of them stops
+    being finite, and the index of that first non-finite evaluation (None:
+    the run never diverged)."""
+    bad = ~np.all([np.isfinite(v) for v in c.values()], axis=0)
+    if not bad.any():
+        return c, None
+    stop = max(int(np.argmax(bad)), 1)  # the init is finite; keep it at least
+    return {k: v[:stop] for k, v in c.items()}, int(np.argmax(bad))
 
 
 def lag(c: dict[str, np.ndarray], surface) -> tuple[int, float | None]:
@@ -91,7 +106,8 @@ def lag(c: dict[str, np.ndarray], surface) -> tuple[int, float | None]:
 def run_summary(row: dict, steps: np.ndarray, curves: dict[str, np.ndarray], r: int, surface=None) -> dict:
     """One run's row of full_trajectory.csv from its curves (column ``r``);
     with a landscape's train-loss ``surface``, its lag behind it (``lag``)."""
-    c = {k: np.asarray(v[:, r], float) for k, v in curves.items()}
+    c, diverged_at = finite_prefix({k: np.asarray(v[:, r], float) for k, v in curves.items()})
+    full_steps, steps = steps, steps[:len(c["decoder_norm"])]
     on_map, behind = lag(c, surface)
     w, res = c["decoder_norm"], c["line_residual"]
     lowest = int(np.argmin(w))
@@ -100,6 +116,7 @@ def run_summary(row: dict, steps: np.ndarray, curves: dict[str, np.ndarray], r: 
     drift = None if half is None else c["messiness_projected"][-1] - c["messiness_projected"][list(steps).index(half)]
     return {
         **{k: row.get(k) for k in SETTINGS},
+        "diverged_step": None if diverged_at is None else int(full_steps[diverged_at]),
         "start_norm": w[0], "start_messiness": c["messiness_projected"][0],
         "steps_to_99_train": first_step(steps, c["train_acc"] >= THRESHOLD),
         "steps_to_99_val": first_step(steps, c["val_acc"] >= THRESHOLD),
@@ -152,6 +169,11 @@ def analyse(rows: list[dict], steps: np.ndarray, curves: dict[str, np.ndarray],
             and d["step_norm_half_fallen"] is not None
             and d["step_line_residual_half_fallen"] < d["step_norm_half_fallen"]),
         "off_path_above_0.1": count(lambda d: d["max_off_path"] > ON_PATH),
+        "diverged": count(lambda d: d["diverged_step"] is not None),
+        "diverged_reads": "a diverged run is read up to its last finite evaluation",
+        "norm_never_fell": count(lambda d: d["step_norm_half_fallen"] is None),
+        "norm_never_fell_reads": ("runs whose decoder norm never fell from its highest value: no half fall, so "
+                                  "they count in neither cleaned_before_norm_half_fell nor the drift's medians"),
     }
     got["by_representation_lr"] = {f"{rate:g}": group_counts([d for d in runs if d["representation_lr"] == rate])
                                    for rate in sorted({d["representation_lr"] for d in runs}, reverse=True)}
@@ -320,6 +342,10 @@ def main(argv: list[str] | None = None) -> int:
         rows = [loaded.runs[i] for i in mine]
         curves = {k: np.asarray(v)[:, mine] for k, v in loaded.curves.items()}
         spec = api.load_spec(args.out)
+        forked = json.loads((args.out / "config.json").read_text()).get("forked_from")  # api.load read it already
+        if forked:
+            raise UsageError(f"{args.out} is a fork (of {forked.get('sweep')} at step {forked.get('step')}): its runs "
+                             f"changed settings mid-way, and a run's row holds only the new ones; read the source")
         land = None
         if args.landscape is not None:
             other = api.load_spec(args.landscape)
@@ -328,6 +354,10 @@ def main(argv: list[str] | None = None) -> int:
             if mine != theirs:
                 raise UsageError(f"--landscape {args.landscape} maps another task ({other.task.describe()}, "
                                  f"{theirs}) than the sweep's ({mine})")
+            for what, a, b in (("decoder", spec.model, other.model), ("loss", spec.loss, other.loss),
+                               ("x64", spec.x64, other.x64)):
+                if a != b:
+                    raise UsageError(f"--landscape {args.landscape} maps another {what} ({b}) than the sweep's ({a})")
             land = landscape_map(args.landscape, n)
         runs, got = analyse(rows, np.asarray(loaded.steps), curves, None if land is None else land["surface"])
     except (UsageError, CheckpointError, ValueError, OSError) as e:

@@ -18,7 +18,9 @@ def test_first_step_and_half_fallen_read_the_first_evaluation_past_the_mark():
     assert full_trajectory.first_step(STEPS, STEPS > 5000) is None
     y = np.array([10.0, 9, 7, 5.5, 5, 4, 2, 2, 3, 4, 6])  # lowest 2: half the way is 6, first reached at 300
     assert full_trajectory.half_fallen(STEPS[:11], y) == 300
-    assert full_trajectory.half_fallen(STEPS[:11], np.linspace(1, 2, 11)) is None  # never below its start
+    assert full_trajectory.half_fallen(STEPS[:11], np.linspace(1, 2, 11)) is None  # it only rose
+    # a norm that grows while the run fits counts its fall from the top: 30 → 10, half way (20) at step 400
+    assert full_trajectory.half_fallen(STEPS[:6], np.array([10.0, 20, 30, 25, 15, 10])) == 400
 
 
 def _curves(**over):
@@ -67,6 +69,17 @@ def test_analyse_counts_fitting_generalizing_grokking_and_the_representation_s_f
     assert near["messiness_change_after_norm_half_fall_median"] == pytest.approx(-0.06)  # run 1's norm never fell
 
 
+def test_a_diverged_run_is_read_up_to_its_last_finite_evaluation():
+    c = _curves()
+    c["decoder_norm"][10:, 1] = np.nan
+    c["line_residual"][12:, 1] = np.inf
+    runs, got = full_trajectory.analyse(ROWS, STEPS, c)
+    assert runs[1]["diverged_step"] == 1000 and runs[0]["diverged_step"] is None
+    assert runs[1]["final_norm"] == 30.0 and np.isfinite(runs[1]["final_line_residual"])
+    assert got["diverged"] == 1
+    json.dumps(got["by_representation_lr"], allow_nan=False)  # no NaN reaches a median
+
+
 def test_analyse_refuses_curves_without_a_trained_representation():
     c = _curves()
     del c["line_residual"]
@@ -89,15 +102,22 @@ def test_the_command_reads_a_full_trajectory_sweep_over_its_landscape_and_refuse
                              f'model = {{ name = "mlp", width = 8, activation = "leaky_relu_0.2" }}\n'
                              f'norms = "4:40:3"\ntrain_sizes = [45]\ngrid = {{ messiness = [0, 0.1, 0.2] }}\n'
                              f'steps = 10\neval_every = 10\n' for name, noise in (("flat", 0), ("noisy", 0.3))))
-    full, land, other, fixed = (tmp_path / n for n in ("full", "land", "other", "fixed"))
+    lands.write_text(lands.read_text().replace('[profile.noisy]', '[profile.wide]\ntask = { name = "toy_addition", '
+                     'line_noise = 0 }\nmodel = { name = "mlp", width = 16, activation = "leaky_relu_0.2" }\n'
+                     'norms = "4:40:3"\ntrain_sizes = [45]\ngrid = { messiness = [0, 0.1, 0.2] }\nsteps = 10\n'
+                     'eval_every = 10\n[profile.noisy]'))
+    full, land, other, wide, fixed, forked = (tmp_path / n for n in ("full", "land", "other", "wide", "fixed", "forked"))
     got = _run(["grokjax.sweep", "--spec", str(spec), "--profile", "tiny", "--out", str(full)], tmp_path)
     assert got.returncode == 0, got.stderr
-    for out, name in ((land, "flat"), (other, "noisy")):
+    for out, name in ((land, "flat"), (other, "noisy"), (wide, "wide")):
         got = _run(["grokjax.landscape", "--spec", str(lands), "--profile", name, "--devices", "1",
                     "--out", str(out)], tmp_path)
         assert got.returncode == 0, got.stderr
     got = _run(["grokjax.sweep", "--task", "toy_addition", "--width", "8", "--train-size", "45", "--steps", "10",
                 "--out", str(fixed)], tmp_path)
+    assert got.returncode == 0, got.stderr
+    got = _run(["grokjax.sweep", "--fork", str(full), "--weight-decay", "0", "--steps", "40", "--out", str(forked)],
+               tmp_path)
     assert got.returncode == 0, got.stderr
 
     assert full_trajectory.main([str(full), "--landscape", str(land)]) == 0
@@ -117,12 +137,14 @@ def test_the_command_reads_a_full_trajectory_sweep_over_its_landscape_and_refuse
     before = sorted(p.name for p in full.iterdir())
     for args, says in (([str(full), "--size", "50"], "--size 50: the sweep's training sizes are 35, 45"),
                        ([str(full), "--landscape", str(other)], "maps another task"),
+                       ([str(full), "--landscape", str(wide)], "maps another decoder"),
+                       ([str(forked)], "is a fork (of"),
                        ([str(fixed)], "it trained no representation")):
         got = subprocess.run([sys.executable, "-m", "grokjax.full_trajectory", *args], capture_output=True, text=True)
         lines = got.stderr.strip().splitlines()
         assert got.returncode == 2 and len(lines) == 1 and says in lines[0], got.stderr
     assert sorted(p.name for p in full.iterdir()) == before
-    assert not (fixed / "full_trajectory.csv").exists()
+    assert not (fixed / "full_trajectory.csv").exists() and not (forked / "full_trajectory.csv").exists()
 
 
 def test_lag_compares_the_train_loss_with_the_landscape_only_where_its_coordinates_hold():
